@@ -1,0 +1,39 @@
+"""One error hierarchy; the CLI maps each class to a message and an exit code."""
+
+from __future__ import annotations
+
+
+class GraderError(Exception):
+    """Base of every error the grader reports to a user."""
+
+    exit_code = 1
+
+
+class UsageError(GraderError):
+    exit_code = 2
+
+
+class DaemonUnreachable(GraderError):
+    """The Docker daemon could not be reached (socket missing, refused, TLS, timeout)."""
+
+    exit_code = 3
+
+
+class RubricError(GraderError):
+    """A rubric file is invalid; ``problems`` holds one located message each."""
+
+    exit_code = 78
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class StoreError(GraderError):
+    exit_code = 1
+
+
+class BundleError(GraderError):
+    """A submission bundle is corrupt, truncated, foreign or tampered with."""
+
+    exit_code = 1

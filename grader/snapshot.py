@@ -1,0 +1,64 @@
+"""The Snapshot: plain, JSON-serialisable evidence of one daemon at one moment.
+
+Containers, networks and images are kept as the Engine API's own inspect JSON (the
+shape differs between engine versions; ``grader.facts`` reads both). Probe results are
+what the grader saw from inside the daemon's networks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ProbeResult(BaseModel):
+    """One live fact observed inside a network, e.g. ``resolve redis on backend-network``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str
+    kind: str
+    network: str
+    target: str
+    ok: bool
+    output: str = ""
+    error: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+    duration: float = 0.0
+
+
+class Snapshot(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    grader_version: str
+    taken_at: str
+    docker_host: str = ""
+    engine: dict[str, Any] = Field(default_factory=dict)
+    containers: list[dict[str, Any]] = Field(default_factory=list)
+    networks: list[dict[str, Any]] = Field(default_factory=list)
+    images: list[dict[str, Any]] = Field(default_factory=list)
+    probes: dict[str, ProbeResult] = Field(default_factory=dict)
+    timings: dict[str, float] = Field(default_factory=dict)
+    digest: str = ""
+
+    def content_digest(self) -> str:
+        """sha256 of the canonical JSON of everything but the digest itself."""
+        body = self.model_dump(mode="json", exclude={"digest"})
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def sealed(self) -> Snapshot:
+        return self.model_copy(update={"digest": self.content_digest()})
+
+    def verify(self) -> bool:
+        return bool(self.digest) and self.digest == self.content_digest()
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=1)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Snapshot:
+        return cls.model_validate_json(text)

@@ -1,0 +1,37 @@
+"""Host prerequisites of the bench: Debian packages and small process helpers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+PACKAGES = {"dockerd": "docker.io", "debootstrap": "debootstrap", "nsenter": "util-linux", "ip": "iproute2"}
+
+
+def ensure_packages() -> None:
+    """Install Debian's docker.io / debootstrap when their commands are missing."""
+    missing = sorted({pkg for cmd, pkg in PACKAGES.items() if shutil.which(cmd) is None})
+    if not missing:
+        return
+    if os.geteuid() != 0:
+        raise RuntimeError(f"the bench needs root to install {', '.join(missing)}")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, env=env)
+
+
+def run(*args: str, check: bool = True, input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        list(args), check=check, input=input, text=True, capture_output=True, timeout=timeout
+    )
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
