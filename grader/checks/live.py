@@ -1,0 +1,292 @@
+"""Check kinds over live probes run inside the daemon's networks."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import Field, model_validator
+
+from .. import facts
+from ..facts import Selector
+from ..probes import Origin, ProbeSpec
+from ..snapshot import ProbeResult, Snapshot
+from .objects import Params
+from .registry import Verdict, check_kind
+
+EMBEDDED_DNS = "127.0.0.11"
+# Docker 28.4 deprecated legacy links' environment variables; later engines drop them.
+LINK_ENV_DEPRECATED = (28, 4)
+
+
+class FromNetwork(Params):
+    network: str = Field("bridge", description="network the probe container joins")
+    links: list[str] = Field(default_factory=list, description="legacy links it gets, TARGET:ALIAS")
+
+    def origin(self) -> Origin:
+        return Origin(network=self.network, links=tuple(self.links))
+
+    def where(self) -> str:
+        return self.network + "".join(f" --link {link}" for link in self.links)
+
+
+def probe_verdict(snapshot: Snapshot, spec: ProbeSpec) -> ProbeResult | Verdict:
+    """The probe's result, or the verdict when it could not run at all."""
+    result = snapshot.probes.get(spec.key)
+    if result is None:
+        return Verdict(False, error=True, message=f"probe {spec.key} was not run (snapshot taken for another rubric?)")
+    if result.error and result.data.get("state"):
+        return Verdict(False, actual=None, message=result.error, evidence=[spec.key])
+    if result.error:
+        return Verdict(False, error=True, message=f"could not probe: {result.error}", evidence=[spec.key])
+    return result
+
+
+def _env_spec(p: LinkEnvParams) -> ProbeSpec:
+    return ProbeSpec(action="env", origin=p.origin())
+
+
+class LinkEnvParams(FromNetwork):
+    prefix: str = Field(description="link alias in upper case, e.g. REDIS")
+    present: bool = Field(True, description="false: Docker must set none (user networks)")
+
+
+@check_kind("link_env", LinkEnvParams, probes=lambda p: [_env_spec(p)])
+def link_env(p: LinkEnvParams, snapshot: Snapshot) -> Verdict:
+    """Docker sets a link's environment variables (`REDIS_PORT`, `REDIS_NAME`, ...) in a
+    container started on NETWORK with LINKS, or sets none on a user network. On Docker 28.4
+    and later, missing variables are "not applicable on this engine", not a failure."""
+    result = probe_verdict(snapshot, _env_spec(p))
+    if isinstance(result, Verdict):
+        return result
+    found = sorted(k for k in result.data.get("vars", {}) if k.startswith(f"{p.prefix}_"))
+    evidence = [result.key]
+    if not p.present:
+        return Verdict(not found, expected=[], actual=found, evidence=evidence,
+                       message=f"{p.prefix}_* variables on {p.where()}: {found or 'none'}")
+    if found:
+        return Verdict(True, expected=f"{p.prefix}_*", actual=found, evidence=evidence,
+                       message=f"{len(found)} {p.prefix}_* variables set")
+    if facts.engine_version(snapshot) >= LINK_ENV_DEPRECATED:
+        return Verdict(True, expected=f"{p.prefix}_*", actual=[], evidence=evidence,
+                       message=f"not applicable on this engine (Docker {snapshot.engine.get('Version')} no longer sets link variables)")
+    return Verdict(False, expected=f"{p.prefix}_*", actual=[], evidence=evidence,
+                   message=f"no {p.prefix}_* variables in a container on {p.where()}",
+                   hint="link variables come only with --link on the default bridge")
+
+
+def _hosts_spec(p: HostsParams) -> ProbeSpec:
+    return ProbeSpec(action="hosts", origin=p.origin())
+
+
+class HostsParams(FromNetwork):
+    name: str = Field(description="name in /etc/hosts, e.g. redis")
+    target: str | None = Field(None, description="container whose address it must map to")
+    present: bool = True
+
+
+@check_kind("hosts_entry", HostsParams, probes=lambda p: [_hosts_spec(p)])
+def hosts_entry(p: HostsParams, snapshot: Snapshot) -> Verdict:
+    """`/etc/hosts` of a container on NETWORK with LINKS has an entry NAME -> TARGET's address
+    (`<ip> redis <id> redis-server` for a link), or has none (`present: false`)."""
+    result = probe_verdict(snapshot, _hosts_spec(p))
+    if isinstance(result, Verdict):
+        return result
+    entries = [e for e in result.data.get("entries", []) if p.name in e[1:]]
+    evidence = [result.key]
+    if not p.present:
+        return Verdict(not entries, expected=[], actual=entries, evidence=evidence,
+                       message=f"/etc/hosts entries for {p.name}: {entries or 'none'}")
+    if not entries:
+        return Verdict(False, expected=f"<ip> {p.name}", actual=result.data.get("entries"), evidence=evidence,
+                       message=f"no /etc/hosts entry for {p.name}", hint=f"link the container: --link {p.target or p.name}:{p.name}")
+    if p.target:
+        want = _address_of(snapshot, p.target, p.network)
+        if want not in {e[0] for e in entries}:
+            return Verdict(False, expected=f"{want} {p.name}", actual=entries, evidence=evidence,
+                           message=f"{p.name} maps to {entries[0][0]}, but {p.target} is at {want}")
+    return Verdict(True, expected=f"<ip> {p.name}", actual=entries, evidence=evidence, message=" ".join(entries[0]))
+
+
+def _address_of(snapshot: Snapshot, name: str, network: str) -> str | None:
+    for c in facts.select(snapshot, Selector(name=name)):
+        if address := facts.address_on(c, network):
+            return address
+    return None
+
+
+def _resolv_spec(p: ResolverParams) -> ProbeSpec:
+    return ProbeSpec(action="resolv", origin=p.origin())
+
+
+class ResolverParams(FromNetwork):
+    nameserver: str = Field(EMBEDDED_DNS, description="expected nameserver")
+
+
+@check_kind("resolver", ResolverParams, probes=lambda p: [_resolv_spec(p)])
+def resolver(p: ResolverParams, snapshot: Snapshot) -> Verdict:
+    """A container on NETWORK uses the embedded DNS server (`nameserver 127.0.0.11`)."""
+    result = probe_verdict(snapshot, _resolv_spec(p))
+    if isinstance(result, Verdict):
+        return result
+    servers = result.data.get("nameservers", [])
+    ok = servers[:1] == [p.nameserver]
+    return Verdict(ok, expected=p.nameserver, actual=servers, evidence=[result.key],
+                   message=f"/etc/resolv.conf on {p.network}: nameserver {', '.join(servers) or 'none'}",
+                   hint="" if ok else "the embedded DNS serves user-defined networks only: docker network create ...")
+
+
+def _resolve_spec(p: ResolvesParams) -> ProbeSpec:
+    return ProbeSpec(action="resolve", origin=p.origin(), host=p.name)
+
+
+class ResolvesParams(FromNetwork):
+    name: str = Field(description="name to look up, e.g. redis or db")
+    to: Selector | None = Field(None, description="container whose address on NETWORK it must give")
+    resolves: bool = Field(True, description="false: the name must NOT resolve there")
+
+
+@check_kind("resolves", ResolvesParams, probes=lambda p: [_resolve_spec(p)])
+def resolves(p: ResolvesParams, snapshot: Snapshot) -> Verdict:
+    """NAME resolves, from a container on NETWORK, to the address that container TO has on
+    that network (or does not resolve, with `resolves: false`)."""
+    result = probe_verdict(snapshot, _resolve_spec(p))
+    if isinstance(result, Verdict):
+        return result
+    got = result.data.get("addresses", [])
+    evidence = [result.key]
+    if not p.resolves:
+        return Verdict(not got, expected="no address", actual=got, evidence=evidence,
+                       message=f"{p.name} on {p.network} resolves to {got or 'nothing'}")
+    want = None
+    if p.to is not None:
+        targets = facts.select(snapshot, p.to)
+        want = next((a for c in targets if (a := facts.address_on(c, p.network))), None)
+        if want is None:
+            return Verdict(False, expected=f"{p.name} -> {p.to} on {p.network}", actual=got, evidence=evidence,
+                           message=f"{p.to} has no address on {p.network}",
+                           hint=f"docker network connect {p.network} {p.to.name or '<container>'}")
+    if not got:
+        return Verdict(False, expected=want or "an address", actual=[], evidence=evidence,
+                       message=f"{p.name} does not resolve on {p.where()}",
+                       hint=f"attach the container to {p.network} with that name or alias")
+    if want and want not in got:
+        return Verdict(False, expected=want, actual=got, evidence=evidence,
+                       message=f"{p.name} resolves to {', '.join(got)}, but {p.to} is at {want} on {p.network}",
+                       hint=f"another container answers to {p.name} on {p.network}")
+    return Verdict(True, expected=want or "an address", actual=got, evidence=evidence,
+                   message=f"{p.name} -> {', '.join(got)} on {p.network}")
+
+
+class TargetParams(FromNetwork):
+    host: str | None = Field(None, description="name to reach, as a student types it")
+    target: Selector | None = Field(None, description="or a container, reached at its address on NETWORK")
+
+    @model_validator(mode="after")
+    def _one_target(self) -> TargetParams:
+        if (self.host is None) == (self.target is None):
+            raise ValueError("give exactly one of host or target")
+        return self
+
+    def spec(self, action: str, port: int | None = None) -> ProbeSpec:
+        return ProbeSpec(action=action, origin=self.origin(), host=self.host or "", target=self.target, port=port)
+
+    def what(self) -> str:
+        return self.host or str(self.target)
+
+
+class ReachableParams(TargetParams):
+    method: str = Field("ping", pattern="^(ping|tcp)$", description="ping, or tcp (needs port)")
+    port: int | None = None
+
+
+def _reach_spec(p: ReachableParams) -> ProbeSpec:
+    return p.spec(p.method, p.port)
+
+
+@check_kind("reachable", ReachableParams, probes=lambda p: [_reach_spec(p)])
+def reachable(p: ReachableParams, snapshot: Snapshot) -> Verdict:
+    """HOST (or TARGET) answers a ping, or accepts a TCP connection on PORT, from a container
+    on NETWORK with LINKS."""
+    result = probe_verdict(snapshot, _reach_spec(p))
+    if isinstance(result, Verdict):
+        return result
+    how = f"tcp/{p.port}" if p.method == "tcp" else "ping"
+    return Verdict(result.ok, expected=f"{p.what()} answers {how}", actual=result.output.strip()[-300:] or None,
+                   evidence=[result.key], message=f"{p.what()} {'answers' if result.ok else 'does not answer'} {how} from {p.where()}",
+                   hint="" if result.ok else f"is {p.what()} running and on {p.network}?")
+
+
+class HttpParams(TargetParams):
+    port: int = 3000
+    pattern: str = Field(r"Total requests: (\d+)", description="regular expression the body must match")
+    counter_rises: bool = Field(False, description="the pattern's first group is a number that rises")
+
+
+def _http_spec(p: HttpParams) -> ProbeSpec:
+    return p.spec("http", p.port)
+
+
+@check_kind("http", HttpParams, probes=lambda p: [_http_spec(p)])
+def http(p: HttpParams, snapshot: Snapshot) -> Verdict:
+    """An HTTP GET to HOST:PORT (or TARGET) answers with a body matching PATTERN; with
+    `counter_rises`, the number in it rises between two requests. Half the points when it
+    answers but does not count."""
+    result = probe_verdict(snapshot, _http_spec(p))
+    if isinstance(result, Verdict):
+        return result
+    bodies = result.data.get("bodies", [])
+    matches = [re.search(p.pattern, b) for b in bodies]
+    evidence = [result.key]
+    if not bodies or not matches[0]:
+        return Verdict(False, expected=p.pattern, actual=bodies or result.output.strip() or None, evidence=evidence,
+                       message=f"{p.what()}:{p.port} did not answer with /{p.pattern}/",
+                       hint="the app answers only when it can reach redis by that name on its network")
+    if not p.counter_rises:
+        return Verdict(True, expected=p.pattern, actual=bodies[0], evidence=evidence, message=bodies[0])
+    counts = [int(m.group(1)) for m in matches if m]
+    if len(counts) == 2 and counts[1] > counts[0]:
+        return Verdict(True, expected="counter rises", actual=counts, evidence=evidence,
+                       message=f"counter rose from {counts[0]} to {counts[1]}")
+    return Verdict(False, expected="counter rises", actual=counts or bodies, evidence=evidence, fraction=0.5,
+                   message=f"the counter did not rise: {bodies}", hint="the app cannot store its count in redis")
+
+
+class RedisPingParams(TargetParams):
+    port: int = 6379
+
+
+def _redis_spec(p: RedisPingParams) -> ProbeSpec:
+    return p.spec("redis_ping", p.port)
+
+
+@check_kind("redis_ping", RedisPingParams, probes=lambda p: [_redis_spec(p)])
+def redis_ping(p: RedisPingParams, snapshot: Snapshot) -> Verdict:
+    """A Redis server answers `PING` with `+PONG` at HOST (or TARGET) on PORT, from NETWORK."""
+    result = probe_verdict(snapshot, _redis_spec(p))
+    if isinstance(result, Verdict):
+        return result
+    reply = result.data.get("reply", "")
+    return Verdict(result.ok, expected="+PONG", actual=reply or result.output.strip()[-200:] or None,
+                   evidence=[result.key], message=f"{p.what()}:{p.port} answered {reply or 'nothing'!r} to PING",
+                   hint="" if result.ok else f"is {p.what()} a Redis server? run it from the redis image")
+
+
+class CommandParams(Params):
+    container: Selector = Field(description="running container to exec into")
+    argv: list[str] = Field(description="a read-only command, e.g. [cat, /etc/hosts]")
+    expect: str = Field(description="regular expression the output must match")
+
+
+def _command_spec(p: CommandParams) -> ProbeSpec:
+    return ProbeSpec(action="command", origin=Origin(container=p.container), argv=tuple(p.argv))
+
+
+@check_kind("command", CommandParams, probes=lambda p: [_command_spec(p)])
+def command(p: CommandParams, snapshot: Snapshot) -> Verdict:
+    """A read-only command run in a running container prints output matching EXPECT."""
+    result = probe_verdict(snapshot, _command_spec(p))
+    if isinstance(result, Verdict):
+        return result
+    ok = result.ok and re.search(p.expect, result.output, flags=re.M) is not None
+    return Verdict(ok, expected=p.expect, actual=result.output.strip()[-500:], evidence=[result.key],
+                   message=f"`{' '.join(p.argv)}` in {p.container} {'matched' if ok else 'did not match'} /{p.expect}/")

@@ -1,0 +1,54 @@
+"""The check-kind registry. Built-in kinds register exactly as a plugin's would."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from ..probes import ProbeSpec
+from ..snapshot import Snapshot
+
+
+@dataclass
+class Verdict:
+    """What an evaluator concludes. ``fraction`` is the share of the points earned."""
+
+    passed: bool
+    expected: Any = None
+    actual: Any = None
+    message: str = ""
+    hint: str = ""  # computed from the difference; the rubric's own hint is added after it
+    fraction: float | None = None
+    error: bool = False  # the fact could not be read: an ``error`` result, the run goes on
+    evidence: list[str] = field(default_factory=list)
+
+
+Evaluator = Callable[[Any, Snapshot], Verdict]
+ProbePlanner = Callable[[Any], list[ProbeSpec]]
+
+
+@dataclass
+class Kind:
+    name: str
+    params: type[BaseModel]
+    evaluate: Evaluator
+    probes: ProbePlanner
+    doc: str
+
+
+KINDS: dict[str, Kind] = {}
+
+
+def check_kind(name: str, params: type[BaseModel], probes: ProbePlanner | None = None) -> Callable[[Evaluator], Evaluator]:
+    """Register ``evaluate(params, snapshot) -> Verdict`` as the check kind ``name``."""
+
+    def register(evaluate: Evaluator) -> Evaluator:
+        if name in KINDS:
+            raise ValueError(f"check kind {name!r} registered twice")
+        KINDS[name] = Kind(name, params, evaluate, probes or (lambda _p: []), (evaluate.__doc__ or "").strip())
+        return evaluate
+
+    return register

@@ -1,0 +1,247 @@
+"""Daemon -> Snapshot. The only layer that talks to Docker.
+
+One pass: list containers (stopped ones too), networks and images, inspect them
+concurrently, then run the probes the rubric asks for, one short-lived labelled probe
+container per origin (or one exec), in parallel. The grader never changes the student's
+objects; every probe container carries ``grader.probe=1`` and this run's id and is
+removed in all cases, Ctrl-C included.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from .. import __version__, facts
+from ..errors import DaemonUnreachable
+from ..probes import ACTION_TIMEOUT, Origin, ProbeSpec, command_for, parse, script, split_sections
+from ..snapshot import ProbeResult, Snapshot
+
+PROBE_LABEL = "grader.probe"
+RUN_LABEL = "grader.run"
+DEFAULT_PROBE_IMAGE = "alpine"
+ENGINE_KEYS = ("Version", "ApiVersion", "MinAPIVersion", "Os", "Arch", "KernelVersion")
+INFO_KEYS = ("Name", "ServerVersion", "Driver", "OperatingSystem", "NCPU", "MemTotal")
+
+
+def connect(docker_host: str | None = None, timeout: float = 30) -> docker.DockerClient:
+    """A client as the docker SDK finds the daemon (DOCKER_HOST, TLS vars) or ``docker_host``;
+    the API version is negotiated (Docker 29 refuses clients below 1.44)."""
+    try:
+        if docker_host:
+            client = docker.DockerClient(base_url=docker_host, version="auto", timeout=timeout)
+        else:
+            client = docker.from_env(version="auto", timeout=timeout)
+        client.ping()
+    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
+        where = docker_host or "the default daemon (DOCKER_HOST or /var/run/docker.sock)"
+        raise DaemonUnreachable(f"cannot reach the Docker daemon at {where}: {_one_line(exc)}") from exc
+    return client
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[-1] if text else type(exc).__name__
+
+
+def collect(
+    probes: Iterable[ProbeSpec] = (),
+    *,
+    docker_host: str | None = None,
+    client: docker.DockerClient | None = None,
+    probe_image: str = DEFAULT_PROBE_IMAGE,
+    workers: int = 8,
+) -> Snapshot:
+    client = client or connect(docker_host)
+    api = client.api
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        version = pool.submit(api.version)
+        info = pool.submit(api.info)
+        images = pool.submit(api.images)
+        container_ids = [c["Id"] for c in api.containers(all=True)]
+        network_ids = [n["Id"] for n in api.networks()]
+        containers = [c for c in pool.map(lambda i: _inspect(api.inspect_container, i), container_ids) if c]
+        networks = [n for n in pool.map(lambda i: _inspect(api.inspect_network, i), network_ids) if n]
+        engine = {k: v for k, v in version.result().items() if k in ENGINE_KEYS}
+        engine.update({k: v for k, v in info.result().items() if k in INFO_KEYS})
+        image_list = [{"Id": i["Id"], "RepoTags": i.get("RepoTags") or []} for i in images.result()]
+    timings["inspect"] = round(time.perf_counter() - started, 3)
+
+    snapshot = Snapshot(
+        grader_version=__version__,
+        taken_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        docker_host=str(api.base_url),
+        engine=engine,
+        containers=sorted(containers, key=lambda c: c.get("Name", "")),
+        networks=sorted(networks, key=lambda n: n.get("Name", "")),
+        images=sorted(image_list, key=lambda i: i["Id"]),
+    )
+    started = time.perf_counter()
+    results = ProbeRunner(client, snapshot, probe_image).run(list(probes))
+    timings["probes"] = round(time.perf_counter() - started, 3)
+    return snapshot.model_copy(update={"probes": results, "timings": timings}).sealed()
+
+
+def _inspect(fetch: Any, ident: str) -> dict[str, Any] | None:
+    """Inspect one object; one removed while we were listing is simply gone, not an error."""
+    try:
+        return fetch(ident)
+    except docker.errors.NotFound:
+        return None
+
+
+class ProbeRunner:
+    """Runs probe specs grouped by origin, in parallel, and always cleans up."""
+
+    def __init__(self, client: docker.DockerClient, snapshot: Snapshot, image: str):
+        self.api = client.api
+        self.snapshot = snapshot
+        self.image = image
+        self.run_id = uuid.uuid4().hex[:12]
+        self.cancelled = threading.Event()
+
+    def run(self, specs: list[ProbeSpec]) -> dict[str, ProbeResult]:
+        unique = {s.key: s for s in specs}
+        groups: dict[Origin, list[ProbeSpec]] = defaultdict(list)
+        for spec in unique.values():
+            groups[spec.origin].append(spec)
+        results: dict[str, ProbeResult] = {}
+        if not groups:
+            return results
+        pool = ThreadPoolExecutor(max_workers=min(8, len(groups)))
+        try:
+            futures = [pool.submit(self._run_origin, origin, group) for origin, group in groups.items()]
+            for future in futures:
+                results.update(future.result())
+        finally:
+            self.cancelled.set()
+            self._remove_probes()  # ends any probe still waiting, then the threads finish
+            pool.shutdown(wait=True, cancel_futures=True)
+            self._remove_probes()
+        return dict(sorted(results.items()))
+
+    def _run_origin(self, origin: Origin, specs: list[ProbeSpec]) -> dict[str, ProbeResult]:
+        started = time.perf_counter()
+        commands: list[str] = []
+        runnable: list[ProbeSpec] = []
+        results: dict[str, ProbeResult] = {}
+        network = origin.network or "bridge"
+        for spec in specs:
+            address = None
+            if spec.target is not None:
+                address = self._address(spec.target, network)
+                if address is None:
+                    results[spec.key] = self._result(
+                        spec, ok=False, error=f"no running container {spec.target} on {network}", data={"state": True}
+                    )
+                    continue
+            commands.append(command_for(spec, address))
+            runnable.append(spec)
+        if not runnable:
+            return results
+        nonce = uuid.uuid4().hex
+        try:
+            output = self._execute(origin, script(commands, nonce))
+        except ProbeError as exc:
+            for spec in runnable:
+                results[spec.key] = self._result(spec, ok=False, error=str(exc), data={"state": exc.state})
+            return results
+        elapsed = round(time.perf_counter() - started, 3)
+        for spec, (rc, text) in zip(runnable, split_sections(output, nonce, len(runnable)), strict=True):
+            ok, data = parse(spec, rc, text)
+            if spec.target is not None:
+                data["address"] = self._address(spec.target, network)
+            error = None if rc not in (124, 125, 143) else f"timed out after {ACTION_TIMEOUT}s"
+            results[spec.key] = self._result(spec, ok=ok, output=text[-4000:], error=error, data=data, duration=elapsed)
+        return results
+
+    def _result(self, spec: ProbeSpec, **fields: Any) -> ProbeResult:
+        where = spec.origin.key
+        return ProbeResult(key=spec.key, kind=spec.action, network=where, target=spec.host or str(spec.target or ""), **fields)
+
+    def _address(self, selector: facts.Selector, network: str) -> str | None:
+        for container in facts.select(self.snapshot, selector):
+            address = facts.address_on(container, network)
+            if address and facts.is_running(container):
+                return address
+        return None
+
+    def _execute(self, origin: Origin, text: str) -> str:
+        if self.cancelled.is_set():
+            raise ProbeError("cancelled")
+        if origin.container is not None:
+            return self._exec(origin.container, text)
+        return self._probe_container(origin, text)
+
+    def _exec(self, selector: facts.Selector, text: str) -> str:
+        running = [c for c in facts.select(self.snapshot, selector) if facts.is_running(c)]
+        if not running:
+            raise ProbeError(f"no running container {selector} to run the command in", state=True)
+        try:
+            exec_id = self.api.exec_create(running[0]["Id"], ["sh", "-c", text])
+            return self.api.exec_start(exec_id).decode(errors="replace")
+        except docker.errors.APIError as exc:
+            raise ProbeError(f"exec in {selector} failed: {exc.explanation or exc}") from exc
+
+    def _probe_container(self, origin: Origin, text: str) -> str:
+        network = origin.network or "bridge"
+        if facts.network(self.snapshot, network) is None:
+            raise ProbeError(f"network {network} does not exist", state=True)
+        links = {}
+        for link in origin.links:
+            target, _, alias = link.partition(":")
+            if not any(facts.is_running(c) for c in facts.select(self.snapshot, facts.Selector(name=target))):
+                raise ProbeError(f"cannot link to {target}: no such running container", state=True)
+            links[target] = alias or target
+        try:
+            container = self.api.create_container(
+                self.image,
+                command=["sh", "-c", text],
+                labels={PROBE_LABEL: "1", RUN_LABEL: self.run_id},
+                host_config=self.api.create_host_config(network_mode=network, links=links or None),
+            )
+        except docker.errors.ImageNotFound as exc:
+            raise ProbeError(f"probe image {self.image!r} is not on the daemon (the grader never pulls)") from exc
+        except docker.errors.APIError as exc:
+            raise ProbeError(f"cannot create a probe container on {network}: {exc.explanation or exc}") from exc
+        ident = container["Id"]
+        try:
+            self.api.start(ident)
+            self.api.wait(ident, timeout=ACTION_TIMEOUT * 3 + 10)
+            return self.api.logs(ident, stdout=True, stderr=True).decode(errors="replace")
+        except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+            raise ProbeError(f"probe on {network} failed: {_one_line(exc)}") from exc
+        finally:
+            self._remove(ident)
+
+    def _remove(self, ident: str) -> None:
+        try:
+            self.api.remove_container(ident, force=True, v=True)
+        except docker.errors.NotFound:
+            pass
+
+    def _remove_probes(self) -> None:
+        for c in self.api.containers(all=True, filters={"label": f"{RUN_LABEL}={self.run_id}"}):
+            self._remove(c["Id"])
+
+
+class ProbeError(Exception):
+    """A probe could not run at all. ``state`` says the student's daemon is why (a missing
+    network or container: the check fails); otherwise the grader could not read the fact
+    (the check is an ``error``)."""
+
+    def __init__(self, message: str, state: bool = False):
+        super().__init__(message)
+        self.state = state

@@ -1,0 +1,53 @@
+"""Results of evaluating a rubric against a snapshot: plain data, no I/O."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+Status = Literal["passed", "failed", "blocked", "error"]
+
+
+class CheckResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    title: str
+    task: int  # 1-based index of the rubric task (lab step)
+    kind: str
+    when: Literal["final", "checkpoint"] = "final"
+    status: Status
+    points: float
+    max_points: float
+    expected: Any = None
+    actual: Any = None
+    message: str = ""
+    hint: str = ""
+    evidence: list[str] = []  # probe keys whose output supports this result
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+
+class Outcome(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rubric_id: str
+    rubric_version: str
+    rubric_digest: str
+    snapshot_digest: str
+    checks: list[CheckResult]
+
+    @property
+    def score(self) -> float:
+        return round(sum(c.points for c in self.checks), 2)
+
+    @property
+    def max_score(self) -> float:
+        return round(sum(c.max_points for c in self.checks), 2)
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)

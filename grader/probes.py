@@ -1,0 +1,133 @@
+"""Probe specifications: the live facts a rubric asks the collector to observe.
+
+A probe runs *from* an origin: a short-lived probe container on a network (optionally
+with legacy links, as a student's ``docker run --link`` would be), or an exec into a
+student's running container. All probes of one origin run in one shell script, in
+parallel, each under its own timeout. This module builds that script and parses its
+output; ``grader.collect`` runs it.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from .facts import Selector
+
+Action = Literal["env", "hosts", "resolv", "resolve", "ping", "tcp", "http", "redis_ping", "command"]
+ACTION_TIMEOUT = 8  # seconds for one probe action inside the probe container
+
+
+class Origin(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    network: str | None = None
+    links: tuple[str, ...] = ()
+    container: Selector | None = None
+
+    @property
+    def key(self) -> str:
+        if self.container is not None:
+            return f"exec:{self.container}"
+        return "net:" + "+".join([self.network or "bridge", *self.links])
+
+
+class ProbeSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    action: Action
+    origin: Origin
+    host: str = ""  # a name to look up or reach, as a student would type it
+    target: Selector | None = None  # or a container, reached at its address on the origin's network
+    port: int | None = None
+    argv: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        what = self.host or (str(self.target) if self.target else "") or " ".join(self.argv)
+        port = f":{self.port}" if self.port else ""
+        return f"{self.action}@{self.origin.key}:{what}{port}"
+
+
+def command_for(spec: ProbeSpec, address: str | None) -> str:
+    """The shell command of one probe action (busybox tools, as in alpine)."""
+    host = shlex.quote(address or spec.host)
+    port = spec.port or 0
+    match spec.action:
+        case "env":
+            return "env"
+        case "hosts":
+            return "cat /etc/hosts"
+        case "resolv":
+            return "cat /etc/resolv.conf"
+        case "resolve":
+            return f"getent hosts {host} || nslookup {host}"
+        case "ping":
+            return f"ping -c 1 -W 2 {host}"
+        case "tcp":
+            return f"nc -w 3 {host} {port} </dev/null"
+        case "http":
+            url = shlex.quote(f"http://{address or spec.host}:{port or 80}/")
+            return f"wget -q -O - {url}; echo; echo '--- second request ---'; wget -q -O - {url}"
+        case "redis_ping":
+            return f"printf 'PING\\r\\nQUIT\\r\\n' | nc -w 3 {host} {port or 6379}"
+        case "command":
+            return " ".join(shlex.quote(a) for a in spec.argv)
+    raise AssertionError(spec.action)
+
+
+def script(commands: list[str], nonce: str) -> str:
+    """Run every command concurrently, each with a timeout; print sections with a nonce
+    so that no command's output can forge another's result."""
+    lines = ["cd /tmp"]
+    for i, cmd in enumerate(commands):
+        inner = shlex.quote(cmd)
+        lines.append(f"( timeout {ACTION_TIMEOUT} sh -c {inner} >o{i} 2>&1; echo $? >r{i} ) &")
+    lines.append("wait")
+    for i in range(len(commands)):
+        lines.append(f"echo '{nonce} {i}' $(cat r{i}); cat o{i}")
+    return "\n".join(lines)
+
+
+def split_sections(output: str, nonce: str, count: int) -> list[tuple[int, str]]:
+    """(exit code, output) per command, from the script's combined output."""
+    found: dict[int, tuple[int, str]] = {}
+    parts = re.split(rf"^{re.escape(nonce)} (\d+) ?(\d*)\n?", output, flags=re.M)
+    for i in range(1, len(parts) - 2, 3):
+        rc = int(parts[i + 1]) if parts[i + 1] else 124
+        found[int(parts[i])] = (rc, parts[i + 2])
+    return [found.get(i, (125, "")) for i in range(count)]
+
+
+IPV4 = re.compile(r"\b(\d{1,3}(?:\.\d{1,3}){3})\b")
+
+
+def parse(spec: ProbeSpec, rc: int, output: str) -> tuple[bool, dict[str, Any]]:
+    """Whether the action succeeded, and the facts read from its output."""
+    data: dict[str, Any] = {"exit_code": rc}
+    match spec.action:
+        case "env":
+            data["vars"] = dict(line.split("=", 1) for line in output.splitlines() if "=" in line)
+        case "hosts":
+            data["entries"] = [line.split() for line in output.splitlines() if line.strip() and not line.startswith("#")]
+        case "resolv":
+            data["nameservers"] = re.findall(r"^nameserver\s+(\S+)", output, flags=re.M)
+        case "resolve":
+            if rc == 0:
+                addresses = [a for a in IPV4.findall(output) if not a.startswith("127.")]
+                data["addresses"] = sorted(set(addresses))
+                return bool(addresses), data
+            data["addresses"] = []
+        case "ping":
+            match = IPV4.search(output)
+            data["address"] = match.group(1) if match else None
+        case "http":
+            bodies = output.split("\n--- second request ---\n")
+            data["bodies"] = [b.strip() for b in bodies]
+        case "redis_ping":
+            data["reply"] = output.strip().splitlines()[0] if output.strip() else ""
+            return data["reply"] == "+PONG", data
+    return rc == 0, data

@@ -1,0 +1,119 @@
+"""Rubric models: strict pydantic, one optional key per check kind (the kind's name is the
+key that holds its parameters, so an error reads ``checks[0].network.nmae``)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
+
+from ..checks import KINDS
+from ..probes import ProbeSpec
+
+
+class Hint(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    en: str = Field("", description="English")
+    id: str = Field("", description="Bahasa Indonesia")
+
+    def get(self, lang: str) -> str:
+        return getattr(self, lang, "") or self.en
+
+
+class CheckBase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", description="unique in the rubric")
+    title: str
+    points: float = Field(1, gt=0)
+    needs: list[str] = Field(default_factory=list, description="ids of checks that must pass first")
+    hint: Hint = Field(default_factory=Hint)
+    when: Literal["final", "checkpoint"] = Field(
+        "final", description="final: describes the end state; checkpoint: may be proved at any time during the lab"
+    )
+
+    @property
+    def kind(self) -> str:
+        return next(name for name in KINDS if getattr(self, name, None) is not None)
+
+    @property
+    def params(self) -> BaseModel:
+        return getattr(self, self.kind)
+
+    def probes(self) -> list[ProbeSpec]:
+        return KINDS[self.kind].probes(self.params)
+
+
+def _one_kind(self: CheckBase) -> CheckBase:
+    given = [name for name in KINDS if getattr(self, name, None) is not None]
+    if len(given) != 1:
+        raise ValueError(f"a check needs exactly one kind key of: {', '.join(KINDS)} (got {', '.join(given) or 'none'})")
+    return self
+
+
+Check = create_model(  # type: ignore[call-overload]
+    "Check",
+    __base__=CheckBase,
+    __validators__={"one_kind": model_validator(mode="after")(_one_kind)},
+    **{name: (kind.params | None, Field(None, description=kind.doc)) for name, kind in KINDS.items()},
+)
+
+
+class Task(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str
+    checks: list[Check] = Field(min_length=1)  # type: ignore[valid-type]
+
+
+class Rubric(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    title: str
+    version: str
+    description: str = ""
+    mode: Literal["final", "progress"] = Field(
+        "final", description="final: the latest attempt counts; progress: a checkpoint proved once keeps its credit"
+    )
+    tasks: list[Task] = Field(min_length=1)
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int | float) else value
+
+    @model_validator(mode="after")
+    def _ids_and_needs(self) -> Rubric:
+        seen: set[str] = set()
+        for task in self.tasks:
+            for check in task.checks:
+                if check.id in seen:
+                    raise ValueError(f"check id {check.id!r} is used twice")
+                for need in check.needs:
+                    if need not in seen:
+                        raise ValueError(f"check {check.id!r} needs {need!r}, which is not a check defined before it")
+                seen.add(check.id)
+        return self
+
+    def checks(self) -> list[tuple[int, CheckBase]]:
+        """(1-based task number, check), in rubric order."""
+        return [(n, c) for n, task in enumerate(self.tasks, 1) for c in task.checks]
+
+    def probes(self, task: int | None = None) -> list[ProbeSpec]:
+        return [spec for n, c in self.checks() if task in (None, n) for spec in c.probes()]
+
+    @property
+    def digest(self) -> str:
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def json_schema() -> dict[str, Any]:
+    schema = Rubric.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "grader rubric"
+    return schema
