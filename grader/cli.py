@@ -1,0 +1,190 @@
+"""The command line: each command parses, calls one core function, and maps the core's
+errors to a one-line message and a documented exit code (DESIGN.md)."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from typing import Any
+
+import click
+import yaml
+from rich.console import Console
+
+from . import __version__
+from .errors import GraderError, RubricError
+
+EXIT_DOC = "Exit codes: 0 all passed, 1 some check did not pass, 2 usage error, 3 daemon unreachable, 78 invalid rubric."
+
+
+class GraderGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except RubricError as exc:
+            for problem in exc.problems:
+                click.echo(problem, err=True)
+            ctx.exit(exc.exit_code)
+        except GraderError as exc:
+            click.echo(f"grader: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("grader: interrupted; probe containers were removed", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=GraderGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="grader")
+def main() -> None:
+    """Grade Docker networking labs on a real Docker daemon.
+
+    \b
+    Example:
+      grader check --rubric docker-networks --lang id
+    """
+
+
+docker_host_option = click.option(
+    "--docker-host", metavar="URL", default=None,
+    help="Daemon to grade (default: as the docker SDK finds it: DOCKER_HOST, TLS variables, local socket).",
+)
+db_option = click.option("--db", "db_url", metavar="URL", envvar="GRADER_DB", default=None,
+                         help="SQLAlchemy URL of the results store (default: $GRADER_DB, then sqlite:///grader.db).")
+probe_image_option = click.option("--probe-image", default="alpine", show_default=True,
+                                  help="Image of the short-lived probe containers (must be on the daemon; never pulled).")
+
+
+@main.command(epilog=EXIT_DOC)
+@click.option("--rubric", "rubric_ref", required=True, metavar="ID|FILE", help="Bundled rubric id or a rubric file.")
+@click.option("--student", required=True, help="Whose daemon this is; the attempt is stored under this name.")
+@db_option
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "junit"]), default="table", show_default=True)
+@docker_host_option
+@probe_image_option
+def grade(rubric_ref: str, student: str, db_url: str | None, fmt: str, docker_host: str | None, probe_image: str) -> None:
+    """Grade one student's daemon and store the attempt (instructors).
+
+    \b
+    Example:
+      grader grade --rubric docker-networks --student alice --format json
+    """
+    from .grading import grade as run
+
+    graded = run(rubric_ref, student=student, db_url=db_url, docker_host=docker_host, probe_image=probe_image)
+    _emit(graded, fmt, "en")
+    sys.exit(0 if graded.outcome.passed else 1)
+
+
+@main.command(epilog=EXIT_DOC)
+@click.option("--rubric", "rubric_ref", default="docker-networks", show_default=True, metavar="ID|FILE")
+@click.option("--task", type=int, default=None, help="Check one step only (1-based).")
+@click.option("--lang", type=click.Choice(["en", "id"]), default="en", show_default=True, help="Language of hints.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "junit"]), default="table", show_default=True)
+@db_option
+@docker_host_option
+@probe_image_option
+def check(rubric_ref: str, task: int | None, lang: str, fmt: str, db_url: str | None, docker_host: str | None,
+          probe_image: str) -> None:
+    """Self-check your own daemon while you work on a lab (students).
+
+    Exits 1 until every check passes; each run is kept in the local store as your progress.
+
+    \b
+    Example:
+      grader check --rubric docker-links --task 2 --lang id
+    """
+    from .grading import grade as run
+
+    graded = run(rubric_ref, student=getpass.getuser(), source="check", db_url=db_url, docker_host=docker_host,
+                 task=task, lang=lang, probe_image=probe_image)
+    _emit(graded, fmt, lang)
+    sys.exit(0 if graded.outcome.passed else 1)
+
+
+def _emit(graded: Any, fmt: str, lang: str) -> None:
+    from . import render
+
+    if fmt == "json":
+        click.echo(render.as_json(graded))
+    elif fmt == "junit":
+        click.echo(render.as_junit(graded))
+    else:
+        render.print_table(graded, Console(), lang)
+
+
+@main.group()
+def rubrics() -> None:
+    """List, show, validate rubrics, or print their JSON Schema."""
+
+
+@rubrics.command("list")
+def rubrics_list() -> None:
+    """List the bundled rubrics.
+
+    \b
+    Example:
+      grader rubrics list
+    """
+    from .rubric import bundled, load
+
+    for rubric_id, path in sorted(bundled().items()):
+        rubric = load(path)
+        click.echo(f"{rubric_id}\tv{rubric.version}\t{len(rubric.checks())} checks\t{rubric.title}")
+
+
+@rubrics.command("show")
+@click.argument("ref", metavar="ID|FILE")
+def rubrics_show(ref: str) -> None:
+    """Print a rubric's tasks and checks.
+
+    \b
+    Example:
+      grader rubrics show docker-links
+    """
+    from .rubric import load
+
+    rubric = load(ref)
+    click.echo(f"{rubric.id} v{rubric.version}: {rubric.title} (mode: {rubric.mode})")
+    for number, task in enumerate(rubric.tasks, 1):
+        click.echo(f"  task {number}: {task.title}")
+        for c in task.checks:
+            needs = f"  needs {', '.join(c.needs)}" if c.needs else ""
+            click.echo(f"    {c.id:<22} {c.points:>4g} pt  {c.kind:<14} {c.when:<10} {c.title}{needs}")
+
+
+@rubrics.command("validate")
+@click.argument("files", nargs=-1, required=True, type=click.Path())
+def rubrics_validate(files: tuple[str, ...]) -> None:
+    """Validate rubric files; every problem is printed as file:line:col: path: message.
+
+    \b
+    Example:
+      grader rubrics validate rubrics/*.yaml
+    """
+    from .rubric import load
+
+    problems: list[str] = []
+    for file in files:
+        try:
+            rubric = load(file)
+            click.echo(f"{file}: ok ({rubric.id} v{rubric.version}, {len(rubric.checks())} checks)")
+        except RubricError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise RubricError(problems)
+
+
+@rubrics.command("schema")
+@click.option("--format", "fmt", type=click.Choice(["json", "yaml"]), default="json", show_default=True)
+def rubrics_schema(fmt: str) -> None:
+    """Print the rubric JSON Schema (generated from the models), for editors.
+
+    \b
+    Example:
+      grader rubrics schema > rubric.schema.json
+    """
+    from .rubric import json_schema
+
+    schema = json_schema()
+    click.echo(json.dumps(schema, indent=2) if fmt == "json" else yaml.safe_dump(schema, sort_keys=False))

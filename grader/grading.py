@@ -1,0 +1,49 @@
+"""One grading run: load the rubric, collect once, evaluate purely, store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from .collect import DEFAULT_PROBE_IMAGE, collect
+from .errors import UsageError
+from .evaluate import evaluate
+from .outcome import Outcome
+from .rubric import load
+from .rubric.model import Rubric
+from .snapshot import Snapshot
+from .store import Store
+
+
+@dataclass
+class Graded:
+    student: str
+    rubric: Rubric
+    snapshot: Snapshot
+    outcome: Outcome
+    graded_at: str
+    attempt_id: int | None = None
+
+
+def grade(
+    rubric_ref: str,
+    *,
+    student: str,
+    source: str = "grade",
+    db_url: str | None = None,
+    docker_host: str | None = None,
+    task: int | None = None,
+    lang: str = "en",
+    probe_image: str = DEFAULT_PROBE_IMAGE,
+    store: bool = True,
+) -> Graded:
+    rubric = load(rubric_ref)
+    if task is not None and not 1 <= task <= len(rubric.tasks):
+        raise UsageError(f"--task must be between 1 and {len(rubric.tasks)} for {rubric.id}")
+    database = Store(db_url) if store else None  # open it first: a bad URL fails before any probe runs
+    snapshot = collect(rubric.probes(task), docker_host=docker_host, probe_image=probe_image)
+    outcome = evaluate(rubric, snapshot, lang=lang, task=task)
+    graded = Graded(student, rubric, snapshot, outcome, datetime.now(UTC).isoformat(timespec="seconds"))
+    if database is not None:
+        graded.attempt_id = database.record(student, rubric, snapshot, outcome, source)
+    return graded

@@ -1,0 +1,99 @@
+"""Terminal and machine-readable renderings of a graded attempt: table, JSON, JUnit XML."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from xml.etree import ElementTree as ET
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from .grading import Graded
+
+LABELS = {
+    "en": {"check": "Check", "status": "Status", "points": "Points", "detail": "Detail", "hint": "hint",
+           "total": "Total", "task": "Task", "passed": "passed", "failed": "failed", "blocked": "blocked",
+           "error": "error", "done": "Everything passes. Well done!"},
+    "id": {"check": "Pemeriksaan", "status": "Status", "points": "Poin", "detail": "Keterangan", "hint": "saran",
+           "total": "Total", "task": "Langkah", "passed": "lulus", "failed": "gagal", "blocked": "terblokir",
+           "error": "galat", "done": "Semua lulus. Kerja bagus!"},
+}
+STYLE = {"passed": "green", "failed": "red", "blocked": "yellow", "error": "magenta"}
+MARK = {"passed": "✔", "failed": "✘", "blocked": "⊘", "error": "!"}
+
+
+def as_dict(graded: Graded) -> dict[str, Any]:
+    """The JSON contract of DESIGN.md."""
+    outcome = graded.outcome
+    return {
+        "student": graded.student,
+        "rubric": {"id": graded.rubric.id, "version": graded.rubric.version},
+        "score": outcome.score,
+        "max_score": outcome.max_score,
+        "graded_at": graded.graded_at,
+        "snapshot_digest": graded.snapshot.digest,
+        "attempt_id": graded.attempt_id,
+        "checks": [
+            {"id": c.id, "title": c.title, "task": c.task, "status": c.status, "passed": c.passed,
+             "points": c.points, "max_points": c.max_points, "expected": c.expected, "actual": c.actual,
+             "message": c.message, "hint": c.hint}
+            for c in outcome.checks
+        ],
+    }
+
+
+def as_json(graded: Graded) -> str:
+    return json.dumps(as_dict(graded), indent=2, ensure_ascii=False)
+
+
+def as_junit(graded: Graded) -> str:
+    outcome = graded.outcome
+    failures = sum(c.status == "failed" for c in outcome.checks)
+    errors = sum(c.status == "error" for c in outcome.checks)
+    skipped = sum(c.status == "blocked" for c in outcome.checks)
+    suite = ET.Element("testsuite", name=f"{graded.rubric.id}:{graded.student}", tests=str(len(outcome.checks)),
+                       failures=str(failures), errors=str(errors), skipped=str(skipped),
+                       timestamp=graded.graded_at)
+    for c in outcome.checks:
+        case = ET.SubElement(suite, "testcase", classname=f"{graded.rubric.id}.task{c.task}", name=c.id)
+        text = f"{c.title}\n{c.message}" + (f"\nhint: {c.hint}" if c.hint else "")
+        if c.status == "failed":
+            ET.SubElement(case, "failure", message=c.message).text = text
+        elif c.status == "error":
+            ET.SubElement(case, "error", message=c.message).text = text
+        elif c.status == "blocked":
+            ET.SubElement(case, "skipped", message=c.message)
+    suites = ET.Element("testsuites")
+    suites.append(suite)
+    return ET.tostring(suites, encoding="unicode", xml_declaration=True)
+
+
+def print_table(graded: Graded, console: Console, lang: str = "en") -> None:
+    words = LABELS[lang]
+    outcome = graded.outcome
+    by_task: dict[int, list[Any]] = {}
+    for c in outcome.checks:
+        by_task.setdefault(c.task, []).append(c)
+    console.print(f"[bold]{escape(graded.rubric.title)}[/] · {escape(graded.student)}")
+    for number, checks in by_task.items():
+        got = sum(c.points for c in checks)
+        top = sum(c.max_points for c in checks)
+        table = Table(title=f"{words['task']} {escape(graded.rubric.tasks[number - 1].title)} — {got:g}/{top:g}",
+                      title_justify="left", show_header=True, expand=False)
+        table.add_column(words["check"])
+        table.add_column(words["status"])
+        table.add_column(words["points"], justify="right")
+        table.add_column(words["detail"], overflow="fold", max_width=70)
+        for c in checks:
+            detail = escape(c.message)
+            if c.hint:
+                detail += f"\n[cyan]{words['hint']}: {escape(c.hint)}[/]"
+            status = f"[{STYLE[c.status]}]{MARK[c.status]} {words[c.status]}[/]"
+            table.add_row(escape(c.title), status, f"{c.points:g}/{c.max_points:g}", detail)
+        console.print(table)
+    colour = "green" if outcome.passed else "red"
+    console.print(f"[bold {colour}]{words['total']}: {outcome.score:g}/{outcome.max_score:g}[/]")
+    if outcome.passed:
+        console.print(f"[green]{words['done']}[/]")
