@@ -15,7 +15,9 @@ from rich.console import Console
 from . import __version__
 from .errors import GraderError, RubricError
 
-EXIT_DOC = "Exit codes: 0 all passed, 1 some check did not pass, 2 usage error, 3 daemon unreachable, 78 invalid rubric."
+EXIT_DOC = (
+    "Exit codes: 0 all passed, 1 some check did not pass, 2 usage error, 3 daemon unreachable, 78 invalid rubric."
+)
 
 
 class GraderGroup(click.Group):
@@ -46,23 +48,54 @@ def main() -> None:
 
 
 docker_host_option = click.option(
-    "--docker-host", metavar="URL", default=None,
+    "--docker-host",
+    metavar="URL",
+    default=None,
     help="Daemon to grade (default: as the docker SDK finds it: DOCKER_HOST, TLS variables, local socket).",
 )
-db_option = click.option("--db", "db_url", metavar="URL", envvar="GRADER_DB", default=None,
-                         help="SQLAlchemy URL of the results store (default: $GRADER_DB, then sqlite:///grader.db).")
-probe_image_option = click.option("--probe-image", default="alpine", show_default=True,
-                                  help="Image of the short-lived probe containers (must be on the daemon; never pulled).")
+db_option = click.option(
+    "--db",
+    "db_url",
+    metavar="URL",
+    envvar="GRADER_DB",
+    default=None,
+    help="SQLAlchemy URL of the results store (default: $GRADER_DB, then sqlite:///grader.db).",
+)
+probe_image_option = click.option(
+    "--probe-image",
+    default="alpine",
+    show_default=True,
+    help="Image of the short-lived probe containers (must be on the daemon; never pulled).",
+)
 
 
 @main.command(epilog=EXIT_DOC)
-@click.option("--rubric", "rubric_ref", required=True, metavar="ID|FILE", help="Bundled rubric id or a rubric file.")
+@click.option(
+    "--rubric",
+    "rubric_ref",
+    required=True,
+    metavar="ID|FILE",
+    help="Bundled rubric id or a rubric file.",
+)
 @click.option("--student", required=True, help="Whose daemon this is; the attempt is stored under this name.")
 @db_option
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "junit"]), default="table", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "junit"]),
+    default="table",
+    show_default=True,
+)
 @docker_host_option
 @probe_image_option
-def grade(rubric_ref: str, student: str, db_url: str | None, fmt: str, docker_host: str | None, probe_image: str) -> None:
+def grade(
+    rubric_ref: str,
+    student: str,
+    db_url: str | None,
+    fmt: str,
+    docker_host: str | None,
+    probe_image: str,
+) -> None:
     """Grade one student's daemon and store the attempt (instructors).
 
     \b
@@ -79,13 +112,32 @@ def grade(rubric_ref: str, student: str, db_url: str | None, fmt: str, docker_ho
 @main.command(epilog=EXIT_DOC)
 @click.option("--rubric", "rubric_ref", default="docker-networks", show_default=True, metavar="ID|FILE")
 @click.option("--task", type=int, default=None, help="Check one step only (1-based).")
-@click.option("--lang", type=click.Choice(["en", "id"]), default="en", show_default=True, help="Language of hints.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "junit"]), default="table", show_default=True)
+@click.option(
+    "--lang",
+    type=click.Choice(["en", "id"]),
+    default="en",
+    show_default=True,
+    help="Language of hints.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "junit"]),
+    default="table",
+    show_default=True,
+)
 @db_option
 @docker_host_option
 @probe_image_option
-def check(rubric_ref: str, task: int | None, lang: str, fmt: str, db_url: str | None, docker_host: str | None,
-          probe_image: str) -> None:
+def check(
+    rubric_ref: str,
+    task: int | None,
+    lang: str,
+    fmt: str,
+    db_url: str | None,
+    docker_host: str | None,
+    probe_image: str,
+) -> None:
     """Self-check your own daemon while you work on a lab (students).
 
     Exits 1 until every check passes; each run is kept in the local store as your progress.
@@ -96,8 +148,16 @@ def check(rubric_ref: str, task: int | None, lang: str, fmt: str, db_url: str | 
     """
     from .grading import grade as run
 
-    graded = run(rubric_ref, student=getpass.getuser(), source="check", db_url=db_url, docker_host=docker_host,
-                 task=task, lang=lang, probe_image=probe_image)
+    graded = run(
+        rubric_ref,
+        student=getpass.getuser(),
+        source="check",
+        db_url=db_url,
+        docker_host=docker_host,
+        task=task,
+        lang=lang,
+        probe_image=probe_image,
+    )
     _emit(graded, fmt, lang)
     sys.exit(0 if graded.outcome.passed else 1)
 
@@ -115,7 +175,12 @@ def _emit(graded: Any, fmt: str, lang: str) -> None:
 
 @main.group()
 def rubrics() -> None:
-    """List, show, validate rubrics, or print their JSON Schema."""
+    """List, show, validate rubrics, or print their JSON Schema.
+
+    \b
+    Example:
+      grader rubrics validate rubrics/*.yaml
+    """
 
 
 @rubrics.command("list")
@@ -188,3 +253,7 @@ def rubrics_schema(fmt: str) -> None:
 
     schema = json_schema()
     click.echo(json.dumps(schema, indent=2) if fmt == "json" else yaml.safe_dump(schema, sort_keys=False))
+
+
+if __name__ == "__main__":
+    main()

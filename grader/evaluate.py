@@ -24,12 +24,23 @@ def evaluate(rubric: Rubric, snapshot: Snapshot, *, lang: str = "en", task: int 
 
 
 def _one(number: int, check: CheckBase, snapshot: Snapshot, done: dict[str, CheckResult], lang: str) -> CheckResult:
-    base = {"id": check.id, "title": check.title, "task": number, "kind": check.kind, "when": check.when,
-            "max_points": check.points}
+    base = {
+        "id": check.id,
+        "title": check.title,
+        "task": number,
+        "kind": check.kind,
+        "when": check.when,
+        "max_points": check.points,
+    }
     failed = [n for n in check.needs if n in done and not done[n].passed]
     if failed:
-        return CheckResult(**base, status="blocked", points=0, message=f"blocked: needs {', '.join(failed)}",
-                           hint=check.hint.get(lang))
+        return CheckResult(
+            **base,
+            status="blocked",
+            points=0,
+            message=f"blocked: needs {', '.join(failed)}",
+            hint=check.hint.get(lang),
+        )
     try:
         verdict = KINDS[check.kind].evaluate(check.params, snapshot)
     except Exception as exc:  # noqa: BLE001 - one broken fact is an error result; the run goes on
@@ -38,6 +49,12 @@ def _one(number: int, check: CheckBase, snapshot: Snapshot, done: dict[str, Chec
     status = "passed" if verdict.passed else "error" if verdict.error else "failed"
     hint = "" if verdict.passed else " ".join(h for h in (verdict.hint, check.hint.get(lang)) if h)
     return CheckResult(
-        **base, status=status, points=round(check.points * fraction, 2), expected=verdict.expected,
-        actual=verdict.actual, message=verdict.message, hint=hint, evidence=verdict.evidence,
+        **base,
+        status=status,
+        points=round(check.points * fraction, 2),
+        expected=verdict.expected,
+        actual=verdict.actual,
+        message=verdict.message,
+        hint=hint,
+        evidence=verdict.evidence,
     )

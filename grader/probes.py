@@ -112,7 +112,9 @@ def parse(spec: ProbeSpec, rc: int, output: str) -> tuple[bool, dict[str, Any]]:
         case "env":
             data["vars"] = dict(line.split("=", 1) for line in output.splitlines() if "=" in line)
         case "hosts":
-            data["entries"] = [line.split() for line in output.splitlines() if line.strip() and not line.startswith("#")]
+            data["entries"] = [
+                line.split() for line in output.splitlines() if line.strip() and not line.startswith("#")
+            ]
         case "resolv":
             data["nameservers"] = re.findall(r"^nameserver\s+(\S+)", output, flags=re.M)
         case "resolve":

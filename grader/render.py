@@ -13,12 +13,34 @@ from rich.table import Table
 from .grading import Graded
 
 LABELS = {
-    "en": {"check": "Check", "status": "Status", "points": "Points", "detail": "Detail", "hint": "hint",
-           "total": "Total", "task": "Task", "passed": "passed", "failed": "failed", "blocked": "blocked",
-           "error": "error", "done": "Everything passes. Well done!"},
-    "id": {"check": "Pemeriksaan", "status": "Status", "points": "Poin", "detail": "Keterangan", "hint": "saran",
-           "total": "Total", "task": "Langkah", "passed": "lulus", "failed": "gagal", "blocked": "terblokir",
-           "error": "galat", "done": "Semua lulus. Kerja bagus!"},
+    "en": {
+        "check": "Check",
+        "status": "Status",
+        "points": "Points",
+        "detail": "Detail",
+        "hint": "hint",
+        "total": "Total",
+        "task": "Task",
+        "passed": "passed",
+        "failed": "failed",
+        "blocked": "blocked",
+        "error": "error",
+        "done": "Everything passes. Well done!",
+    },
+    "id": {
+        "check": "Pemeriksaan",
+        "status": "Status",
+        "points": "Poin",
+        "detail": "Keterangan",
+        "hint": "saran",
+        "total": "Total",
+        "task": "Langkah",
+        "passed": "lulus",
+        "failed": "gagal",
+        "blocked": "terblokir",
+        "error": "galat",
+        "done": "Semua lulus. Kerja bagus!",
+    },
 }
 STYLE = {"passed": "green", "failed": "red", "blocked": "yellow", "error": "magenta"}
 MARK = {"passed": "✔", "failed": "✘", "blocked": "⊘", "error": "!"}
@@ -36,9 +58,19 @@ def as_dict(graded: Graded) -> dict[str, Any]:
         "snapshot_digest": graded.snapshot.digest,
         "attempt_id": graded.attempt_id,
         "checks": [
-            {"id": c.id, "title": c.title, "task": c.task, "status": c.status, "passed": c.passed,
-             "points": c.points, "max_points": c.max_points, "expected": c.expected, "actual": c.actual,
-             "message": c.message, "hint": c.hint}
+            {
+                "id": c.id,
+                "title": c.title,
+                "task": c.task,
+                "status": c.status,
+                "passed": c.passed,
+                "points": c.points,
+                "max_points": c.max_points,
+                "expected": c.expected,
+                "actual": c.actual,
+                "message": c.message,
+                "hint": c.hint,
+            }
             for c in outcome.checks
         ],
     }
@@ -53,9 +85,15 @@ def as_junit(graded: Graded) -> str:
     failures = sum(c.status == "failed" for c in outcome.checks)
     errors = sum(c.status == "error" for c in outcome.checks)
     skipped = sum(c.status == "blocked" for c in outcome.checks)
-    suite = ET.Element("testsuite", name=f"{graded.rubric.id}:{graded.student}", tests=str(len(outcome.checks)),
-                       failures=str(failures), errors=str(errors), skipped=str(skipped),
-                       timestamp=graded.graded_at)
+    suite = ET.Element(
+        "testsuite",
+        name=f"{graded.rubric.id}:{graded.student}",
+        tests=str(len(outcome.checks)),
+        failures=str(failures),
+        errors=str(errors),
+        skipped=str(skipped),
+        timestamp=graded.graded_at,
+    )
     for c in outcome.checks:
         case = ET.SubElement(suite, "testcase", classname=f"{graded.rubric.id}.task{c.task}", name=c.id)
         text = f"{c.title}\n{c.message}" + (f"\nhint: {c.hint}" if c.hint else "")
@@ -80,8 +118,12 @@ def print_table(graded: Graded, console: Console, lang: str = "en") -> None:
     for number, checks in by_task.items():
         got = sum(c.points for c in checks)
         top = sum(c.max_points for c in checks)
-        table = Table(title=f"{words['task']} {escape(graded.rubric.tasks[number - 1].title)} — {got:g}/{top:g}",
-                      title_justify="left", show_header=True, expand=False)
+        table = Table(
+            title=f"{words['task']} {escape(graded.rubric.tasks[number - 1].title)} — {got:g}/{top:g}",
+            title_justify="left",
+            show_header=True,
+            expand=False,
+        )
         table.add_column(words["check"])
         table.add_column(words["status"])
         table.add_column(words["points"], justify="right")

@@ -18,7 +18,11 @@ def inspect(daemon: BenchDaemon, *names: str) -> list[dict]:
 
 def test_images_are_the_labs_names(daemon: BenchDaemon) -> None:
     tags = daemon.docker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
-    assert sorted(tags) == ["alpine:latest", "katacoda/redis-node-docker-example:latest", "redis:latest"]
+    assert sorted(tags) == [
+        "alpine:latest",
+        "katacoda/redis-node-docker-example:latest",
+        "redis:latest",
+    ]
 
 
 def test_links_lab_step_by_step(daemon: BenchDaemon) -> None:
@@ -68,11 +72,15 @@ def test_networks_lab_counter_rises_before_disconnect(daemon: BenchDaemon) -> No
     first = int(labs.http_get(daemon).split(": ")[1])
     assert int(labs.http_get(daemon).split(": ")[1]) == first + 1
     labs.play(daemon, labs.NETWORKS_LAB[6:])
-    assert "Redis error" in daemon.nsenter(
-        "python3", "-c",
-        "import urllib.request as u\ntry: u.urlopen('http://127.0.0.1:3000/', timeout=30)\n"
-        "except Exception as e: print(e.read().decode())",
-    ).stdout
+    assert (
+        "Redis error"
+        in daemon.nsenter(
+            "python3",
+            "-c",
+            "import urllib.request as u\ntry: u.urlopen('http://127.0.0.1:3000/', timeout=30)\n"
+            "except Exception as e: print(e.read().decode())",
+        ).stdout
+    )
 
 
 def test_reset_leaves_a_clean_daemon(links_lab: BenchDaemon) -> None:

@@ -33,7 +33,11 @@ def probe_verdict(snapshot: Snapshot, spec: ProbeSpec) -> ProbeResult | Verdict:
     """The probe's result, or the verdict when it could not run at all."""
     result = snapshot.probes.get(spec.key)
     if result is None:
-        return Verdict(False, error=True, message=f"probe {spec.key} was not run (snapshot taken for another rubric?)")
+        return Verdict(
+            False,
+            error=True,
+            message=f"probe {spec.key} was not run (snapshot taken for another rubric?)",
+        )
     if result.error and result.data.get("state"):
         return Verdict(False, actual=None, message=result.error, evidence=[spec.key])
     if result.error:
@@ -61,17 +65,38 @@ def link_env(p: LinkEnvParams, snapshot: Snapshot) -> Verdict:
     found = sorted(k for k in result.data.get("vars", {}) if k.startswith(f"{p.prefix}_"))
     evidence = [result.key]
     if not p.present:
-        return Verdict(not found, expected=[], actual=found, evidence=evidence,
-                       message=f"{p.prefix}_* variables on {p.where()}: {found or 'none'}")
+        return Verdict(
+            not found,
+            expected=[],
+            actual=found,
+            evidence=evidence,
+            message=f"{p.prefix}_* variables on {p.where()}: {found or 'none'}",
+        )
     if found:
-        return Verdict(True, expected=f"{p.prefix}_*", actual=found, evidence=evidence,
-                       message=f"{len(found)} {p.prefix}_* variables set")
+        return Verdict(
+            True,
+            expected=f"{p.prefix}_*",
+            actual=found,
+            evidence=evidence,
+            message=f"{len(found)} {p.prefix}_* variables set",
+        )
     if facts.engine_version(snapshot) >= LINK_ENV_DEPRECATED:
-        return Verdict(True, expected=f"{p.prefix}_*", actual=[], evidence=evidence,
-                       message=f"not applicable on this engine (Docker {snapshot.engine.get('Version')} no longer sets link variables)")
-    return Verdict(False, expected=f"{p.prefix}_*", actual=[], evidence=evidence,
-                   message=f"no {p.prefix}_* variables in a container on {p.where()}",
-                   hint="link variables come only with --link on the default bridge")
+        return Verdict(
+            True,
+            expected=f"{p.prefix}_*",
+            actual=[],
+            evidence=evidence,
+            message=f"not applicable on this engine: Docker {snapshot.engine.get('Version')} "
+            "no longer sets link variables",
+        )
+    return Verdict(
+        False,
+        expected=f"{p.prefix}_*",
+        actual=[],
+        evidence=evidence,
+        message=f"no {p.prefix}_* variables in a container on {p.where()}",
+        hint="link variables come only with --link on the default bridge",
+    )
 
 
 def _hosts_spec(p: HostsParams) -> ProbeSpec:
@@ -94,17 +119,39 @@ def hosts_entry(p: HostsParams, snapshot: Snapshot) -> Verdict:
     entries = [e for e in result.data.get("entries", []) if p.name in e[1:]]
     evidence = [result.key]
     if not p.present:
-        return Verdict(not entries, expected=[], actual=entries, evidence=evidence,
-                       message=f"/etc/hosts entries for {p.name}: {entries or 'none'}")
+        return Verdict(
+            not entries,
+            expected=[],
+            actual=entries,
+            evidence=evidence,
+            message=f"/etc/hosts entries for {p.name}: {entries or 'none'}",
+        )
     if not entries:
-        return Verdict(False, expected=f"<ip> {p.name}", actual=result.data.get("entries"), evidence=evidence,
-                       message=f"no /etc/hosts entry for {p.name}", hint=f"link the container: --link {p.target or p.name}:{p.name}")
+        return Verdict(
+            False,
+            expected=f"<ip> {p.name}",
+            actual=result.data.get("entries"),
+            evidence=evidence,
+            message=f"no /etc/hosts entry for {p.name}",
+            hint=f"link the container: --link {p.target or p.name}:{p.name}",
+        )
     if p.target:
         want = _address_of(snapshot, p.target, p.network)
         if want not in {e[0] for e in entries}:
-            return Verdict(False, expected=f"{want} {p.name}", actual=entries, evidence=evidence,
-                           message=f"{p.name} maps to {entries[0][0]}, but {p.target} is at {want}")
-    return Verdict(True, expected=f"<ip> {p.name}", actual=entries, evidence=evidence, message=" ".join(entries[0]))
+            return Verdict(
+                False,
+                expected=f"{want} {p.name}",
+                actual=entries,
+                evidence=evidence,
+                message=f"{p.name} maps to {entries[0][0]}, but {p.target} is at {want}",
+            )
+    return Verdict(
+        True,
+        expected=f"<ip> {p.name}",
+        actual=entries,
+        evidence=evidence,
+        message=" ".join(entries[0]),
+    )
 
 
 def _address_of(snapshot: Snapshot, name: str, network: str) -> str | None:
@@ -130,9 +177,14 @@ def resolver(p: ResolverParams, snapshot: Snapshot) -> Verdict:
         return result
     servers = result.data.get("nameservers", [])
     ok = servers[:1] == [p.nameserver]
-    return Verdict(ok, expected=p.nameserver, actual=servers, evidence=[result.key],
-                   message=f"/etc/resolv.conf on {p.network}: nameserver {', '.join(servers) or 'none'}",
-                   hint="" if ok else "the embedded DNS serves user-defined networks only: docker network create ...")
+    return Verdict(
+        ok,
+        expected=p.nameserver,
+        actual=servers,
+        evidence=[result.key],
+        message=f"/etc/resolv.conf on {p.network}: nameserver {', '.join(servers) or 'none'}",
+        hint="" if ok else "the embedded DNS serves user-defined networks only: docker network create ...",
+    )
 
 
 def _resolve_spec(p: ResolvesParams) -> ProbeSpec:
@@ -155,26 +207,51 @@ def resolves(p: ResolvesParams, snapshot: Snapshot) -> Verdict:
     got = result.data.get("addresses", [])
     evidence = [result.key]
     if not p.resolves:
-        return Verdict(not got, expected="no address", actual=got, evidence=evidence,
-                       message=f"{p.name} on {p.network} resolves to {got or 'nothing'}")
+        return Verdict(
+            not got,
+            expected="no address",
+            actual=got,
+            evidence=evidence,
+            message=f"{p.name} on {p.network} resolves to {got or 'nothing'}",
+        )
     want = None
     if p.to is not None:
         targets = facts.select(snapshot, p.to)
         want = next((a for c in targets if (a := facts.address_on(c, p.network))), None)
         if want is None:
-            return Verdict(False, expected=f"{p.name} -> {p.to} on {p.network}", actual=got, evidence=evidence,
-                           message=f"{p.to} has no address on {p.network}",
-                           hint=f"docker network connect {p.network} {p.to.name or '<container>'}")
+            return Verdict(
+                False,
+                expected=f"{p.name} -> {p.to} on {p.network}",
+                actual=got,
+                evidence=evidence,
+                message=f"{p.to} has no address on {p.network}",
+                hint=f"docker network connect {p.network} {p.to.name or '<container>'}",
+            )
     if not got:
-        return Verdict(False, expected=want or "an address", actual=[], evidence=evidence,
-                       message=f"{p.name} does not resolve on {p.where()}",
-                       hint=f"attach the container to {p.network} with that name or alias")
+        return Verdict(
+            False,
+            expected=want or "an address",
+            actual=[],
+            evidence=evidence,
+            message=f"{p.name} does not resolve on {p.where()}",
+            hint=f"attach the container to {p.network} with that name or alias",
+        )
     if want and want not in got:
-        return Verdict(False, expected=want, actual=got, evidence=evidence,
-                       message=f"{p.name} resolves to {', '.join(got)}, but {p.to} is at {want} on {p.network}",
-                       hint=f"another container answers to {p.name} on {p.network}")
-    return Verdict(True, expected=want or "an address", actual=got, evidence=evidence,
-                   message=f"{p.name} -> {', '.join(got)} on {p.network}")
+        return Verdict(
+            False,
+            expected=want,
+            actual=got,
+            evidence=evidence,
+            message=f"{p.name} resolves to {', '.join(got)}, but {p.to} is at {want} on {p.network}",
+            hint=f"another container answers to {p.name} on {p.network}",
+        )
+    return Verdict(
+        True,
+        expected=want or "an address",
+        actual=got,
+        evidence=evidence,
+        message=f"{p.name} -> {', '.join(got)} on {p.network}",
+    )
 
 
 class TargetParams(FromNetwork):
@@ -211,9 +288,14 @@ def reachable(p: ReachableParams, snapshot: Snapshot) -> Verdict:
     if isinstance(result, Verdict):
         return result
     how = f"tcp/{p.port}" if p.method == "tcp" else "ping"
-    return Verdict(result.ok, expected=f"{p.what()} answers {how}", actual=result.output.strip()[-300:] or None,
-                   evidence=[result.key], message=f"{p.what()} {'answers' if result.ok else 'does not answer'} {how} from {p.where()}",
-                   hint="" if result.ok else f"is {p.what()} running and on {p.network}?")
+    return Verdict(
+        result.ok,
+        expected=f"{p.what()} answers {how}",
+        actual=result.output.strip()[-300:] or None,
+        evidence=[result.key],
+        message=f"{p.what()} {'answers' if result.ok else 'does not answer'} {how} from {p.where()}",
+        hint="" if result.ok else f"is {p.what()} running and on {p.network}?",
+    )
 
 
 class HttpParams(TargetParams):
@@ -238,17 +320,34 @@ def http(p: HttpParams, snapshot: Snapshot) -> Verdict:
     matches = [re.search(p.pattern, b) for b in bodies]
     evidence = [result.key]
     if not bodies or not matches[0]:
-        return Verdict(False, expected=p.pattern, actual=bodies or result.output.strip() or None, evidence=evidence,
-                       message=f"{p.what()}:{p.port} did not answer with /{p.pattern}/",
-                       hint="the app answers only when it can reach redis by that name on its network")
+        return Verdict(
+            False,
+            expected=p.pattern,
+            actual=bodies or result.output.strip() or None,
+            evidence=evidence,
+            message=f"{p.what()}:{p.port} did not answer with /{p.pattern}/",
+            hint="the app answers only when it can reach redis by that name on its network",
+        )
     if not p.counter_rises:
         return Verdict(True, expected=p.pattern, actual=bodies[0], evidence=evidence, message=bodies[0])
     counts = [int(m.group(1)) for m in matches if m]
     if len(counts) == 2 and counts[1] > counts[0]:
-        return Verdict(True, expected="counter rises", actual=counts, evidence=evidence,
-                       message=f"counter rose from {counts[0]} to {counts[1]}")
-    return Verdict(False, expected="counter rises", actual=counts or bodies, evidence=evidence, fraction=0.5,
-                   message=f"the counter did not rise: {bodies}", hint="the app cannot store its count in redis")
+        return Verdict(
+            True,
+            expected="counter rises",
+            actual=counts,
+            evidence=evidence,
+            message=f"counter rose from {counts[0]} to {counts[1]}",
+        )
+    return Verdict(
+        False,
+        expected="counter rises",
+        actual=counts or bodies,
+        evidence=evidence,
+        fraction=0.5,
+        message=f"the counter did not rise: {bodies}",
+        hint="the app cannot store its count in redis",
+    )
 
 
 class RedisPingParams(TargetParams):
@@ -266,9 +365,14 @@ def redis_ping(p: RedisPingParams, snapshot: Snapshot) -> Verdict:
     if isinstance(result, Verdict):
         return result
     reply = result.data.get("reply", "")
-    return Verdict(result.ok, expected="+PONG", actual=reply or result.output.strip()[-200:] or None,
-                   evidence=[result.key], message=f"{p.what()}:{p.port} answered {reply or 'nothing'!r} to PING",
-                   hint="" if result.ok else f"is {p.what()} a Redis server? run it from the redis image")
+    return Verdict(
+        result.ok,
+        expected="+PONG",
+        actual=reply or result.output.strip()[-200:] or None,
+        evidence=[result.key],
+        message=f"{p.what()}:{p.port} answered {reply or 'nothing'!r} to PING",
+        hint="" if result.ok else f"is {p.what()} a Redis server? run it from the redis image",
+    )
 
 
 class CommandParams(Params):
@@ -288,5 +392,10 @@ def command(p: CommandParams, snapshot: Snapshot) -> Verdict:
     if isinstance(result, Verdict):
         return result
     ok = result.ok and re.search(p.expect, result.output, flags=re.M) is not None
-    return Verdict(ok, expected=p.expect, actual=result.output.strip()[-500:], evidence=[result.key],
-                   message=f"`{' '.join(p.argv)}` in {p.container} {'matched' if ok else 'did not match'} /{p.expect}/")
+    return Verdict(
+        ok,
+        expected=p.expect,
+        actual=result.output.strip()[-500:],
+        evidence=[result.key],
+        message=f"`{' '.join(p.argv)}` in {p.container} {'matched' if ok else 'did not match'} /{p.expect}/",
+    )

@@ -28,8 +28,11 @@ def missing_container(selector: Selector, snapshot: Snapshot) -> Verdict:
     near = _near(selector.name, names) if selector.name else ""
     how = f"docker run --name {selector.name} ..." if selector.name else f"docker run ... {selector.image}"
     return Verdict(
-        passed=False, expected=f"container {selector}", actual=None,
-        message=f"no container {selector}{near}", hint=f"start it: {how}",
+        passed=False,
+        expected=f"container {selector}",
+        actual=None,
+        message=f"no container {selector}{near}",
+        hint=f"start it: {how}",
     )
 
 
@@ -49,18 +52,29 @@ def network_exists(p: NetworkParams, snapshot: Snapshot) -> Verdict:
     found = facts.network(snapshot, p.name)
     names = [n.get("Name", "") for n in snapshot.networks]
     if not p.exists:
-        return Verdict(found is None, expected="absent", actual="present" if found else "absent",
-                       message=f"network {p.name} {'still exists' if found else 'is absent'}",
-                       hint=f"docker network rm {p.name}" if found else "")
+        return Verdict(
+            found is None,
+            expected="absent",
+            actual="present" if found else "absent",
+            message=f"network {p.name} {'still exists' if found else 'is absent'}",
+            hint=f"docker network rm {p.name}" if found else "",
+        )
     if found is None:
-        return Verdict(False, expected={"name": p.name, "driver": p.driver}, actual=None,
-                       message=f"no network {p.name}{_near(p.name, names)}",
-                       hint=f"create it: docker network create {p.name}")
+        return Verdict(
+            False,
+            expected={"name": p.name, "driver": p.driver},
+            actual=None,
+            message=f"no network {p.name}{_near(p.name, names)}",
+            hint=f"create it: docker network create {p.name}",
+        )
     driver = found.get("Driver")
-    return Verdict(driver == p.driver, expected={"name": p.name, "driver": p.driver},
-                   actual={"name": p.name, "driver": driver},
-                   message=f"network {p.name} uses driver {driver}",
-                   hint="" if driver == p.driver else f"recreate it with --driver {p.driver}")
+    return Verdict(
+        driver == p.driver,
+        expected={"name": p.name, "driver": p.driver},
+        actual={"name": p.name, "driver": driver},
+        message=f"network {p.name} uses driver {driver}",
+        hint="" if driver == p.driver else f"recreate it with --driver {p.driver}",
+    )
 
 
 class ContainerParams(Params):
@@ -78,15 +92,28 @@ def container_state(p: ContainerParams, snapshot: Snapshot) -> Verdict:
         return missing_container(p.container, snapshot)
     c = found[0]
     expected = {"running": p.running, "image": p.image}
-    actual = {"name": facts.name_of(c), "state": facts.state_of(c), "image": c.get("Config", {}).get("Image")}
+    actual = {
+        "name": facts.name_of(c),
+        "state": facts.state_of(c),
+        "image": c.get("Config", {}).get("Image"),
+    }
     if p.image and facts.normalize_image(p.image) not in facts.image_tags(snapshot, c):
-        return Verdict(False, expected, actual,
-                       message=f"{facts.name_of(c)} runs image {actual['image']}, not {p.image}",
-                       hint=f"remove it and start it from the right image: docker run ... {p.image}")
+        return Verdict(
+            False,
+            expected,
+            actual,
+            message=f"{facts.name_of(c)} runs image {actual['image']}, not {p.image}",
+            hint=f"remove it and start it from the right image: docker run ... {p.image}",
+        )
     if p.running and not facts.is_running(c):
-        return Verdict(False, expected, actual, fraction=0.5,
-                       message=f"{facts.name_of(c)} exists but is {actual['state']}",
-                       hint=f"start it again: docker start {facts.name_of(c)}")
+        return Verdict(
+            False,
+            expected,
+            actual,
+            fraction=0.5,
+            message=f"{facts.name_of(c)} exists but is {actual['state']}",
+            hint=f"start it again: docker start {facts.name_of(c)}",
+        )
     return Verdict(True, expected, actual, message=f"{facts.name_of(c)} is {actual['state']}")
 
 
@@ -105,14 +132,18 @@ def published_port(p: PortParams, snapshot: Snapshot) -> Verdict:
         return missing_container(p.container, snapshot)
     ports = facts.published(found[0])
     key = f"{p.port}/{p.protocol}"
-    actual = {k: v for k, v in ports.items()}
+    actual = dict(ports.items())
     ok = str(p.host_port) in ports.get(key, [])
     if ok:
         return Verdict(True, {key: str(p.host_port)}, actual, message=f"{key} published on {p.host_port}")
     now = f"published on {', '.join(ports[key])}" if key in ports else "not published"
-    return Verdict(False, {key: str(p.host_port)}, actual,
-                   message=f"{facts.name_of(found[0])}: {key} is {now}",
-                   hint=f"run it with -p {p.host_port}:{p.port}")
+    return Verdict(
+        False,
+        {key: str(p.host_port)},
+        actual,
+        message=f"{facts.name_of(found[0])}: {key} is {now}",
+        hint=f"run it with -p {p.host_port}:{p.port}",
+    )
 
 
 class AttachedParams(Params):
@@ -135,24 +166,44 @@ def attached(p: AttachedParams, snapshot: Snapshot) -> Verdict:
     layout = {net: facts.aliases_on(c, ep) for net, ep in nets.items()}
     if not p.attached:
         on = p.network in nets
-        return Verdict(not on, expected={"not on": p.network}, actual=layout,
-                       message=f"{name} is {'still ' if on else 'not '}on {p.network}",
-                       hint=f"docker network disconnect {p.network} {name}" if on else "")
+        return Verdict(
+            not on,
+            expected={"not on": p.network},
+            actual=layout,
+            message=f"{name} is {'still ' if on else 'not '}on {p.network}",
+            hint=f"docker network disconnect {p.network} {name}" if on else "",
+        )
     expected = {p.network: p.aliases}
     if p.network not in nets:
         where = ", ".join(sorted(nets)) or "no network"
-        return Verdict(False, expected, layout, message=f"{name} is on {where}, not on {p.network}{_near(p.network, list(nets))}",
-                       hint=f"docker network connect {_alias_flags(p.aliases)}{p.network} {name}")
+        return Verdict(
+            False,
+            expected,
+            layout,
+            message=f"{name} is on {where}, not on {p.network}{_near(p.network, list(nets))}",
+            hint=f"docker network connect {_alias_flags(p.aliases)}{p.network} {name}",
+        )
     missing = [a for a in p.aliases if a not in layout[p.network]]
     if not missing:
-        return Verdict(True, expected, layout, message=f"{name} is on {p.network} with aliases {layout[p.network]}")
+        return Verdict(
+            True,
+            expected,
+            layout,
+            message=f"{name} is on {p.network} with aliases {layout[p.network]}",
+        )
     elsewhere = [net for net, al in layout.items() if set(missing) & set(al)]
     message = f"{name} is on {p.network} with aliases {layout[p.network]}; expected alias {', '.join(missing)}"
     if elsewhere:
         message += f" (it is on {', '.join(elsewhere)} instead)"
-    return Verdict(False, expected, layout, fraction=0.5, message=message,
-                   hint=f"docker network disconnect {p.network} {name}; "
-                   f"docker network connect {_alias_flags(p.aliases)}{p.network} {name}")
+    return Verdict(
+        False,
+        expected,
+        layout,
+        fraction=0.5,
+        message=message,
+        hint=f"docker network disconnect {p.network} {name}; "
+        f"docker network connect {_alias_flags(p.aliases)}{p.network} {name}",
+    )
 
 
 def _alias_flags(aliases: list[str]) -> str:
@@ -175,11 +226,20 @@ def link(p: LinkParams, snapshot: Snapshot) -> Verdict:
         return missing_container(p.container, snapshot)
     wanted = (p.target, p.alias)
     if any(wanted in facts.links_of(c) for c in found):
-        return Verdict(True, f"{p.target}:{p.alias}", f"{p.target}:{p.alias}", message=f"linked to {p.target} as {p.alias}")
+        return Verdict(
+            True,
+            f"{p.target}:{p.alias}",
+            f"{p.target}:{p.alias}",
+            message=f"linked to {p.target} as {p.alias}",
+        )
     seen = sorted({f"{t}:{a}" for c in found for t, a in facts.links_of(c)})
-    return Verdict(False, f"{p.target}:{p.alias}", seen or None,
-                   message=f"{p.container}: links {seen or 'none'}, expected {p.target}:{p.alias}",
-                   hint=f"run it with --link {p.target}:{p.alias}")
+    return Verdict(
+        False,
+        f"{p.target}:{p.alias}",
+        seen or None,
+        message=f"{p.container}: links {seen or 'none'}, expected {p.target}:{p.alias}",
+        hint=f"run it with --link {p.target}:{p.alias}",
+    )
 
 
 class RanParams(Params):
@@ -202,13 +262,25 @@ def ran(p: RanParams, snapshot: Snapshot) -> Verdict:
         seen.append(line)
         if not pattern.search(line):
             continue
-        if p.network and p.network not in facts.networks_of(c) and c.get("HostConfig", {}).get("NetworkMode") != p.network:
+        if (
+            p.network
+            and p.network not in facts.networks_of(c)
+            and c.get("HostConfig", {}).get("NetworkMode") != p.network
+        ):
             continue
         if p.link and tuple(p.link.split(":", 1)) not in facts.links_of(c):
             continue
-        return Verdict(True, p.model_dump(exclude_none=True), {"container": facts.name_of(c), "command": line},
-                       message=f"{facts.name_of(c)} ran {line!r}")
+        return Verdict(
+            True,
+            p.model_dump(exclude_none=True),
+            {"container": facts.name_of(c), "command": line},
+            message=f"{facts.name_of(c)} ran {line!r}",
+        )
     where = "".join([f" --net={p.network}" if p.network else "", f" --link {p.link}" if p.link else ""])
-    return Verdict(False, p.model_dump(exclude_none=True), {"commands seen": seen} if seen else None,
-                   message=f"no {p.image} container that ran /{p.command}/{where}",
-                   hint=f"docker run{where} {p.image} ...")
+    return Verdict(
+        False,
+        p.model_dump(exclude_none=True),
+        {"commands seen": seen} if seen else None,
+        message=f"no {p.image} container that ran /{p.command}/{where}",
+        hint=f"docker run{where} {p.image} ...",
+    )

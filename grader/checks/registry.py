@@ -42,7 +42,9 @@ class Kind:
 KINDS: dict[str, Kind] = {}
 
 
-def check_kind(name: str, params: type[BaseModel], probes: ProbePlanner | None = None) -> Callable[[Evaluator], Evaluator]:
+def check_kind(
+    name: str, params: type[BaseModel], probes: ProbePlanner | None = None
+) -> Callable[[Evaluator], Evaluator]:
     """Register ``evaluate(params, snapshot) -> Verdict`` as the check kind ``name``."""
 
     def register(evaluate: Evaluator) -> Evaluator:

@@ -9,6 +9,7 @@ removed in all cases, Ctrl-C included.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
@@ -144,7 +145,10 @@ class ProbeRunner:
                 address = self._address(spec.target, network)
                 if address is None:
                     results[spec.key] = self._result(
-                        spec, ok=False, error=f"no running container {spec.target} on {network}", data={"state": True}
+                        spec,
+                        ok=False,
+                        error=f"no running container {spec.target} on {network}",
+                        data={"state": True},
                     )
                     continue
             commands.append(command_for(spec, address))
@@ -163,13 +167,23 @@ class ProbeRunner:
             ok, data = parse(spec, rc, text)
             if spec.target is not None:
                 data["address"] = self._address(spec.target, network)
-            error = None if rc not in (124, 125, 143) else f"timed out after {ACTION_TIMEOUT}s"
-            results[spec.key] = self._result(spec, ok=ok, output=text[-4000:], error=error, data=data, duration=elapsed)
+            if rc in (
+                124,
+                143,
+            ):  # no answer in time is a fact about the daemon, not a probe failure
+                data["timed_out"] = ACTION_TIMEOUT
+            results[spec.key] = self._result(spec, ok=ok, output=text[-4000:], data=data, duration=elapsed)
         return results
 
     def _result(self, spec: ProbeSpec, **fields: Any) -> ProbeResult:
         where = spec.origin.key
-        return ProbeResult(key=spec.key, kind=spec.action, network=where, target=spec.host or str(spec.target or ""), **fields)
+        return ProbeResult(
+            key=spec.key,
+            kind=spec.action,
+            network=where,
+            target=spec.host or str(spec.target or ""),
+            **fields,
+        )
 
     def _address(self, selector: facts.Selector, network: str) -> str | None:
         for container in facts.select(self.snapshot, selector):
@@ -227,10 +241,8 @@ class ProbeRunner:
             self._remove(ident)
 
     def _remove(self, ident: str) -> None:
-        try:
+        with contextlib.suppress(docker.errors.NotFound):
             self.api.remove_container(ident, force=True, v=True)
-        except docker.errors.NotFound:
-            pass
 
     def _remove_probes(self) -> None:
         for c in self.api.containers(all=True, filters={"label": f"{RUN_LABEL}={self.run_id}"}):

@@ -42,15 +42,20 @@ def load(ref: str | Path) -> Rubric:
 def parse(text: str, name: str) -> Rubric:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
+        # Tags such as `!!python/object` or `!!int abc` compose but fail to construct.
+        data = yaml.safe_load(text)
+    except (yaml.YAMLError, ValueError) as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark else name
         raise RubricError([f"{where}: yaml: {getattr(exc, 'problem', None) or exc}"]) from None
     if node is None:
         raise RubricError([f"{name}:1:1: the file is empty"])
     marks: dict[Loc, tuple[int, int]] = {}
-    _index(node, (), marks)
-    data = yaml.safe_load(text)
+    duplicates: list[str] = []
+    _index(node, (), marks, duplicates)
+    if duplicates:
+        # YAML keeps the last of two equal keys silently; a rubric must not lose a check's part.
+        raise RubricError([f"{name}:{problem}" for problem in duplicates])
     if not isinstance(data, dict):
         raise RubricError([f"{name}:1:1: a rubric is a mapping (id, title, version, tasks)"])
     try:
@@ -59,16 +64,21 @@ def parse(text: str, name: str) -> Rubric:
         raise RubricError([_locate(name, err, marks) for err in exc.errors()]) from None
 
 
-def _index(node: yaml.Node, loc: Loc, marks: dict[Loc, tuple[int, int]]) -> None:
+def _index(node: yaml.Node, loc: Loc, marks: dict[Loc, tuple[int, int]], duplicates: list[str]) -> None:
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             sub = (*loc, key.value)
-            marks[sub] = (key.start_mark.line + 1, key.start_mark.column + 1)
-            _index(value, sub, marks)
+            line, col = key.start_mark.line + 1, key.start_mark.column + 1
+            if sub in marks:  # only an earlier key of this same mapping can have set it
+                first = f"first on line {marks[sub][0]}"
+                duplicates.append(f"{line}:{col}: {_path(sub)}: duplicate key ({first})")
+                continue
+            marks[sub] = (line, col)
+            _index(value, sub, marks, duplicates)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             marks[(*loc, i)] = (item.start_mark.line + 1, item.start_mark.column + 1)
-            _index(item, (*loc, i), marks)
+            _index(item, (*loc, i), marks, duplicates)
     marks.setdefault(loc, (node.start_mark.line + 1, node.start_mark.column + 1))
 
 
@@ -82,6 +92,9 @@ def _locate(name: str, err: Any, marks: dict[Loc, tuple[int, int]]) -> str:
     while probe not in marks and probe:
         probe = probe[:-1]
     line, col = marks.get(probe, (1, 1))
-    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") or "(top)"
     message = MESSAGES.get(err["type"], err["msg"].removeprefix("Value error, "))
-    return f"{name}:{line}:{col}: {path}: {message}"
+    return f"{name}:{line}:{col}: {_path(loc)}: {message}"
+
+
+def _path(loc: Loc) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") or "(top)"

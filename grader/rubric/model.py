@@ -7,7 +7,16 @@ import hashlib
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from ..checks import KINDS
 from ..probes import ProbeSpec
@@ -32,7 +41,8 @@ class CheckBase(BaseModel):
     needs: list[str] = Field(default_factory=list, description="ids of checks that must pass first")
     hint: Hint = Field(default_factory=Hint)
     when: Literal["final", "checkpoint"] = Field(
-        "final", description="final: describes the end state; checkpoint: may be proved at any time during the lab"
+        "final",
+        description="final: describes the end state; checkpoint: may be proved at any time during the lab",
     )
 
     @property
@@ -50,7 +60,9 @@ class CheckBase(BaseModel):
 def _one_kind(self: CheckBase) -> CheckBase:
     given = [name for name in KINDS if getattr(self, name, None) is not None]
     if len(given) != 1:
-        raise ValueError(f"a check needs exactly one kind key of: {', '.join(KINDS)} (got {', '.join(given) or 'none'})")
+        raise ValueError(
+            f"a check needs exactly one kind key of: {', '.join(KINDS)} (got {', '.join(given) or 'none'})"
+        )
     return self
 
 
@@ -77,7 +89,8 @@ class Rubric(BaseModel):
     version: str
     description: str = ""
     mode: Literal["final", "progress"] = Field(
-        "final", description="final: the latest attempt counts; progress: a checkpoint proved once keeps its credit"
+        "final",
+        description="final: the latest attempt counts; progress: a checkpoint proved once keeps its credit",
     )
     tasks: list[Task] = Field(min_length=1)
 
@@ -88,15 +101,24 @@ class Rubric(BaseModel):
 
     @model_validator(mode="after")
     def _ids_and_needs(self) -> Rubric:
+        # Raised as a ValidationError with each problem's own location, so the loader can
+        # point at the offending id or `needs` entry rather than at the top of the file.
+        problems: list[InitErrorDetails] = []
         seen: set[str] = set()
-        for task in self.tasks:
-            for check in task.checks:
+        for t, task in enumerate(self.tasks):
+            for c, check in enumerate(task.checks):
+                at = ("tasks", t, "checks", c)
                 if check.id in seen:
-                    raise ValueError(f"check id {check.id!r} is used twice")
-                for need in check.needs:
+                    message = f"check id {check.id!r} is used twice"
+                    problems.append(_problem((*at, "id"), message, check.id))
+                for n, need in enumerate(check.needs):
                     if need not in seen:
-                        raise ValueError(f"check {check.id!r} needs {need!r}, which is not a check defined before it")
+                        message = f"check {check.id!r} needs {need!r}, "
+                        message += "which is not a check defined before it"
+                        problems.append(_problem((*at, "needs", n), message, need))
                 seen.add(check.id)
+        if problems:
+            raise ValidationError.from_exception_data("Rubric", problems)
         return self
 
     def checks(self) -> list[tuple[int, CheckBase]]:
@@ -110,6 +132,10 @@ class Rubric(BaseModel):
     def digest(self) -> str:
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _problem(loc: tuple[str | int, ...], message: str, value: str) -> InitErrorDetails:
+    return InitErrorDetails(type=PydanticCustomError("rubric", message), loc=loc, input=value)
 
 
 def json_schema() -> dict[str, Any]:

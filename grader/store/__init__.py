@@ -9,7 +9,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
-    JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint, create_engine, event, select,
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    select,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -116,18 +126,33 @@ class Store:
                     select(RubricRow).where(RubricRow.rubric_id == rubric.id, RubricRow.digest == rubric.digest)
                 )
                 if rubric_row is None:
-                    rubric_row = RubricRow(rubric_id=rubric.id, version=rubric.version, digest=rubric.digest,
-                                           content=rubric.model_dump(mode="json"))
+                    rubric_row = RubricRow(
+                        rubric_id=rubric.id,
+                        version=rubric.version,
+                        digest=rubric.digest,
+                        content=rubric.model_dump(mode="json"),
+                    )
                     session.add(rubric_row)
                 if session.get(SnapshotRow, snapshot.digest) is None:
                     session.add(SnapshotRow(digest=snapshot.digest, body=snapshot.to_json()))
                 attempt = AttemptRow(
-                    student=student_row, rubric=rubric_row, snapshot_digest=snapshot.digest, source=source,
-                    graded_at=datetime.now(UTC), grader_version=__version__,
-                    score=outcome.score, max_score=outcome.max_score,
+                    student=student_row,
+                    rubric=rubric_row,
+                    snapshot_digest=snapshot.digest,
+                    source=source,
+                    graded_at=datetime.now(UTC),
+                    grader_version=__version__,
+                    score=outcome.score,
+                    max_score=outcome.max_score,
                     checks=[
-                        CheckRow(check_id=c.id, task=c.task, status=c.status, points=c.points,
-                                 max_points=c.max_points, result=json.loads(c.model_dump_json()))
+                        CheckRow(
+                            check_id=c.id,
+                            task=c.task,
+                            status=c.status,
+                            points=c.points,
+                            max_points=c.max_points,
+                            result=json.loads(c.model_dump_json()),
+                        )
                         for c in outcome.checks
                     ],
                 )

@@ -70,14 +70,23 @@ class BenchDaemon:
         with open(self.log, "wb") as log:
             self._proc = subprocess.Popen(
                 [
-                    "nsenter", f"--net={self.netns_path}", "dockerd",
-                    "--host", self.host,
-                    "--data-root", str(self.data_root),
-                    "--exec-root", str(self.run_dir / "exec"),
-                    "--pidfile", str(self.pidfile),
-                    "--log-level", "warn",
+                    "nsenter",
+                    f"--net={self.netns_path}",
+                    "dockerd",
+                    "--host",
+                    self.host,
+                    "--data-root",
+                    str(self.data_root),
+                    "--exec-root",
+                    str(self.run_dir / "exec"),
+                    "--pidfile",
+                    str(self.pidfile),
+                    "--log-level",
+                    "warn",
                 ],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -144,7 +153,9 @@ class BenchDaemon:
         """Run a host command inside the daemon's network namespace."""
         return run("nsenter", f"--net={self.netns_path}", *args, check=check, timeout=timeout)
 
-    def docker(self, *args: str, check: bool = True, input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def docker(
+        self, *args: str, check: bool = True, input: str | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
         """The docker CLI against this daemon, exactly as a student types it."""
         return run("docker", "-H", self.host, *args, check=check, input=input, timeout=timeout)
 

@@ -24,8 +24,19 @@ SUITE = "bookworm"
 INCLUDE = "redis-server,redis-tools,busybox,python3-minimal"
 BASE = "grader-bench/base:latest"
 # tag -> build context folder
-IMAGES = {"redis:latest": "redis", "alpine:latest": "alpine", "katacoda/redis-node-docker-example:latest": "app"}
-TRIM = ["usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale", "var/cache/apt", "var/lib/apt/lists"]
+IMAGES = {
+    "redis:latest": "redis",
+    "alpine:latest": "alpine",
+    "katacoda/redis-node-docker-example:latest": "app",
+}
+TRIM = [
+    "usr/share/doc",
+    "usr/share/man",
+    "usr/share/info",
+    "usr/share/locale",
+    "var/cache/apt",
+    "var/lib/apt/lists",
+]
 
 
 def _key() -> str:
@@ -44,7 +55,14 @@ def rootfs_tar() -> Path:
     CACHE.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
         root = Path(tmp) / "rootfs"
-        run("debootstrap", "--variant=minbase", f"--include={INCLUDE}", SUITE, str(root), timeout=900)
+        run(
+            "debootstrap",
+            "--variant=minbase",
+            f"--include={INCLUDE}",
+            SUITE,
+            str(root),
+            timeout=900,
+        )
         run("chroot", str(root), "/bin/busybox", "--install", "-s")
         for rel in TRIM:
             shutil.rmtree(root / rel, ignore_errors=True)
@@ -61,12 +79,19 @@ def images_tar(builder: BenchDaemon) -> Path:
         return target
     base = rootfs_tar()
     with open(base, "rb") as tar:
-        subprocess.run(["docker", "-H", builder.host, "import", "-", BASE], stdin=tar, check=True, capture_output=True)
+        subprocess.run(
+            ["docker", "-H", builder.host, "import", "-", BASE],
+            stdin=tar,
+            check=True,
+            capture_output=True,
+        )
     env = {**os.environ, "DOCKER_BUILDKIT": "0"}  # Debian's engine has no BuildKit frontend here
     for tag, folder in IMAGES.items():
         subprocess.run(
             ["docker", "-H", builder.host, "build", "-q", "-t", tag, str(HERE / folder)],
-            check=True, capture_output=True, env=env,
+            check=True,
+            capture_output=True,
+            env=env,
         )
     builder.docker("rmi", BASE)
     partial = target.with_suffix(".partial")

@@ -6,7 +6,12 @@ import os
 import shutil
 import subprocess
 
-PACKAGES = {"dockerd": "docker.io", "debootstrap": "debootstrap", "nsenter": "util-linux", "ip": "iproute2"}
+PACKAGES = {
+    "dockerd": "docker.io",
+    "debootstrap": "debootstrap",
+    "nsenter": "util-linux",
+    "ip": "iproute2",
+}
 
 
 def ensure_packages() -> None:
@@ -21,10 +26,10 @@ def ensure_packages() -> None:
     subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, env=env)
 
 
-def run(*args: str, check: bool = True, input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        list(args), check=check, input=input, text=True, capture_output=True, timeout=timeout
-    )
+def run(
+    *args: str, check: bool = True, input: str | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(args), check=check, input=input, text=True, capture_output=True, timeout=timeout)
 
 
 def pid_alive(pid: int) -> bool:

@@ -2,6 +2,7 @@
 host ``redis`` and answers ``Total requests: N``. python3-minimal has no http.server,
 so HTTP and RESP are spoken over plain sockets."""
 
+import contextlib
 import os
 import socket
 
@@ -43,10 +44,8 @@ def main() -> None:
         conn, _ = server.accept()
         with conn:
             conn.settimeout(5)
-            try:
+            with contextlib.suppress(OSError):
                 answer(conn)
-            except OSError:
-                pass
 
 
 if __name__ == "__main__":

@@ -1,0 +1,273 @@
+"""End to end on the real bench: the labs played with the students' commands (and with
+their typical mistakes), then ``grader grade`` on the daemon."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from bench import labs
+from bench.daemon import BenchDaemon
+from click.testing import CliRunner
+
+from grader.cli import main
+
+pytestmark = pytest.mark.docker
+
+
+def grade(daemon: BenchDaemon, rubric: str, tmp_path: Path, *extra: str) -> tuple[int, dict]:
+    result = CliRunner().invoke(
+        main,
+        [
+            "grade",
+            "--rubric",
+            rubric,
+            "--student",
+            "alice",
+            "--format",
+            "json",
+            "--docker-host",
+            daemon.host,
+            "--db",
+            f"sqlite:///{tmp_path / 'grader.db'}",
+            *extra,
+        ],
+    )
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    return result.exit_code, json.loads(result.stdout)
+
+
+def not_passed(report: dict) -> dict[str, str]:
+    return {c["id"]: c["status"] for c in report["checks"] if not c["passed"]}
+
+
+def state(daemon: BenchDaemon) -> dict[str, object]:
+    """Everything the grader must leave untouched: containers, networks, images."""
+    ids = daemon.docker("ps", "-aq").stdout.split()
+    fmt = "{{.Id}} {{.Name}} {{.State.Status}} {{.State.StartedAt}} {{json .NetworkSettings.Networks}}"
+    return {
+        "containers": daemon.docker("inspect", "--format", fmt, *ids).stdout if ids else "",
+        "networks": daemon.docker("network", "ls", "--no-trunc", "--format", "{{.ID}} {{.Name}}").stdout,
+        "images": sorted(
+            daemon.docker(
+                "images", "-a", "--no-trunc", "--format", "{{.ID}} {{.Repository}}:{{.Tag}}"
+            ).stdout.splitlines()
+        ),
+    }
+
+
+@pytest.mark.parametrize("rubric", ["docker-links", "docker-networks"])
+def test_reference_solution_scores_full_marks_and_changes_nothing(
+    daemon: BenchDaemon, tmp_path: Path, rubric: str
+) -> None:
+    labs.play(daemon, labs.LABS[rubric])
+    before = state(daemon)
+    code, report = grade(daemon, rubric, tmp_path)
+    assert state(daemon) == before
+    assert not_passed(report) == {}
+    assert code == 0
+    assert report["score"] == report["max_score"] > 0
+    assert report["rubric"] == {"id": rubric, "version": "1"}
+    assert len(report["snapshot_digest"]) == 64
+    assert set(report["checks"][0]) == {
+        "id",
+        "title",
+        "task",
+        "status",
+        "passed",
+        "points",
+        "max_points",
+        "expected",
+        "actual",
+        "message",
+        "hint",
+    }
+
+
+@pytest.mark.parametrize("rubric", ["docker-links", "docker-networks"])
+def test_empty_daemon_scores_close_to_zero(daemon: BenchDaemon, tmp_path: Path, rubric: str) -> None:
+    code, report = grade(daemon, rubric, tmp_path)
+    assert code == 1
+    passed = [c["id"] for c in report["checks"] if c["passed"]]
+    # Only "Docker sets no link variables / no hosts entry" style facts could hold; none do
+    # without the network, so nothing passes.
+    assert passed == []
+    assert report["score"] == 0
+
+
+MISTAKES = {
+    # LABS.md: "a typo in a network name (backend_network)"
+    "network-typo": (
+        "docker-networks",
+        labs.replace("backend-network", "backend_network"),
+        {
+            "backend-network": "failed",
+            "redis-on-backend": "blocked",
+            "env-ran": "failed",
+            "no-link-env": "blocked",
+            "no-hosts-entry": "blocked",
+            "resolv-ran": "failed",
+            "embedded-dns": "blocked",
+            "ping-ran": "failed",
+            "redis-resolves": "blocked",
+            "redis-pong": "blocked",
+            "app-stored-hits": "blocked",
+        },
+        "backend_network",
+    ),
+    # "the alias on the wrong network": db given on backend-network, none on frontend-network2
+    "alias-wrong-network": (
+        "docker-networks",
+        lambda c: (
+            ("run", "-d", "--name=redis", "--net=backend-network", "--network-alias", "db", "redis")
+            if c[:2] == ("run", "-d") and "--name=redis" in c
+            else ("network", "connect", "frontend-network2", "redis")
+            if "--alias" in c
+            else c
+        ),
+        {"redis-alias-db": "failed", "db-resolves": "blocked"},
+        "backend-network instead",
+    ),
+    # "forgetting network connect"
+    "forgot-connect": (
+        "docker-networks",
+        lambda c: None if c[:2] == ("network", "connect") and "db" in c else c,
+        {"redis-alias-db": "failed", "db-resolves": "blocked"},
+        "docker network connect --alias db frontend-network2 redis",
+    ),
+    # "a container named redis that is not a Redis server"
+    "redis-not-redis": (
+        "docker-networks",
+        lambda c: (*c[:-1], "alpine", "sleep", "3600") if "--name=redis" in c else c,
+        {"redis-running": "failed", "redis-pong": "failed", "app-stored-hits": "blocked"},
+        "not redis",
+    ),
+    # "a port published on the wrong host port"
+    "wrong-host-port": (
+        "docker-networks",
+        lambda c: ("curl", "8080") if c[0] == "curl" else tuple(a.replace("3000:3000", "8080:3000") for a in c),
+        {"app-port": "failed"},
+        "-p 3000:3000",
+    ),
+    # "the app not ... on the network of the data store"
+    "app-off-network": (
+        "docker-networks",
+        lambda c: tuple(a for a in c if a != "--net=frontend-network") if labs.APP in c else c,
+        {"app-on-frontend": "failed", "app-stored-hits": "blocked"},
+        "docker network connect frontend-network",
+    ),
+    # "the app not linked"
+    "app-not-linked": (
+        "docker-links",
+        lambda c: tuple(a for a in c if a not in ("--link", "redis-server:redis")) if labs.APP in c else c,
+        {"app-link": "failed", "app-counts": "failed"},
+        "--link redis-server:redis",
+    ),
+}
+
+
+@pytest.mark.parametrize("mistake", sorted(MISTAKES))
+def test_each_typical_mistake_loses_exactly_its_checks(daemon: BenchDaemon, tmp_path: Path, mistake: str) -> None:
+    rubric, rewrite, broken, hint_part = MISTAKES[mistake]
+    labs.play(daemon, labs.LABS[rubric], rewrite=rewrite)
+    code, report = grade(daemon, rubric, tmp_path)
+    assert code == 1
+    assert not_passed(report) == broken
+    first = next(c for c in report["checks"] if c["id"] == next(iter(broken)))
+    assert hint_part in first["hint"] + first["message"]
+
+
+@pytest.mark.parametrize("rubric", ["docker-links", "docker-networks"])
+def test_redis_stopped(daemon: BenchDaemon, tmp_path: Path, rubric: str) -> None:
+    labs.play(daemon, labs.LABS[rubric])
+    name = "redis-server" if rubric == "docker-links" else "redis"
+    daemon.docker("stop", "-t", "1", name)
+    _, report = grade(daemon, rubric, tmp_path)
+    running = next(c for c in report["checks"] if c["id"].endswith("running") and c["id"].startswith("redis"))
+    assert running["points"] == running["max_points"] / 2
+    assert f"docker start {name}" in running["hint"]
+    expected = (
+        {
+            "redis-server-running": "failed",
+            "redis-server-pong": "blocked",
+            "link-env": "blocked",
+            "hosts-entry": "blocked",
+            "ping-redis": "blocked",
+            "app-counts": "blocked",
+        }
+        if rubric == "docker-links"
+        else {
+            "redis-running": "failed",
+            "redis-resolves": "failed",
+            "redis-pong": "failed",
+            "app-stored-hits": "blocked",
+            "db-resolves": "failed",
+        }
+    )
+    assert not_passed(report) == expected
+
+
+def test_unreachable_daemon_is_exit_3(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main,
+        [
+            "grade",
+            "--rubric",
+            "docker-links",
+            "--student",
+            "a",
+            "--docker-host",
+            f"unix://{tmp_path}/none.sock",
+            "--db",
+            f"sqlite:///{tmp_path}/g.db",
+        ],
+    )
+    assert result.exit_code == 3
+    assert result.stderr.startswith("grader: cannot reach the Docker daemon at unix://")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_ctrl_c_removes_probe_containers(daemon: BenchDaemon, tmp_path: Path) -> None:
+    """A lookup of an unknown name takes seconds on the bench (no upstream DNS): interrupt it."""
+    labs.play(daemon, labs.NETWORKS_LAB, upto=2)
+    rubric = tmp_path / "slow.yaml"
+    rubric.write_text(
+        "id: slow\ntitle: slow\nversion: 1\ntasks:\n  - title: t\n    checks:\n"
+        "      - {id: a, title: a, resolves: {network: backend-network, name: nowhere}}\n"
+        "      - {id: b, title: b, resolves: {network: bridge, name: nowhere-else}}\n"
+    )
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "grader.cli",
+            "grade",
+            "--rubric",
+            str(rubric),
+            "--student",
+            "a",
+            "--docker-host",
+            daemon.host,
+            "--db",
+            f"sqlite:///{tmp_path}/g.db",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    probes = lambda: daemon.docker("ps", "-aq", "--filter", "label=grader.probe=1").stdout.split()  # noqa: E731
+    deadline = time.monotonic() + 20
+    while len(probes()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(probes()) == 2, "the probe containers never started"
+    os.kill(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    assert probes() == []
