@@ -1,0 +1,69 @@
+"""Record the golden cases from the real bench: play each case's lab, take one snapshot
+with the rubric's probes, and write snapshot.json and expected.json (the Outcome).
+
+    python tests/golden/record.py          # every case (starts its own bench daemon)
+
+The evaluator tests (tests/test_golden.py) then run without Docker.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE.parent))
+
+from bench import images, labs  # noqa: E402
+from bench.daemon import BenchDaemon  # noqa: E402
+from bench.system import ensure_packages  # noqa: E402
+
+from grader.collect import collect  # noqa: E402
+from grader.evaluate import evaluate  # noqa: E402
+from grader.rubric import load  # noqa: E402
+
+# case -> (rubric, rewrite of the students' commands, None for the reference solution; play at all?)
+CASES: dict[str, tuple[str, labs.Rewrite | None, bool]] = {
+    "links-reference": ("docker-links", None, True),
+    "links-empty": ("docker-links", None, False),
+    "networks-reference": ("docker-networks", None, True),
+    "networks-typo": ("docker-networks", labs.replace("backend-network", "backend_network"), True),
+    "networks-forgot-connect": (
+        "docker-networks",
+        lambda c: None if c[:2] == ("network", "connect") and "db" in c else c,
+        True,
+    ),
+}
+
+
+def expected(case: Path, rubric_id: str) -> str:
+    from grader.snapshot import Snapshot
+
+    snapshot = Snapshot.from_json((case / "snapshot.json").read_text())
+    outcome = evaluate(load(rubric_id), snapshot)
+    return json.dumps(outcome.model_dump(mode="json"), indent=1, sort_keys=True) + "\n"
+
+
+def main() -> None:
+    ensure_packages()
+    daemon = BenchDaemon("golden").start()
+    try:
+        images.load_images(daemon, images.images_tar(daemon))
+        for name, (rubric_id, rewrite, play) in CASES.items():
+            daemon.reset()
+            if play:
+                labs.play(daemon, labs.LABS[rubric_id], rewrite=rewrite)
+            snapshot = collect(load(rubric_id).probes(), docker_host=daemon.host)
+            case = HERE / name
+            case.mkdir(exist_ok=True)
+            (case / "rubric").write_text(rubric_id + "\n")
+            (case / "snapshot.json").write_text(snapshot.to_json() + "\n")
+            (case / "expected.json").write_text(expected(case, rubric_id))
+            print(f"recorded {name}")
+    finally:
+        daemon.stop()
+
+
+if __name__ == "__main__":
+    main()
