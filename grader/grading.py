@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from .collect import DEFAULT_PROBE_IMAGE, collect
 from .errors import UsageError
@@ -12,7 +14,9 @@ from .outcome import Outcome
 from .rubric import load
 from .rubric.model import Rubric
 from .snapshot import Snapshot
-from .store import Store
+
+if TYPE_CHECKING:
+    from .store import Store
 
 
 @dataclass
@@ -40,10 +44,18 @@ def grade(
     rubric = load(rubric_ref)
     if task is not None and not 1 <= task <= len(rubric.tasks):
         raise UsageError(f"--task must be between 1 and {len(rubric.tasks)} for {rubric.id}")
-    database = Store(db_url) if store else None  # open it first: a bad URL fails before any probe runs
-    snapshot = collect(rubric.probes(task), docker_host=docker_host, probe_image=probe_image)
-    outcome = evaluate(rubric, snapshot, lang=lang, task=task)
-    graded = Graded(student, rubric, snapshot, outcome, datetime.now(UTC).isoformat(timespec="seconds"))
-    if database is not None:
-        graded.attempt_id = database.record(student, rubric, snapshot, outcome, source)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # Opening the store (SQLAlchemy's import, the schema) overlaps with the probes' waiting.
+        database = pool.submit(_open_store, db_url) if store else None
+        snapshot = collect(rubric.probes(task), docker_host=docker_host, probe_image=probe_image)
+        outcome = evaluate(rubric, snapshot, lang=lang, task=task)
+        graded = Graded(student, rubric, snapshot, outcome, datetime.now(UTC).isoformat(timespec="seconds"))
+        if database is not None:
+            graded.attempt_id = database.result().record(student, rubric, snapshot, outcome, source)
     return graded
+
+
+def _open_store(db_url: str | None) -> Store:
+    from .store import Store
+
+    return Store(db_url)
