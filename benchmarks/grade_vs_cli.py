@@ -39,8 +39,20 @@ def main() -> None:
         labs.play(daemon, labs.NETWORKS_LAB)
         env = {**os.environ, "DOCKER_HOST": daemon.host}
         db = Path(tempfile.mkdtemp()) / "bench.db"
-        grader_cmd = [sys.executable, "-m", "grader.cli", "grade", "--rubric", "docker-networks",
-                      "--student", "bench", "--format", "json", "--db", f"sqlite:///{db}"]
+        grader_cmd = [
+            sys.executable,
+            "-m",
+            "grader.cli",
+            "grade",
+            "--rubric",
+            "docker-networks",
+            "--student",
+            "bench",
+            "--format",
+            "json",
+            "--db",
+            f"sqlite:///{db}",
+        ]
         script_cmd = ["bash", str(ROOT / "benchmarks" / "verify_networks.sh")]
         grader_times, script_times = [], []
         for _ in range(args.rounds):
@@ -60,9 +72,11 @@ def main() -> None:
         print(f"grader grade (cold process, stored): median {g:.2f} s  {[round(x, 2) for x in grader_times]}")
         print(f"docker-CLI verify script:            median {s:.2f} s  {[round(x, 2) for x in script_times]}")
         print(f"ratio grader/script: {g / s:.3f}  (target <= 0.333)")
-        print(f"where grader's time goes: interpreter+imports {import_time:.2f} s, "
-              f"inspects {snapshot.timings['inspect']:.2f} s, probes {snapshot.timings['probes']:.2f} s "
-              f"({len(snapshot.probes)} probes in {len({p.network for p in snapshot.probes.values()})} origins)")
+        print(
+            f"where grader's time goes: interpreter+imports {import_time:.2f} s, "
+            f"inspects {snapshot.timings['inspect']:.2f} s, probes {snapshot.timings['probes']:.2f} s "
+            f"({len(snapshot.probes)} probes in {len({p.network for p in snapshot.probes.values()})} origins)"
+        )
     finally:
         daemon.stop()
 
