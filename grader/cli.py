@@ -61,6 +61,9 @@ db_option = click.option(
     default=None,
     help="SQLAlchemy URL of the results store (default: $GRADER_DB, then sqlite:///grader.db).",
 )
+format_option = click.option(
+    "--format", "fmt", type=click.Choice(["table", "json", "junit"]), default="table", show_default=True
+)
 probe_image_option = click.option(
     "--probe-image",
     default="alpine",
@@ -79,13 +82,7 @@ probe_image_option = click.option(
 )
 @click.option("--student", required=True, help="Whose daemon this is; the attempt is stored under this name.")
 @db_option
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json", "junit"]),
-    default="table",
-    show_default=True,
-)
+@format_option
 @docker_host_option
 @probe_image_option
 def grade(
@@ -119,13 +116,7 @@ def grade(
     show_default=True,
     help="Language of hints.",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json", "junit"]),
-    default="table",
-    show_default=True,
-)
+@format_option
 @db_option
 @docker_host_option
 @probe_image_option
