@@ -111,6 +111,11 @@ def address_on(container: Container, network: str) -> str | None:
     return (endpoint or {}).get("IPAddress") or None
 
 
+def address_of(snapshot: Snapshot, selector: Selector, network: str) -> str | None:
+    """The address a selected container has on a network now (a stopped one has none)."""
+    return next((a for c in select(snapshot, selector) if (a := address_on(c, network))), None)
+
+
 def network(snapshot: Snapshot, name: str) -> dict[str, Any] | None:
     return next((n for n in snapshot.networks if n.get("Name") == name), None)
 
@@ -137,12 +142,6 @@ def published(container: Container) -> dict[str, list[str]]:
                 if host_port and host_port not in result.setdefault(port, []):
                     result[port].append(host_port)
     return result
-
-
-def api_version(snapshot: Snapshot) -> tuple[int, int]:
-    raw = snapshot.engine.get("ApiVersion", "1.41")
-    major, _, minor = raw.partition(".")
-    return int(major), int(minor or 0)
 
 
 def engine_version(snapshot: Snapshot) -> tuple[int, ...]:

@@ -136,7 +136,7 @@ def hosts_entry(p: HostsParams, snapshot: Snapshot) -> Verdict:
             hint=f"link the container: --link {p.target or p.name}:{p.name}",
         )
     if p.target:
-        want = _address_of(snapshot, p.target, p.network)
+        want = facts.address_of(snapshot, Selector(name=p.target), p.network)
         if want not in {e[0] for e in entries}:
             return Verdict(
                 False,
@@ -152,13 +152,6 @@ def hosts_entry(p: HostsParams, snapshot: Snapshot) -> Verdict:
         evidence=evidence,
         message=" ".join(entries[0]),
     )
-
-
-def _address_of(snapshot: Snapshot, name: str, network: str) -> str | None:
-    for c in facts.select(snapshot, Selector(name=name)):
-        if address := facts.address_on(c, network):
-            return address
-    return None
 
 
 def _resolv_spec(p: ResolverParams) -> ProbeSpec:
@@ -216,8 +209,7 @@ def resolves(p: ResolvesParams, snapshot: Snapshot) -> Verdict:
         )
     want = None
     if p.to is not None:
-        targets = facts.select(snapshot, p.to)
-        want = next((a for c in targets if (a := facts.address_on(c, p.network))), None)
+        want = facts.address_of(snapshot, p.to, p.network)
         if want is None:
             return Verdict(
                 False,

@@ -36,10 +36,6 @@ def missing_container(selector: Selector, snapshot: Snapshot) -> Verdict:
     )
 
 
-def _names(containers: list[facts.Container]) -> list[str]:
-    return [facts.name_of(c) for c in containers]
-
-
 class NetworkParams(Params):
     name: str = Field(description="network name, e.g. backend-network")
     driver: str = Field("bridge", description="expected driver")
@@ -132,15 +128,13 @@ def published_port(p: PortParams, snapshot: Snapshot) -> Verdict:
         return missing_container(p.container, snapshot)
     ports = facts.published(found[0])
     key = f"{p.port}/{p.protocol}"
-    actual = dict(ports.items())
-    ok = str(p.host_port) in ports.get(key, [])
-    if ok:
-        return Verdict(True, {key: str(p.host_port)}, actual, message=f"{key} published on {p.host_port}")
+    if str(p.host_port) in ports.get(key, []):
+        return Verdict(True, {key: str(p.host_port)}, ports, message=f"{key} published on {p.host_port}")
     now = f"published on {', '.join(ports[key])}" if key in ports else "not published"
     return Verdict(
         False,
         {key: str(p.host_port)},
-        actual,
+        ports,
         message=f"{facts.name_of(found[0])}: {key} is {now}",
         hint=f"run it with -p {p.host_port}:{p.port}",
     )

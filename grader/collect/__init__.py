@@ -32,6 +32,7 @@ PROBE_LABEL = "grader.probe"
 RUN_LABEL = "grader.run"
 DEFAULT_PROBE_IMAGE = "alpine"
 ENGINE_KEYS = ("Version", "ApiVersion", "MinAPIVersion", "Os", "Arch", "KernelVersion")
+TIMED_OUT = (124, 143)  # exit codes of `timeout` and of a killed command
 INFO_KEYS = ("Name", "ServerVersion", "Driver", "OperatingSystem", "NCPU", "MemTotal")
 
 
@@ -139,10 +140,11 @@ class ProbeRunner:
         runnable: list[ProbeSpec] = []
         results: dict[str, ProbeResult] = {}
         network = origin.network or "bridge"
+        addresses: list[str | None] = []
         for spec in specs:
             address = None
             if spec.target is not None:
-                address = self._address(spec.target, network)
+                address = facts.address_of(self.snapshot, spec.target, network)
                 if address is None:
                     results[spec.key] = self._result(
                         spec,
@@ -153,6 +155,7 @@ class ProbeRunner:
                     continue
             commands.append(command_for(spec, address))
             runnable.append(spec)
+            addresses.append(address)
         if not runnable:
             return results
         nonce = uuid.uuid4().hex
@@ -163,14 +166,12 @@ class ProbeRunner:
                 results[spec.key] = self._result(spec, ok=False, error=str(exc), data={"state": exc.state})
             return results
         elapsed = round(time.perf_counter() - started, 3)
-        for spec, (rc, text) in zip(runnable, split_sections(output, nonce, len(runnable)), strict=True):
+        sections = split_sections(output, nonce, len(runnable))
+        for spec, address, (rc, text) in zip(runnable, addresses, sections, strict=True):
             ok, data = parse(spec, rc, text)
-            if spec.target is not None:
-                data["address"] = self._address(spec.target, network)
-            if rc in (
-                124,
-                143,
-            ):  # no answer in time is a fact about the daemon, not a probe failure
+            if address is not None:
+                data["address"] = address
+            if rc in TIMED_OUT:  # no answer in time is a fact about the daemon, not a probe failure
                 data["timed_out"] = ACTION_TIMEOUT
             results[spec.key] = self._result(spec, ok=ok, output=text[-4000:], data=data, duration=elapsed)
         return results
@@ -184,13 +185,6 @@ class ProbeRunner:
             target=spec.host or str(spec.target or ""),
             **fields,
         )
-
-    def _address(self, selector: facts.Selector, network: str) -> str | None:
-        for container in facts.select(self.snapshot, selector):
-            address = facts.address_on(container, network)
-            if address and facts.is_running(container):
-                return address
-        return None
 
     def _execute(self, origin: Origin, text: str) -> str:
         if self.cancelled.is_set():
