@@ -64,6 +64,13 @@ db_option = click.option(
 format_option = click.option(
     "--format", "fmt", type=click.Choice(["table", "json", "junit"]), default="table", show_default=True
 )
+mode_option = click.option(
+    "--mode",
+    type=click.Choice(["final", "progress"]),
+    default=None,
+    help="final: the latest attempt counts; progress: a checkpoint proved in any stored attempt keeps its credit "
+    "(default: the rubric's mode).",
+)
 probe_image_option = click.option(
     "--probe-image",
     default="alpine",
@@ -83,6 +90,7 @@ probe_image_option = click.option(
 @click.option("--student", required=True, help="Whose daemon this is; the attempt is stored under this name.")
 @db_option
 @format_option
+@mode_option
 @docker_host_option
 @probe_image_option
 def grade(
@@ -90,6 +98,7 @@ def grade(
     student: str,
     db_url: str | None,
     fmt: str,
+    mode: str | None,
     docker_host: str | None,
     probe_image: str,
 ) -> None:
@@ -101,7 +110,9 @@ def grade(
     """
     from .grading import grade as run
 
-    graded = run(rubric_ref, student=student, db_url=db_url, docker_host=docker_host, probe_image=probe_image)
+    graded = run(
+        rubric_ref, student=student, db_url=db_url, docker_host=docker_host, probe_image=probe_image, mode=mode
+    )
     _emit(graded, fmt, "en")
     sys.exit(0 if graded.outcome.passed else 1)
 
@@ -118,6 +129,7 @@ def grade(
 )
 @format_option
 @db_option
+@mode_option
 @docker_host_option
 @probe_image_option
 def check(
@@ -126,6 +138,7 @@ def check(
     lang: str,
     fmt: str,
     db_url: str | None,
+    mode: str | None,
     docker_host: str | None,
     probe_image: str,
 ) -> None:
@@ -148,9 +161,40 @@ def check(
         task=task,
         lang=lang,
         probe_image=probe_image,
+        mode=mode,
     )
     _emit(graded, fmt, lang)
     sys.exit(0 if graded.outcome.passed else 1)
+
+
+@main.command()
+@click.option("--rubric", "rubric_ref", required=True, metavar="ID|FILE", help="The rubric as it is now.")
+@click.option("--student", default=None, help="Only this student's attempts (default: everyone's).")
+@db_option
+def regrade(rubric_ref: str, student: str | None, db_url: str | None) -> None:
+    """Re-evaluate stored attempts with the current rubric, without any daemon.
+
+    Every stored attempt of the rubric's id is scored again from its stored snapshot, e.g.
+    after fixing a rubric; the new results replace the old ones (the old rubric version
+    stays stored, so nothing is lost).
+
+    \b
+    Example:
+      grader regrade --rubric rubrics/docker-networks.yaml --db sqlite:///class.db
+    """
+    from rich.progress import Progress
+
+    from .grading import regrade as run
+
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        job = bar.add_task("regrading", total=None)
+        done = run(rubric_ref, db_url=db_url, student=student, progress=lambda n: bar.advance(job, n))
+    click.echo(
+        f"regraded {done.attempts} attempts of {done.students} students; {len(done.changed)} scores changed"
+        + (f"; {done.skipped} attempts without a snapshot skipped" if done.skipped else "")
+    )
+    for name, old, new in done.changed:
+        click.echo(f"  {name}: {old:g} -> {new:g}")
 
 
 def _emit(graded: Any, fmt: str, lang: str) -> None:

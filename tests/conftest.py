@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from bench import images, labs
 from bench.daemon import BenchDaemon
+from bench.postgres import BenchPostgres
 from bench.system import ensure_packages
 
-_started: list[BenchDaemon] = []
+_started: list[BenchDaemon | BenchPostgres] = []
 
 
 def _stop_all() -> None:
@@ -72,3 +73,25 @@ def networks_lab(daemon: BenchDaemon) -> BenchDaemon:
     """Lab 2 played to its end with the students' commands (final step included)."""
     labs.play(daemon, labs.NETWORKS_LAB)
     return daemon
+
+
+@pytest.fixture(scope="session")
+def postgres() -> BenchPostgres:
+    """A private PostgreSQL server (Debian's), on a Unix socket, for the whole session."""
+    server = BenchPostgres()
+    _started.append(server)
+    return server.start()
+
+
+@pytest.fixture
+def pg_url(postgres: BenchPostgres) -> str:
+    """The URL of a fresh, empty PostgreSQL database."""
+    return postgres.new_database()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh results store: a SQLite file, then a real PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'grader.db'}"
+    return request.getfixturevalue("pg_url")

@@ -1,96 +1,59 @@
 """The results store (SQLAlchemy 2.x): students, rubrics, attempts, per-check results and
-the snapshot of every attempt. SQLite file by default; any SQLAlchemy URL works."""
+the snapshot of every attempt. SQLite file by default; PostgreSQL for shared use. The
+schema is kept by Alembic migrations; opening a store upgrades an older database."""
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    DateTime,
-    Float,
-    ForeignKey,
-    Integer,
-    String,
-    Text,
-    UniqueConstraint,
-    create_engine,
-    event,
-    select,
-)
-from sqlalchemy.engine import Engine
+from sqlalchemy import create_engine, delete, event, insert, inspect, select, text, update
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import Session, selectinload
 
 from .. import __version__
 from ..errors import StoreError
-from ..outcome import Outcome
+from ..outcome import CheckResult, Outcome
 from ..rubric.model import Rubric
 from ..snapshot import Snapshot
+from .schema import AttemptRow, CheckRow, RubricRow, SnapshotRow, StudentRow
 
 DEFAULT_DB = "sqlite:///grader.db"
+MIGRATIONS = Path(__file__).with_name("migrations")
+HEAD = "0002"  # the newest migration; tests/test_store.py checks it matches migrations/versions
 
 
 def default_url() -> str:
     return os.environ.get("GRADER_DB") or DEFAULT_DB
 
 
-class Base(DeclarativeBase):
-    pass
+@dataclass(frozen=True)
+class Attempt:
+    """One stored attempt, as the report, exports and regrade read it."""
 
+    id: int
+    student: str
+    rubric_id: str
+    rubric_version: str
+    rubric_digest: str
+    source: str
+    graded_at: datetime
+    grader_version: str
+    score: float
+    max_score: float
+    snapshot_digest: str | None
+    error: str | None
+    checks: list[CheckResult]
 
-class StudentRow(Base):
-    __tablename__ = "students"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), unique=True)
-
-
-class RubricRow(Base):
-    __tablename__ = "rubrics"
-    __table_args__ = (UniqueConstraint("rubric_id", "digest"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    rubric_id: Mapped[str] = mapped_column(String(100), index=True)
-    version: Mapped[str] = mapped_column(String(50))
-    digest: Mapped[str] = mapped_column(String(64))
-    content: Mapped[dict[str, Any]] = mapped_column(JSON)
-
-
-class SnapshotRow(Base):
-    __tablename__ = "snapshots"
-    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
-    body: Mapped[str] = mapped_column(Text)
-
-
-class AttemptRow(Base):
-    __tablename__ = "attempts"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    student_id: Mapped[int] = mapped_column(ForeignKey("students.id"), index=True)
-    rubric_row_id: Mapped[int] = mapped_column(ForeignKey("rubrics.id"), index=True)
-    snapshot_digest: Mapped[str] = mapped_column(ForeignKey("snapshots.digest"))
-    source: Mapped[str] = mapped_column(String(20))  # grade | check | batch | import
-    graded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    grader_version: Mapped[str] = mapped_column(String(40))
-    score: Mapped[float] = mapped_column(Float)
-    max_score: Mapped[float] = mapped_column(Float)
-    student: Mapped[StudentRow] = relationship()
-    rubric: Mapped[RubricRow] = relationship()
-    checks: Mapped[list[CheckRow]] = relationship(back_populates="attempt", cascade="all, delete-orphan")
-
-
-class CheckRow(Base):
-    __tablename__ = "check_results"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id"), index=True)
-    check_id: Mapped[str] = mapped_column(String(100))
-    task: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(10))
-    points: Mapped[float] = mapped_column(Float)
-    max_points: Mapped[float] = mapped_column(Float)
-    result: Mapped[dict[str, Any]] = mapped_column(JSON)  # the whole CheckResult
-    attempt: Mapped[AttemptRow] = relationship(back_populates="checks")
+    @property
+    def ok(self) -> bool:
+        return self.error is None
 
 
 def _sqlite_pragmas(engine: Engine) -> None:
@@ -103,61 +66,275 @@ def _sqlite_pragmas(engine: Engine) -> None:
         cursor.close()
 
 
+def _foreign_keys(connection: Connection, state: str) -> None:
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql(f"PRAGMA foreign_keys={state}")
+        connection.commit()
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 class Store:
-    def __init__(self, url: str | None = None):
+    def __init__(self, url: str | None = None, *, create: bool = True):
+        """Open (and upgrade) the store at ``url``. With ``create=False`` a database that
+        does not exist yet is an error instead of being created empty."""
         self.url = url or default_url()
         try:
             self.engine = create_engine(self.url)
             if self.engine.dialect.name == "sqlite":
+                self._check_sqlite_file(create)
                 _sqlite_pragmas(self.engine)
-            Base.metadata.create_all(self.engine)
+            with self.engine.connect() as connection:
+                # SQLite migrations copy tables; its foreign keys must be off meanwhile.
+                _foreign_keys(connection, "OFF")
+                with connection.begin():
+                    _migrate(connection)
+                _foreign_keys(connection, "ON")
         except (SQLAlchemyError, ImportError, ValueError) as exc:
-            raise StoreError(f"cannot open the results database {self.url}: {str(exc).splitlines()[0]}") from exc
+            raise StoreError(f"cannot open the results database {self.url}: {_first_line(exc)}") from exc
 
-    def record(self, student: str, rubric: Rubric, snapshot: Snapshot, outcome: Outcome, source: str) -> int:
+    def _check_sqlite_file(self, create: bool) -> None:
+        database = self.engine.url.database
+        if not create and database not in (None, "", ":memory:") and not Path(database).exists():
+            raise StoreError(f"no results database at {database} (grade someone first, or pass --db URL)")
+
+    # -- writing ------------------------------------------------------------------------
+
+    def record(
+        self,
+        student: str,
+        rubric: Rubric,
+        snapshot: Snapshot,
+        outcome: Outcome,
+        source: str,
+        graded_at: datetime | None = None,
+    ) -> int:
         """Store one attempt with its snapshot and per-check results; returns its id."""
+        with self._session("store the attempt") as session:
+            if session.get(SnapshotRow, snapshot.digest) is None:
+                session.add(SnapshotRow(digest=snapshot.digest, body=snapshot.to_json()))
+            attempt = self._attempt(session, student, rubric, source, graded_at)
+            attempt.snapshot_digest = snapshot.digest
+            _set_outcome(attempt, outcome)
+            session.add(attempt)
+            session.flush()
+            return attempt.id
+
+    def record_error(
+        self, student: str, rubric: Rubric, source: str, error: str, graded_at: datetime | None = None
+    ) -> int:
+        """Store an attempt that could not grade the daemon (unreachable, TLS refused,
+        timeout): it has a reason and no score, and is never counted as a zero."""
+        with self._session("store the attempt") as session:
+            attempt = self._attempt(session, student, rubric, source, graded_at)
+            attempt.error = error
+            attempt.score = 0.0
+            attempt.max_score = 0.0
+            session.add(attempt)
+            session.flush()
+            return attempt.id
+
+    def replace_outcomes(self, rubric: Rubric, outcomes: dict[int, Outcome]) -> None:
+        """Regrade: the attempts ``outcomes`` names get new per-check results under ``rubric``."""
+        now = datetime.now(UTC)
+        ids = list(outcomes)
+        with self._session("store the regraded results") as session:
+            rubric_row = self._rubric_row(session, rubric)
+            session.flush()
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                session.execute(delete(CheckRow).where(CheckRow.attempt_id.in_(chunk)))
+                rows = [_check_row(attempt_id, c) for attempt_id in chunk for c in outcomes[attempt_id].checks]
+                if rows:
+                    session.execute(insert(CheckRow), rows)
+                changes = [
+                    {
+                        "id": attempt_id,
+                        "rubric_row_id": rubric_row.id,
+                        "regraded_at": now,
+                        "score": outcomes[attempt_id].score,
+                        "max_score": outcomes[attempt_id].max_score,
+                    }
+                    for attempt_id in chunk
+                ]
+                session.execute(update(AttemptRow), changes)
+
+    def _attempt(
+        self, session: Session, student: str, rubric: Rubric, source: str, graded_at: datetime | None
+    ) -> AttemptRow:
+        student_row = session.scalar(select(StudentRow).where(StudentRow.name == student))
+        if student_row is None:
+            student_row = StudentRow(name=student)
+            session.add(student_row)
+        return AttemptRow(
+            student=student_row,
+            rubric=self._rubric_row(session, rubric),
+            source=source,
+            graded_at=graded_at or datetime.now(UTC),
+            grader_version=__version__,
+        )
+
+    @staticmethod
+    def _rubric_row(session: Session, rubric: Rubric) -> RubricRow:
+        found = session.scalar(
+            select(RubricRow).where(RubricRow.rubric_id == rubric.id, RubricRow.digest == rubric.digest)
+        )
+        if found is not None:
+            return found
+        row = RubricRow(
+            rubric_id=rubric.id, version=rubric.version, digest=rubric.digest, content=rubric.model_dump(mode="json")
+        )
+        session.add(row)
+        return row
+
+    # -- reading ------------------------------------------------------------------------
+
+    def attempts(self, rubric_id: str | None = None, student: str | None = None, checks: bool = True) -> list[Attempt]:
+        """Attempts ordered by student, then time."""
+        query = (
+            select(AttemptRow)
+            .join(AttemptRow.student)
+            .join(AttemptRow.rubric)
+            .options(selectinload(AttemptRow.student), selectinload(AttemptRow.rubric))
+            .order_by(StudentRow.name, AttemptRow.graded_at, AttemptRow.id)
+        )
+        if checks:
+            query = query.options(selectinload(AttemptRow.checks))
+        if rubric_id is not None:
+            query = query.where(RubricRow.rubric_id == rubric_id)
+        if student is not None:
+            query = query.where(StudentRow.name == student)
+        with self._session("read attempts") as session:
+            return [_attempt(row, checks) for row in session.scalars(query)]
+
+    def snapshot(self, digest: str) -> Snapshot:
+        with self._session("read a snapshot") as session:
+            row = session.get(SnapshotRow, digest)
+            if row is None:
+                raise StoreError(f"no snapshot {digest[:12]} in {self.url}")
+            return Snapshot.from_json(row.body)
+
+    def snapshots(self, digests: Iterable[str]) -> Iterator[Snapshot]:
+        """The stored snapshots with these digests, read in chunks."""
+        wanted = list(dict.fromkeys(digests))
+        for start in range(0, len(wanted), 200):
+            with self._session("read snapshots") as session:
+                rows = session.scalars(select(SnapshotRow).where(SnapshotRow.digest.in_(wanted[start : start + 200])))
+                bodies = [row.body for row in rows]
+            yield from (Snapshot.from_json(body) for body in bodies)
+
+    def rubric(self, rubric_id: str, digest: str | None = None) -> Rubric:
+        """A stored rubric: the version with ``digest``, else the one stored last."""
+        query = select(RubricRow).where(RubricRow.rubric_id == rubric_id).order_by(RubricRow.id.desc())
+        if digest is not None:
+            query = query.where(RubricRow.digest == digest)
+        with self._session("read a rubric") as session:
+            row = session.scalars(query).first()
+            if row is None:
+                raise StoreError(f"no rubric {rubric_id!r} in {self.url}")
+            return Rubric.model_validate(row.content)
+
+    def rubric_ids(self) -> list[str]:
+        with self._session("read rubrics") as session:
+            return list(session.scalars(select(RubricRow.rubric_id).distinct().order_by(RubricRow.rubric_id)))
+
+    def students(self) -> list[str]:
+        with self._session("read students") as session:
+            return list(session.scalars(select(StudentRow.name).order_by(StudentRow.name)))
+
+    def _session(self, doing: str) -> _Session:
+        return _Session(self, doing)
+
+
+class _Session:
+    """A session in one transaction whose database errors become a one-line StoreError."""
+
+    def __init__(self, store: Store, doing: str):
+        self.store, self.doing = store, doing
+
+    def __enter__(self) -> Session:
+        self.session = Session(self.store.engine, expire_on_commit=False)
+        self.session.begin()
+        return self.session
+
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
         try:
-            with Session(self.engine) as session, session.begin():
-                student_row = session.scalar(select(StudentRow).where(StudentRow.name == student))
-                if student_row is None:
-                    student_row = StudentRow(name=student)
-                    session.add(student_row)
-                rubric_row = session.scalar(
-                    select(RubricRow).where(RubricRow.rubric_id == rubric.id, RubricRow.digest == rubric.digest)
-                )
-                if rubric_row is None:
-                    rubric_row = RubricRow(
-                        rubric_id=rubric.id,
-                        version=rubric.version,
-                        digest=rubric.digest,
-                        content=rubric.model_dump(mode="json"),
-                    )
-                    session.add(rubric_row)
-                if session.get(SnapshotRow, snapshot.digest) is None:
-                    session.add(SnapshotRow(digest=snapshot.digest, body=snapshot.to_json()))
-                attempt = AttemptRow(
-                    student=student_row,
-                    rubric=rubric_row,
-                    snapshot_digest=snapshot.digest,
-                    source=source,
-                    graded_at=datetime.now(UTC),
-                    grader_version=__version__,
-                    score=outcome.score,
-                    max_score=outcome.max_score,
-                    checks=[
-                        CheckRow(
-                            check_id=c.id,
-                            task=c.task,
-                            status=c.status,
-                            points=c.points,
-                            max_points=c.max_points,
-                            result=json.loads(c.model_dump_json()),
-                        )
-                        for c in outcome.checks
-                    ],
-                )
-                session.add(attempt)
-                session.flush()
-                return attempt.id
-        except SQLAlchemyError as exc:
-            raise StoreError(f"cannot store the attempt in {self.url}: {str(exc).splitlines()[0]}") from exc
+            if exc is None:
+                self.session.commit()
+            else:
+                self.session.rollback()
+        except SQLAlchemyError as error:
+            exc = error
+        finally:
+            self.session.close()
+        if isinstance(exc, SQLAlchemyError):
+            raise StoreError(f"cannot {self.doing} in {self.store.url}: {_first_line(exc)}") from exc
+
+
+def _set_outcome(attempt: AttemptRow, outcome: Outcome) -> None:
+    attempt.score = outcome.score
+    attempt.max_score = outcome.max_score
+    attempt.checks.extend(CheckRow(**_check_row(None, c)) for c in outcome.checks)
+
+
+def _check_row(attempt_id: int | None, c: CheckResult) -> dict[str, Any]:
+    row = {
+        "check_id": c.id,
+        "task": c.task,
+        "status": c.status,
+        "points": c.points,
+        "max_points": c.max_points,
+        "result": json.loads(c.model_dump_json()),
+    }
+    return row if attempt_id is None else {**row, "attempt_id": attempt_id}
+
+
+def _attempt(row: AttemptRow, checks: bool) -> Attempt:
+    graded_at = row.graded_at if row.graded_at.tzinfo else row.graded_at.replace(tzinfo=UTC)  # SQLite drops tz
+    return Attempt(
+        id=row.id,
+        student=row.student.name,
+        rubric_id=row.rubric.rubric_id,
+        rubric_version=row.rubric.version,
+        rubric_digest=row.rubric.digest,
+        source=row.source,
+        graded_at=graded_at,
+        grader_version=row.grader_version,
+        score=row.score,
+        max_score=row.max_score,
+        snapshot_digest=row.snapshot_digest,
+        error=row.error,
+        checks=[CheckResult.model_validate(c.result) for c in row.checks] if checks else [],
+    )
+
+
+def _migrate(connection: Connection) -> None:
+    """Bring the schema to HEAD. A database from grader 0.1 (tables, no alembic_version)
+    is stamped as the baseline first; a database newer than this grader is refused."""
+    if connection.dialect.name == "postgresql":
+        # Several graders may open a new shared database at once: one migrates, the others wait.
+        connection.execute(text("SELECT pg_advisory_xact_lock(4711)"))
+    tables = set(inspect(connection).get_table_names())
+    current = None
+    if "alembic_version" in tables:
+        current = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    if current == HEAD:
+        return  # the common case, without importing Alembic
+    from alembic import command
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    known = {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
+    if current is not None and current not in known:
+        raise StoreError(
+            f"the results database has schema {current}, newer than this grader knows (up to {HEAD}): "
+            "upgrade grader to use it"
+        )
+    if current is None and "attempts" in tables:
+        command.stamp(config, "0001")
+    command.upgrade(config, "head")

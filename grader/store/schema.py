@@ -1,0 +1,68 @@
+"""The tables of the results store. Changing them needs an Alembic migration in
+``migrations/versions`` (tests/test_store.py checks that the two agree)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class StudentRow(Base):
+    __tablename__ = "students"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+
+
+class RubricRow(Base):
+    __tablename__ = "rubrics"
+    __table_args__ = (UniqueConstraint("rubric_id", "digest"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rubric_id: Mapped[str] = mapped_column(String(100), index=True)
+    version: Mapped[str] = mapped_column(String(50))
+    digest: Mapped[str] = mapped_column(String(64))
+    content: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class SnapshotRow(Base):
+    __tablename__ = "snapshots"
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    body: Mapped[str] = mapped_column(Text)
+
+
+class AttemptRow(Base):
+    __tablename__ = "attempts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    student_id: Mapped[int] = mapped_column(ForeignKey("students.id"), index=True)
+    rubric_row_id: Mapped[int] = mapped_column(ForeignKey("rubrics.id"), index=True)
+    # No snapshot when the daemon could not be graded; `error` says why.
+    snapshot_digest: Mapped[str | None] = mapped_column(ForeignKey("snapshots.digest"), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    source: Mapped[str] = mapped_column(String(20))  # grade | check | batch | import
+    graded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    regraded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    grader_version: Mapped[str] = mapped_column(String(40))
+    score: Mapped[float] = mapped_column(Float)
+    max_score: Mapped[float] = mapped_column(Float)
+    student: Mapped[StudentRow] = relationship()
+    rubric: Mapped[RubricRow] = relationship()
+    checks: Mapped[list[CheckRow]] = relationship(back_populates="attempt", cascade="all, delete-orphan")
+
+
+class CheckRow(Base):
+    __tablename__ = "check_results"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id"), index=True)
+    check_id: Mapped[str] = mapped_column(String(100))
+    task: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(10))
+    points: Mapped[float] = mapped_column(Float)
+    max_points: Mapped[float] = mapped_column(Float)
+    result: Mapped[dict[str, Any]] = mapped_column(JSON)  # the whole CheckResult
+    attempt: Mapped[AttemptRow] = relationship(back_populates="checks")
