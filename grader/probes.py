@@ -81,14 +81,16 @@ def command_for(spec: ProbeSpec, address: str | None) -> str:
 
 def script(commands: list[str], nonce: str) -> str:
     """Run every command concurrently, each with a timeout; print sections with a nonce
-    so that no command's output can forge another's result."""
-    lines = ["cd /tmp"]
+    so that no command's output can forge another's result. The outputs wait in a temporary
+    folder that is removed at the end: an exec leaves nothing in a student's container."""
+    lines = ['dir=$(mktemp -d) && cd "$dir" || exit 125']
     for i, cmd in enumerate(commands):
         inner = shlex.quote(cmd)
         lines.append(f"( timeout {ACTION_TIMEOUT} sh -c {inner} >o{i} 2>&1; echo $? >r{i} ) &")
     lines.append("wait")
     for i in range(len(commands)):
         lines.append(f"echo '{nonce} {i}' $(cat r{i}); cat o{i}")
+    lines.append('cd / && rm -rf "$dir"')
     return "\n".join(lines)
 
 

@@ -1,7 +1,7 @@
 """Daemon -> Snapshot. The only layer that talks to Docker.
 
-One pass: list containers (stopped ones too), networks and images, inspect them
-concurrently, then run the probes the rubric asks for, one short-lived labelled probe
+One pass: list containers (stopped ones too), networks and images and inspect them
+concurrently, while the probes the rubric asks for run, one short-lived labelled probe
 container per origin (or one exec), in parallel. The grader never changes the student's
 objects; every probe container carries ``grader.probe=1`` and this run's id and is
 removed in all cases, Ctrl-C included.
@@ -15,7 +15,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -68,31 +68,33 @@ def collect(
     api = client.api
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        version = pool.submit(api.version)
-        info = pool.submit(api.info)
-        images = pool.submit(api.images)
-        container_ids = [c["Id"] for c in api.containers(all=True)]
-        network_ids = [n["Id"] for n in api.networks()]
-        containers = [c for c in pool.map(lambda i: _inspect(api.inspect_container, i), container_ids) if c]
-        networks = [n for n in pool.map(lambda i: _inspect(api.inspect_network, i), network_ids) if n]
-        engine = {k: v for k, v in version.result().items() if k in ENGINE_KEYS}
-        engine.update({k: v for k, v in info.result().items() if k in INFO_KEYS})
-        image_list = [{"Id": i["Id"], "RepoTags": i.get("RepoTags") or []} for i in images.result()]
-    timings["inspect"] = round(time.perf_counter() - started, 3)
-
-    snapshot = Snapshot(
-        grader_version=__version__,
-        taken_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        docker_host=str(api.base_url),
-        engine=engine,
-        containers=sorted(containers, key=lambda c: c.get("Name", "")),
-        networks=sorted(networks, key=lambda n: n.get("Name", "")),
-        images=sorted(image_list, key=lambda i: i["Id"]),
-    )
-    started = time.perf_counter()
-    results = ProbeRunner(client, snapshot, probe_image).run(list(probes))
-    timings["probes"] = round(time.perf_counter() - started, 3)
+    with ProbeRunner(client, probe_image) as runner:
+        # Starting a probe container is the slowest step: it overlaps the inspects.
+        runner.start(list(probes))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            version = pool.submit(api.version)
+            info = pool.submit(api.info)
+            images = pool.submit(api.images)
+            container_ids = [c["Id"] for c in api.containers(all=True)]
+            network_ids = [n["Id"] for n in api.networks()]
+            containers = [c for c in pool.map(lambda i: _inspect(api.inspect_container, i), container_ids) if c]
+            networks = [n for n in pool.map(lambda i: _inspect(api.inspect_network, i), network_ids) if n]
+            engine = {k: v for k, v in version.result().items() if k in ENGINE_KEYS}
+            engine.update({k: v for k, v in info.result().items() if k in INFO_KEYS})
+            image_list = [{"Id": i["Id"], "RepoTags": i.get("RepoTags") or []} for i in images.result()]
+        timings["inspect"] = round(time.perf_counter() - started, 3)
+        snapshot = Snapshot(
+            grader_version=__version__,
+            taken_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            docker_host=str(api.base_url),
+            engine=engine,
+            containers=sorted(containers, key=lambda c: c.get("Name", "")),
+            networks=sorted(networks, key=lambda n: n.get("Name", "")),
+            images=sorted(image_list, key=lambda i: i["Id"]),
+        )
+        runner.snapshot.set_result(snapshot)
+        results = runner.results()
+    timings["probes"] = round(time.perf_counter() - started, 3)  # from their start, alongside the inspects
     return snapshot.model_copy(update={"probes": results, "timings": timings}).sealed()
 
 
@@ -105,34 +107,44 @@ def _inspect(fetch: Any, ident: str) -> dict[str, Any] | None:
 
 
 class ProbeRunner:
-    """Runs probe specs grouped by origin, in parallel, and always cleans up."""
+    """Runs probe specs grouped by origin, in parallel, and always cleans up (on leaving the
+    ``with`` block). Origins start before the snapshot is taken; what a probe needs from it
+    (a target's address, a link target, the container to exec into) waits for ``snapshot``."""
 
-    def __init__(self, client: docker.DockerClient, snapshot: Snapshot, image: str):
+    def __init__(self, client: docker.DockerClient, image: str):
         self.api = client.api
-        self.snapshot = snapshot
         self.image = image
         self.run_id = uuid.uuid4().hex[:12]
         self.cancelled = threading.Event()
+        self.snapshot: Future[Snapshot] = Future()
+        self.pool = ThreadPoolExecutor(max_workers=8)
+        self.futures: list[Future[dict[str, ProbeResult]]] = []
 
-    def run(self, specs: list[ProbeSpec]) -> dict[str, ProbeResult]:
+    def __enter__(self) -> ProbeRunner:
+        return self
+
+    def start(self, specs: list[ProbeSpec]) -> None:
         unique = {s.key: s for s in specs}
         groups: dict[Origin, list[ProbeSpec]] = defaultdict(list)
         for spec in unique.values():
             groups[spec.origin].append(spec)
+        self.futures = [self.pool.submit(self._run_origin, origin, group) for origin, group in groups.items()]
+
+    def results(self) -> dict[str, ProbeResult]:
         results: dict[str, ProbeResult] = {}
-        if not groups:
-            return results
-        pool = ThreadPoolExecutor(max_workers=min(8, len(groups)))
-        try:
-            futures = [pool.submit(self._run_origin, origin, group) for origin, group in groups.items()]
-            for future in futures:
-                results.update(future.result())
-        finally:
-            self.cancelled.set()
-            self._remove_probes()  # ends any probe still waiting, then the threads finish
-            pool.shutdown(wait=True, cancel_futures=True)
-            self._remove_probes()
+        for future in self.futures:
+            results.update(future.result())
         return dict(sorted(results.items()))
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.cancelled.set()
+        if not self.snapshot.done():  # the snapshot failed: origins waiting for it give up
+            self.snapshot.set_exception(ProbeError("cancelled"))
+        if self.futures:
+            self._remove_probes()  # ends any probe still waiting, then the threads finish
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        if self.futures:
+            self._remove_probes()
 
     def _run_origin(self, origin: Origin, specs: list[ProbeSpec]) -> dict[str, ProbeResult]:
         started = time.perf_counter()
@@ -144,7 +156,7 @@ class ProbeRunner:
         for spec in specs:
             address = None
             if spec.target is not None:
-                address = facts.address_of(self.snapshot, spec.target, network)
+                address = facts.address_of(self.snapshot.result(), spec.target, network)
                 if address is None:
                     results[spec.key] = self._result(
                         spec,
@@ -194,7 +206,7 @@ class ProbeRunner:
         return self._probe_container(origin, text)
 
     def _exec(self, selector: facts.Selector, text: str) -> str:
-        running = [c for c in facts.select(self.snapshot, selector) if facts.is_running(c)]
+        running = [c for c in facts.select(self.snapshot.result(), selector) if facts.is_running(c)]
         if not running:
             raise ProbeError(f"no running container {selector} to run the command in", state=True)
         try:
@@ -205,12 +217,10 @@ class ProbeRunner:
 
     def _probe_container(self, origin: Origin, text: str) -> str:
         network = origin.network or "bridge"
-        if facts.network(self.snapshot, network) is None:
-            raise ProbeError(f"network {network} does not exist", state=True)
         links = {}
         for link in origin.links:
             target, _, alias = link.partition(":")
-            if not any(facts.is_running(c) for c in facts.select(self.snapshot, facts.Selector(name=target))):
+            if not any(facts.is_running(c) for c in facts.select(self.snapshot.result(), facts.Selector(name=target))):
                 raise ProbeError(f"cannot link to {target}: no such running container", state=True)
             links[target] = alias or target
         try:
@@ -222,6 +232,8 @@ class ProbeRunner:
             )
         except docker.errors.ImageNotFound as exc:
             raise ProbeError(f"probe image {self.image!r} is not on the daemon (the grader never pulls)") from exc
+        except docker.errors.NotFound as exc:  # checked by the daemon: the snapshot may not be taken yet
+            raise ProbeError(f"network {network} does not exist", state=True) from exc
         except docker.errors.APIError as exc:
             raise ProbeError(f"cannot create a probe container on {network}: {exc.explanation or exc}") from exc
         ident = container["Id"]
