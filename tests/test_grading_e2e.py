@@ -48,11 +48,12 @@ def not_passed(report: dict) -> dict[str, str]:
 
 
 def state(daemon: BenchDaemon) -> dict[str, object]:
-    """Everything the grader must leave untouched: containers, networks, images."""
+    """Everything the grader must leave untouched: containers (their files too), networks, images."""
     ids = daemon.docker("ps", "-aq").stdout.split()
     fmt = "{{.Id}} {{.Name}} {{.State.Status}} {{.State.StartedAt}} {{json .NetworkSettings.Networks}}"
     return {
         "containers": daemon.docker("inspect", "--format", fmt, *ids).stdout if ids else "",
+        "files": {i: daemon.docker("diff", i).stdout for i in ids},
         "networks": daemon.docker("network", "ls", "--no-trunc", "--format", "{{.ID}} {{.Name}}").stdout,
         "images": sorted(
             daemon.docker(
