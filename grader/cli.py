@@ -6,6 +6,7 @@ from __future__ import annotations
 import getpass
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -13,7 +14,7 @@ import yaml
 from rich.console import Console
 
 from . import __version__
-from .errors import GraderError, RubricError
+from .errors import BundleError, GraderError, RubricError, UsageError
 
 EXIT_DOC = (
     "Exit codes: 0 all passed, 1 some check did not pass, 2 usage error, 3 daemon unreachable, 78 invalid rubric."
@@ -132,6 +133,13 @@ def grade(
 @mode_option
 @docker_host_option
 @probe_image_option
+@click.option(
+    "--submit",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="Also write a submission bundle (FILE.json or FILE.json.gz) to hand in; the instructor runs grader import.",
+)
 def check(
     rubric_ref: str,
     task: int | None,
@@ -141,6 +149,7 @@ def check(
     mode: str | None,
     docker_host: str | None,
     probe_image: str,
+    submit: Path | None,
 ) -> None:
     """Self-check your own daemon while you work on a lab (students).
 
@@ -149,9 +158,12 @@ def check(
     \b
     Example:
       grader check --rubric docker-links --task 2 --lang id
+      grader check --rubric docker-networks --submit lab2.json
     """
     from .grading import grade as run
 
+    if submit and task is not None:
+        raise UsageError("--submit hands in the whole lab: leave out --task")
     graded = run(
         rubric_ref,
         student=getpass.getuser(),
@@ -164,6 +176,11 @@ def check(
         mode=mode,
     )
     _emit(graded, fmt, lang)
+    if submit:
+        from .bundle import write
+
+        write(graded, submit)
+        click.echo(f"submission bundle written to {submit}", err=True)
     sys.exit(0 if graded.outcome.passed else 1)
 
 
@@ -206,6 +223,69 @@ def _emit(graded: Any, fmt: str, lang: str) -> None:
         click.echo(render.as_junit(graded))
     else:
         render.print_table(graded, Console(), lang)
+
+
+@main.command()
+@db_option
+@click.option("--format", "fmt", type=click.Choice(["csv", "json", "gradescope"]), required=True)
+@click.option("--rubric", "rubric_id", metavar="ID", default=None, help="Rubric id (default: the only one stored).")
+@click.option("--student", default=None, help="Only this student; required for gradescope (results per submission).")
+@mode_option
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write to FILE, not stdout.")
+def export(
+    db_url: str | None, fmt: str, rubric_id: str | None, student: str | None, mode: str | None, out: Path | None
+) -> None:
+    """Export the stored standings: a CSV gradebook, JSON, or Gradescope's results.json.
+
+    csv: one row per student (points per task, total, max, status, graded_at) for LMS
+    import. json: every student's score and per-check results. gradescope: one student's
+    results.json. A student the grader could not reach is exported with the reason, never
+    as a zero.
+
+    \b
+    Example:
+      grader export --db sqlite:///class.db --format csv --out grades.csv
+    """
+    from .export import export as run
+
+    text = run(fmt, db_url=db_url, rubric_id=rubric_id, mode=mode, student=student)
+    if out:
+        out.write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)
+
+
+@main.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--rubric",
+    "rubric_ref",
+    default=None,
+    metavar="ID|FILE",
+    help="Rubric to score with (default: the installed rubric of each bundle's rubric id).",
+)
+@db_option
+def import_(files: tuple[Path, ...], rubric_ref: str | None, db_url: str | None) -> None:
+    """Store students' submission bundles (from grader check --submit) as attempts.
+
+    Each file is verified (format, snapshot and bundle digests) and its snapshot scored
+    again with the instructor's rubric; the student's own scores are never trusted. A
+    bundle already imported for that student is skipped. Bad files are named on stderr,
+    change nothing, and make the exit code 1.
+
+    \b
+    Example:
+      grader import submissions/*.json --db sqlite:///class.db
+    """
+    from .bundle import import_bundles
+
+    done = import_bundles(list(files), rubric_ref=rubric_ref, db_url=db_url)
+    for line in done.imported + done.skipped:
+        click.echo(line)
+    for line in done.failed:
+        click.echo(f"grader: {line}", err=True)
+    click.echo(f"imported {len(done.imported)}, skipped {len(done.skipped)}, failed {len(done.failed)}")
+    sys.exit(BundleError.exit_code if done.failed else 0)
 
 
 @main.group()

@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .grading import Graded
+from .outcome import CheckResult
 
 LABELS = {
     "en": {
@@ -57,22 +58,24 @@ def as_dict(graded: Graded) -> dict[str, Any]:
         "graded_at": graded.graded_at,
         "snapshot_digest": graded.snapshot.digest,
         "attempt_id": graded.attempt_id,
-        "checks": [
-            {
-                "id": c.id,
-                "title": c.title,
-                "task": c.task,
-                "status": c.status,
-                "passed": c.passed,
-                "points": c.points,
-                "max_points": c.max_points,
-                "expected": c.expected,
-                "actual": c.actual,
-                "message": c.message,
-                "hint": c.hint,
-            }
-            for c in outcome.checks
-        ],
+        "checks": [check_dict(c) for c in outcome.checks],
+    }
+
+
+def check_dict(c: CheckResult) -> dict[str, Any]:
+    """One check's result in the JSON contract of DESIGN.md (``grade --format json`` and exports)."""
+    return {
+        "id": c.id,
+        "title": c.title,
+        "task": c.task,
+        "status": c.status,
+        "passed": c.passed,
+        "points": c.points,
+        "max_points": c.max_points,
+        "expected": c.expected,
+        "actual": c.actual,
+        "message": c.message,
+        "hint": c.hint,
     }
 
 

@@ -14,6 +14,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 
+def canonical_digest(body: Any) -> str:
+    """sha256 of ``body``'s canonical JSON (sorted keys, no spaces)."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 class ProbeResult(BaseModel):
     """One live fact observed inside a network, e.g. ``resolve redis on backend-network``."""
 
@@ -46,9 +52,7 @@ class Snapshot(BaseModel):
 
     def content_digest(self) -> str:
         """sha256 of the canonical JSON of everything but the digest itself."""
-        body = self.model_dump(mode="json", exclude={"digest"})
-        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        return canonical_digest(self.model_dump(mode="json", exclude={"digest"}))
 
     def sealed(self) -> Snapshot:
         return self.model_copy(update={"digest": self.content_digest()})

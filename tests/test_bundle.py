@@ -1,0 +1,235 @@
+"""Submission bundles: ``grader check --submit`` writes one, ``grader import`` verifies it and
+scores its snapshot again with the instructor's rubric. Bad files are one-line errors that
+change nothing in the store. Unit tests over the snapshots recorded on the bench (tests/golden),
+on SQLite and a real PostgreSQL; one end-to-end run on the bench."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+from bench.daemon import BenchDaemon
+from click.testing import CliRunner, Result
+
+from grader.bundle import import_bundles, read, write
+from grader.cli import main
+from grader.evaluate import evaluate
+from grader.grading import Graded
+from grader.rubric import load
+from grader.snapshot import Snapshot, canonical_digest
+from grader.store import Store
+
+GOLDEN = Path(__file__).parent / "golden"
+ROOT = Path(__file__).parent.parent
+
+
+def submit(tmp_path: Path, case: str, student: str = "ani", name: str = "ani.json") -> Path:
+    """The bundle a student's ``grader check --submit`` writes for a recorded daemon."""
+    rubric = load((GOLDEN / case / "rubric").read_text().strip())
+    snapshot = Snapshot.from_json((GOLDEN / case / "snapshot.json").read_text())
+    path = tmp_path / name
+    write(Graded(student, rubric, snapshot, evaluate(rubric, snapshot), snapshot.taken_at), path)
+    return path
+
+
+def edit(path: Path, change, reseal: bool = False) -> Path:
+    """Change a bundle's JSON the way a student with an editor would; ``reseal`` recomputes
+    the bundle digest (anyone can: it is not a signature)."""
+    body = json.loads(path.read_text())
+    change(body)
+    if reseal:
+        body["digest"] = canonical_digest({k: v for k, v in body.items() if k != "digest"})
+    path.write_text(json.dumps(body))
+    return path
+
+
+def run_import(*args: str) -> Result:
+    return CliRunner().invoke(main, ["import", *args])
+
+
+def test_round_trip(db_url: str, tmp_path: Path) -> None:
+    plain = submit(tmp_path, "networks-typo")
+    packed = submit(tmp_path, "links-reference", student="budi", name="budi.json.gz")
+    assert packed.read_bytes()[:2] == b"\x1f\x8b"
+    bundle = read(plain)
+    typo = Snapshot.from_json((GOLDEN / "networks-typo" / "snapshot.json").read_text())
+    assert (bundle.format, bundle.version, bundle.student, bundle.snapshot) == ("grader-submission", 1, "ani", typo)
+    assert bundle.rubric.id == "docker-networks" and bundle.rubric.digest == load("docker-networks").digest
+
+    done = import_bundles([plain, packed], db_url=db_url)
+
+    assert (len(done.imported), done.skipped, done.failed) == (2, [], [])
+    ani, budi = Store(db_url).attempts()
+    rubric = load("docker-networks")
+    assert (ani.student, ani.source, ani.snapshot_digest) == ("ani", "import", typo.digest)
+    assert ani.checks == evaluate(rubric, typo).checks and 0 < ani.score < ani.max_score
+    assert ani.graded_at == bundle.taken_at  # when the daemon was inspected, not when imported
+    assert (budi.student, budi.rubric_id, budi.score) == ("budi", "docker-links", budi.max_score)
+    assert Store(db_url).snapshot(typo.digest) == typo
+
+
+def test_importing_twice_skips(db_url: str, tmp_path: Path) -> None:
+    path = submit(tmp_path, "networks-reference")
+    copy = tmp_path / "copy.json.gz"
+    copy.write_bytes(gzip.compress(path.read_bytes()))
+    assert len(import_bundles([path], db_url=db_url).imported) == 1
+    again = import_bundles([path, copy], db_url=db_url)
+    assert (again.imported, len(again.skipped), again.failed) == ([], 2, [])
+    assert "already imported (ani, snapshot" in again.skipped[0]
+    assert len(Store(db_url).attempts()) == 1
+
+
+def test_student_edited_scores_are_not_trusted(db_url: str, tmp_path: Path) -> None:
+    """Full marks written into the bundle's outcome (and the bundle digest recomputed): the
+    snapshot is scored again and the real score stored."""
+
+    def full_marks(body: dict) -> None:
+        for check in body["outcome"]["checks"]:
+            check.update(status="passed", points=check["max_points"], message="ok")
+
+    path = edit(submit(tmp_path, "networks-typo"), full_marks, reseal=True)
+    assert all(c.passed for c in read(path).outcome.checks)
+    import_bundles([path], db_url=db_url)
+    [attempt] = Store(db_url).attempts()
+    real = evaluate(load("docker-networks"), read(path).snapshot)
+    assert attempt.score == real.score < real.max_score and attempt.checks == real.checks
+
+
+def test_the_instructors_rubric_scores(db_url: str, tmp_path: Path) -> None:
+    source = (ROOT / "rubrics" / "docker-networks.yaml").read_text()
+    fixed = tmp_path / "docker-networks.yaml"
+    fixed.write_text(source.replace("version: ", "version: 9", 1).replace("points: 2", "points: 3"))
+    path = submit(tmp_path, "networks-reference")
+    done = import_bundles([path], rubric_ref=str(fixed), db_url=db_url)
+    [attempt] = Store(db_url).attempts()
+    assert attempt.rubric_digest == load(fixed).digest != read(path).rubric.digest
+    assert attempt.score == attempt.max_score > read(path).outcome.max_score
+    assert done.imported == [f"{path}: ani {attempt.score:g}/{attempt.max_score:g}"]
+
+
+def _probe_output(body: dict) -> None:
+    probe = next(iter(body["snapshot"]["probes"].values()))
+    probe["output"] += "PONG"
+
+
+BAD = {
+    "png": (lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64)), "not a submission bundle (not JSON"),
+    "random-json": (
+        lambda p: p.write_text('{"score": 100}'),
+        "not a submission bundle (no 'grader-submission' marker)",
+    ),
+    "json-list": (lambda p: p.write_text("[1, 2]"), "no 'grader-submission' marker"),
+    "empty": (lambda p: p.write_bytes(b""), "not JSON, or truncated"),
+    "truncated": (lambda p: p.write_bytes(p.read_bytes()[:5000]), "not JSON, or truncated"),
+    "truncated-gz": (lambda p: p.write_bytes(gzip.compress(p.read_bytes())[:3000]), "not JSON, or truncated"),
+    "corrupt-gz": (lambda p: p.write_bytes(b"\x1f\x8b" + bytes(100)), "not JSON, or truncated"),
+    "newer": (lambda p: edit(p, lambda b: b.update(version=2)), "bundle format version 2; this grader reads version 1"),
+    "invalid": (
+        lambda p: edit(p, lambda b: b.pop("snapshot"), reseal=True),
+        "invalid bundle: snapshot: Field required",
+    ),
+    "rubric-path": (
+        lambda p: edit(p, lambda b: b["rubric"].update(id="/etc/passwd"), reseal=True),
+        "invalid bundle: rubric.id: String should match pattern",
+    ),
+    "unknown-rubric": (
+        lambda p: edit(p, lambda b: b["rubric"].update(id="docker-swarm"), reseal=True),
+        "unknown rubric 'docker-swarm'",
+    ),
+    "tampered-probe": (lambda p: edit(p, _probe_output), "the snapshot does not match its digest"),
+    "tampered-resealed": (lambda p: edit(p, _probe_output, reseal=True), "the snapshot does not match its digest"),
+    "edited-score": (
+        lambda p: edit(p, lambda b: b["outcome"]["checks"][0].update(points=99)),
+        "the bundle does not match its digest",
+    ),
+    "missing": (lambda p: p.unlink(), "cannot read: No such file or directory"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_a_bad_file_is_one_line_and_changes_nothing(db_url: str, tmp_path: Path, case: str) -> None:
+    good = submit(tmp_path, "networks-reference", student="budi", name="good.json")
+    import_bundles([good], db_url=db_url)
+    before = Store(db_url).attempts()
+    damage, message = BAD[case]
+    bad = submit(tmp_path, "networks-typo", name=f"{case}.json")
+    damage(bad)
+
+    result = run_import(str(bad), "--db", db_url)
+
+    assert result.exit_code == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"grader: {bad}: ") and message in line, line
+    assert result.stdout == "imported 0, skipped 0, failed 1\n"
+    assert Store(db_url).attempts() == before
+
+
+def test_good_files_are_imported_next_to_bad_ones(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'class.db'}"
+    good = submit(tmp_path, "networks-reference")
+    bad = tmp_path / "photo.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n")
+    result = run_import(str(bad), str(good), str(good), "--db", db)
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[-1] == "imported 1, skipped 1, failed 1"
+    assert [a.student for a in Store(db).attempts()] == ["ani"]
+
+
+def test_a_bundle_of_another_rubric_is_refused(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'class.db'}"
+    path = submit(tmp_path, "links-reference")
+    result = run_import(str(path), "--rubric", "docker-networks", "--db", db)
+    assert result.exit_code == 1
+    assert f"{path}: a bundle of rubric 'docker-links', not 'docker-networks'" in result.stderr
+    assert Store(db).attempts() == []
+
+
+def test_submit_with_task_is_a_usage_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["check", "--task", "2", "--submit", str(tmp_path / "b.json")])
+    assert result.exit_code == 2 and "--submit hands in the whole lab" in result.stderr
+    assert not (tmp_path / "b.json").exists()
+
+
+@pytest.mark.docker
+def test_check_submit_then_import_on_the_bench(networks_lab: BenchDaemon, tmp_path: Path) -> None:
+    """A student checks the played lab 2 and submits; the instructor imports into another store
+    and gets the same result, scored by the grader's own rubric."""
+    bundle = tmp_path / "lab2.json.gz"
+    result = CliRunner().invoke(
+        main,
+        [
+            "check",
+            "--rubric",
+            "docker-networks",
+            "--format",
+            "json",
+            "--docker-host",
+            networks_lab.host,
+            "--db",
+            f"sqlite:///{tmp_path / 'student.db'}",
+            "--submit",
+            str(bundle),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    checked = json.loads(result.stdout)
+    assert result.stderr == f"submission bundle written to {bundle}\n"
+
+    instructor = f"sqlite:///{tmp_path / 'class.db'}"
+    imported = run_import(str(bundle), "--db", instructor)
+
+    assert imported.exit_code == 0, imported.output
+    assert imported.stdout.splitlines()[-1] == "imported 1, skipped 0, failed 0"
+    [attempt] = Store(instructor).attempts()
+    assert (attempt.student, attempt.source, attempt.snapshot_digest) == (
+        checked["student"],
+        "import",
+        checked["snapshot_digest"],
+    )
+    assert attempt.score == attempt.max_score == checked["score"] == checked["max_score"] > 0
+    assert [(c.id, c.status, c.points) for c in attempt.checks] == [
+        (c["id"], c["status"], c["points"]) for c in checked["checks"]
+    ]
+    assert run_import(str(bundle), "--db", instructor).stdout.splitlines()[-1] == "imported 0, skipped 1, failed 0"

@@ -1,0 +1,193 @@
+"""Exports of the store (CSV gradebook, JSON, Gradescope results.json) on SQLite and a real
+PostgreSQL, filled with the snapshots recorded on the bench (tests/golden)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from grader.cli import main
+from grader.errors import UsageError
+from grader.evaluate import evaluate
+from grader.export import export
+from grader.rubric import load
+from grader.snapshot import Snapshot
+from grader.store import Store
+
+GOLDEN = Path(__file__).parent / "golden"
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+EVIL = '=HYPERLINK("http://example.invalid/?x","click")'
+
+
+def recorded(case: str) -> Snapshot:
+    return Snapshot.from_json((GOLDEN / case / "snapshot.json").read_text())
+
+
+def store_attempt(store: Store, student: str, case: str, minutes: int = 0, rubric_ref: str = "docker-networks") -> int:
+    rubric, snapshot = load(rubric_ref), recorded(case)
+    return store.record(student, rubric, snapshot, evaluate(rubric, snapshot), "grade", T0 + timedelta(minutes=minutes))
+
+
+@pytest.fixture
+def class_db(db_url: str) -> str:
+    """ani made a typo, then fixed it; budi forgot to connect, then his daemon was unreachable;
+    citra was never reachable; EVIL is a student name meant to be a spreadsheet formula;
+    dewi only did lab 1."""
+    store = Store(db_url)
+    rubric = load("docker-networks")
+    store_attempt(store, "ani", "networks-typo")
+    store_attempt(store, "ani", "networks-reference", minutes=30)
+    store_attempt(store, "budi", "networks-forgot-connect")
+    store.record_error("budi", rubric, "batch", "daemon unreachable: connection refused", T0 + timedelta(hours=1))
+    store.record_error("citra", rubric, "batch", "TLS handshake failed", T0)
+    store_attempt(store, EVIL, "networks-typo")
+    store_attempt(store, "dewi", "links-reference", rubric_ref="docker-links")
+    return db_url
+
+
+def outcome(case: str, rubric_ref: str = "docker-networks"):
+    return evaluate(load(rubric_ref), recorded(case))
+
+
+def per_task(case: str) -> list[str]:
+    rubric = load("docker-networks")
+    checks = outcome(case).checks
+    return [f"{sum(c.points for c in checks if c.task == n):g}" for n in range(1, len(rubric.tasks) + 1)]
+
+
+def test_csv_gradebook(class_db: str) -> None:
+    rubric = load("docker-networks")
+    text = export("csv", db_url=class_db, rubric_id="docker-networks")
+    header, *rows = list(csv.reader(io.StringIO(text)))
+    assert header == ["student", *(t.title for t in rubric.tasks), "total", "max", "status", "graded_at"]
+    table = {row[0]: row[1:] for row in rows}
+    n = len(rubric.tasks)
+    # dewi is in the store (lab 1) but never attempted lab 2: a row all the same.
+    assert list(table) == ["'" + EVIL, "ani", "budi", "citra", "dewi"]
+    full = f"{outcome('networks-reference').max_score:g}"
+    assert table["ani"] == [*per_task("networks-reference"), full, full, "graded", "2026-11-02T09:30:00+00:00"]
+    # budi's latest attempt failed: the reason is shown, the score is that of his graded attempt, not 0.
+    budi = outcome("networks-forgot-connect")
+    assert table["budi"][n:] == [
+        f"{budi.score:g}",
+        full,
+        "unreachable: daemon unreachable: connection refused",
+        "2026-11-02T10:00:00+00:00",
+    ]
+    assert table["budi"][:n] == per_task("networks-forgot-connect") and 0 < budi.score < budi.max_score
+    # citra was never graded: empty points, never zero.
+    assert table["citra"] == [""] * n + ["", full, "unreachable: TLS handshake failed", "2026-11-02T09:00:00+00:00"]
+    assert table["dewi"] == [""] * n + ["", full, "not attempted", ""]
+    assert table["'" + EVIL][n] == f"{outcome('networks-typo').score:g}"
+    assert sum(float(p) for p in table["ani"][:n]) == float(full)
+
+
+def test_csv_formula_injection_is_escaped() -> None:
+    from grader.export import _cells
+
+    cells = ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx", "alice", "1.5", ""]
+    assert _cells(cells) == ["'=1+1", "'+1", "'-1", "'@SUM(A1)", "'\tx", "'\rx", "alice", "1.5", ""]
+
+
+def test_json_export(class_db: str) -> None:
+    students = {s["student"]: s for s in json.loads(export("json", db_url=class_db, rubric_id="docker-networks"))}
+    assert list(students) == [EVIL, "ani", "budi", "citra", "dewi"]
+    ani = students["ani"]
+    reference = outcome("networks-reference")
+    assert ani["rubric"] == {"id": "docker-networks", "version": "1"} and ani["mode"] == "final"
+    assert (ani["status"], ani["error"], ani["score"], ani["max_score"]) == ("graded", None, 25.5, 25.5)
+    assert ani["attempts"] == 2 and ani["snapshot_digest"] == recorded("networks-reference").digest
+    assert [c["id"] for c in ani["checks"]] == [c.id for c in reference.checks]
+    assert set(ani["checks"][0]) == {
+        "id",
+        "title",
+        "task",
+        "status",
+        "passed",
+        "points",
+        "max_points",
+        "expected",
+        "actual",
+        "message",
+        "hint",
+    }
+    budi = students["budi"]
+    assert budi["status"] == "unreachable" and budi["error"] == "daemon unreachable: connection refused"
+    assert budi["score"] == outcome("networks-forgot-connect").score > 0
+    citra = students["citra"]
+    assert (citra["status"], citra["score"], citra["checks"]) == ("unreachable", None, [])
+    assert students["dewi"]["status"] == "not attempted" and students["dewi"]["score"] is None
+
+
+def test_progress_mode_keeps_checkpoints(class_db: str) -> None:
+    """A full attempt, then one with a typo: progress mode keeps the checkpoints proved first."""
+    store = Store(class_db)
+    store_attempt(store, "eko", "networks-reference")
+    store_attempt(store, "eko", "networks-typo", minutes=10)
+    final, progress = (
+        {s["student"]: s for s in json.loads(export("json", db_url=class_db, rubric_id="docker-networks", mode=m))}
+        for m in ("final", "progress")
+    )
+    assert final["eko"]["score"] == outcome("networks-typo").score < progress["eko"]["score"]
+    assert progress["eko"]["mode"] == "progress"
+
+
+def test_gradescope_results(class_db: str) -> None:
+    rubric = load("docker-networks")
+    results = json.loads(export("gradescope", db_url=class_db, rubric_id="docker-networks", student=EVIL))
+    typo = outcome("networks-typo")
+    assert set(results) == {"score", "max_score", "output", "visibility", "tests"}
+    assert (results["score"], results["max_score"], results["visibility"]) == (typo.score, typo.max_score, "visible")
+    tests = results["tests"]
+    assert len(tests) == len(rubric.checks())
+    assert round(sum(t["score"] for t in tests), 2) == results["score"]
+    assert round(sum(t["max_score"] for t in tests), 2) == results["max_score"]
+    assert {t["status"] for t in tests} == {"passed", "failed"}
+    fields = {"name", "name_format", "number", "score", "max_score", "status", "output", "visibility"}
+    assert all(set(t) == fields for t in tests)
+    by_name = {t["name"]: t for t in tests}
+    for c in typo.checks:
+        test = by_name[c.title]
+        assert (test["score"], test["status"]) == (c.points, "passed" if c.passed else "failed")
+    assert tests[0]["number"] == "1.1" and tests[2]["number"] == "2.2"
+    assert f"{typo.score:g}/{typo.max_score:g}" in results["output"]
+
+
+def test_gradescope_never_scores_an_unreachable_daemon_zero(class_db: str) -> None:
+    results = json.loads(export("gradescope", db_url=class_db, rubric_id="docker-networks", student="citra"))
+    assert "score" not in results and results["tests"] == []
+    assert "TLS handshake failed" in results["output"]
+    budi = json.loads(export("gradescope", db_url=class_db, rubric_id="docker-networks", student="budi"))
+    assert budi["score"] == outcome("networks-forgot-connect").score and "connection refused" in budi["output"]
+
+
+def test_usage_errors(class_db: str) -> None:
+    with pytest.raises(UsageError, match="needs --student"):
+        export("gradescope", db_url=class_db, rubric_id="docker-networks")
+    with pytest.raises(UsageError, match="holds rubrics: docker-links, docker-networks"):
+        export("csv", db_url=class_db)
+    with pytest.raises(UsageError, match="no student 'zed'"):
+        export("csv", db_url=class_db, rubric_id="docker-networks", student="zed")
+    with pytest.raises(UsageError, match="dewi has no attempt of docker-networks"):
+        export("gradescope", db_url=class_db, rubric_id="docker-networks", student="dewi")
+
+
+def test_cli_export(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'class.db'}"
+    store_attempt(Store(db), "ani", "networks-typo")
+    runner = CliRunner()
+    shown = runner.invoke(main, ["export", "--db", db, "--format", "csv"])  # the only rubric stored
+    assert shown.exit_code == 0, shown.output
+    out = tmp_path / "grades.csv"
+    written = runner.invoke(main, ["export", "--db", db, "--format", "csv", "--out", str(out)])
+    assert written.exit_code == 0 and written.stdout == ""
+    assert out.read_text() == shown.stdout
+    assert shown.stdout.splitlines()[1].startswith("ani,0,")
+    missing = runner.invoke(main, ["export", "--db", db, "--format", "gradescope"])
+    assert missing.exit_code == 2 and "needs --student" in missing.stderr
