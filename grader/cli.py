@@ -201,17 +201,69 @@ def regrade(rubric_ref: str, student: str | None, db_url: str | None) -> None:
     """
     from rich.progress import Progress
 
-    from .grading import regrade as run
+    from .regrade import regrade as run
 
     with Progress(console=Console(stderr=True), transient=True) as bar:
         job = bar.add_task("regrading", total=None)
-        done = run(rubric_ref, db_url=db_url, student=student, progress=lambda n: bar.advance(job, n))
+
+        def advance(done: int, total: int) -> None:
+            bar.update(job, completed=done, total=total)
+
+        done = run(rubric_ref, db_url=db_url, student=student, progress=advance)
     click.echo(
         f"regraded {done.attempts} attempts of {done.students} students; {len(done.changed)} scores changed"
         + (f"; {done.skipped} attempts without a snapshot skipped" if done.skipped else "")
     )
     for name, old, new in done.changed:
         click.echo(f"  {name}: {old:g} -> {new:g}")
+
+
+def _emit(graded: Any, fmt: str, lang: str) -> None:
+    from . import render
+
+    if fmt == "json":
+        click.echo(render.as_json(graded))
+    elif fmt == "junit":
+        click.echo(render.as_junit(graded))
+    else:
+        render.print_table(graded, Console(), lang)
+
+
+@main.command()
+@db_option
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default="reports",
+    show_default=True,
+    help="Folder of the site (DIR/index.html).",
+)
+@mode_option
+def report(db_url: str | None, out_dir: str, mode: str | None) -> None:
+    """Write a static HTML report of the stored attempts (works offline, no CDN).
+
+    A class dashboard per rubric (score distribution, pass rate per check, a students x
+    checks heatmap, who is unreachable or has not attempted), a page per student (attempt
+    history, best and latest score) and a page per attempt (every check with its evidence,
+    the observed topology next to the expected one).
+
+    \b
+    Example:
+      grader report --db sqlite:///class.db --out reports/
+    """
+    from rich.progress import Progress
+
+    from .report import build
+    from .store import Store
+
+    store = Store(db_url, create=False)
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        job = bar.add_task("writing pages", total=None)
+        index = build(
+            store, out_dir, mode=mode, progress=lambda done, total: bar.update(job, completed=done, total=total)
+        )
+    click.echo(f"wrote {index}")
 
 
 def _emit(graded: Any, fmt: str, lang: str) -> None:

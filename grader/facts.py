@@ -7,6 +7,7 @@ so evaluators never touch raw keys.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -55,11 +56,7 @@ def normalize_image(ref: str) -> str:
 
 
 def image_tags(snapshot: Snapshot, container: Container) -> set[str]:
-    tags = {normalize_image(container.get("Config", {}).get("Image", ""))}
-    for image in snapshot.images:
-        if image.get("Id") == container.get("Image"):
-            tags.update(normalize_image(t) for t in image.get("RepoTags") or [])
-    return tags
+    return _index(snapshot).tags[container.get("Id", "")]
 
 
 def is_running(container: Container) -> bool:
@@ -75,17 +72,47 @@ def is_probe(container: Container) -> bool:
 
 
 def students_containers(snapshot: Snapshot) -> list[Container]:
-    return [c for c in snapshot.containers if not is_probe(c)]
+    return _index(snapshot).students
 
 
 def select(snapshot: Snapshot, selector: Selector) -> list[Container]:
     """Matching containers, running ones first (a stopped twin is weaker evidence)."""
+    index = _index(snapshot)
     if selector.name is not None:
-        found = [c for c in students_containers(snapshot) if name_of(c) == selector.name]
-    else:
-        wanted = normalize_image(selector.image or "")
-        found = [c for c in students_containers(snapshot) if wanted in image_tags(snapshot, c)]
-    return sorted(found, key=lambda c: (not is_running(c), c.get("Created", "")), reverse=False)
+        return list(index.by_name.get(selector.name, ()))
+    return list(index.by_tag.get(normalize_image(selector.image or ""), ()))
+
+
+@dataclass
+class _Index:
+    """The lookups every evaluator makes, built once per snapshot."""
+
+    students: list[Container]
+    tags: dict[str, set[str]]  # container id -> the image names it runs
+    by_name: dict[str, list[Container]] = field(default_factory=dict)
+    by_tag: dict[str, list[Container]] = field(default_factory=dict)
+
+
+_last: list[tuple[Snapshot, _Index]] = []  # the snapshot being evaluated and its index
+
+
+def _index(snapshot: Snapshot) -> _Index:
+    for seen, index in _last:
+        if seen is snapshot:
+            return index
+    images = {i.get("Id"): {normalize_image(t) for t in i.get("RepoTags") or []} for i in snapshot.images}
+    students = [c for c in snapshot.containers if not is_probe(c)]
+    tags = {
+        c.get("Id", ""): {normalize_image(c.get("Config", {}).get("Image", "")), *images.get(c.get("Image"), ())}
+        for c in snapshot.containers
+    }
+    index = _Index(students, tags)
+    for c in sorted(students, key=lambda c: (not is_running(c), c.get("Created", ""))):
+        index.by_name.setdefault(name_of(c), []).append(c)
+        for tag in tags[c.get("Id", "")]:
+            index.by_tag.setdefault(tag, []).append(c)
+    _last[:] = [(snapshot, index)]
+    return index
 
 
 def networks_of(container: Container) -> dict[str, dict[str, Any]]:

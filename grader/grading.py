@@ -5,7 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .collect import DEFAULT_PROBE_IMAGE, collect
 from .errors import UsageError
@@ -17,7 +17,7 @@ from .snapshot import Snapshot
 from .standing import Mode, with_progress
 
 if TYPE_CHECKING:
-    from .store import Attempt, Store
+    from .store import Store
 
 
 @dataclass
@@ -61,40 +61,6 @@ def grade(
                 checks = with_progress(outcome.checks, db.attempts(rubric.id, student))
                 graded.outcome = outcome.model_copy(update={"checks": checks})
     return graded
-
-
-@dataclass
-class Regraded:
-    attempts: int
-    students: int
-    changed: list[tuple[str, float, float]]  # (student, old score, new score) of attempts whose score moved
-    skipped: int  # attempts without a snapshot (the daemon could not be graded)
-
-
-def regrade(
-    rubric_ref: str, *, db_url: str | None = None, student: str | None = None, progress: Any = None
-) -> Regraded:
-    """Re-evaluate the stored snapshots of ``rubric_ref``'s attempts with that rubric as it
-    is now (no daemon), and store the new results in place of the old ones."""
-    from .store import Store
-
-    rubric = load(rubric_ref)
-    db = Store(db_url, create=False)
-    attempts = db.attempts(rubric.id, student, checks=False)
-    graded = [a for a in attempts if a.snapshot_digest]
-    by_digest: dict[str, list[Attempt]] = {}
-    for attempt in graded:
-        by_digest.setdefault(attempt.snapshot_digest, []).append(attempt)
-    outcomes: dict[int, Outcome] = {}
-    for snapshot in db.snapshots(by_digest):
-        outcome = evaluate(rubric, snapshot)
-        for attempt in by_digest[snapshot.digest]:
-            outcomes[attempt.id] = outcome
-        if progress:
-            progress(len(by_digest[snapshot.digest]))
-    db.replace_outcomes(rubric, outcomes)
-    changed = [(a.student, a.score, outcomes[a.id].score) for a in graded if a.score != outcomes[a.id].score]
-    return Regraded(len(outcomes), len({a.student for a in graded}), changed, len(attempts) - len(graded))
 
 
 def _open_store(db_url: str | None) -> Store:

@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, text
 
 from grader.errors import StoreError
 from grader.evaluate import evaluate
-from grader.grading import regrade
+from grader.regrade import regrade
 from grader.rubric import load
 from grader.snapshot import Snapshot
 from grader.standing import standing, standings

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import (
@@ -45,7 +46,7 @@ class CheckBase(BaseModel):
         description="final: describes the end state; checkpoint: may be proved at any time during the lab",
     )
 
-    @property
+    @cached_property
     def kind(self) -> str:
         return next(name for name in KINDS if getattr(self, name, None) is not None)
 
@@ -128,7 +129,7 @@ class Rubric(BaseModel):
     def probes(self, task: int | None = None) -> list[ProbeSpec]:
         return [spec for n, c in self.checks() if task in (None, n) for spec in c.probes()]
 
-    @property
+    @cached_property
     def digest(self) -> str:
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()

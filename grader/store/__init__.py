@@ -4,7 +4,6 @@ schema is kept by Alembic migrations; opening a store upgrades an older database
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, delete, event, insert, inspect, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload
@@ -22,6 +22,7 @@ from ..errors import StoreError
 from ..outcome import CheckResult, Outcome
 from ..rubric.model import Rubric
 from ..snapshot import Snapshot
+from ..util import batched
 from .schema import AttemptRow, CheckRow, RubricRow, SnapshotRow, StudentRow
 
 DEFAULT_DB = "sqlite:///grader.db"
@@ -56,20 +57,35 @@ class Attempt:
         return self.error is None
 
 
-def _sqlite_pragmas(engine: Engine) -> None:
+def _sqlite_setup(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")  # concurrent writers on one machine
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
+        dbapi_connection.isolation_level = None  # SQLAlchemy's "begin" below opens transactions
+        dbapi_connection.execute("PRAGMA journal_mode=WAL")  # concurrent writers on one machine
+        dbapi_connection.execute("PRAGMA busy_timeout=30000")
+        dbapi_connection.execute("PRAGMA foreign_keys=ON")
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        # Writers take the write lock up front: a deferred transaction that reads, then writes,
+        # fails at once (SQLITE_BUSY, no waiting) when another writer committed in between.
+        write = connection.get_execution_options().get("write")
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
 def _foreign_keys(connection: Connection, state: str) -> None:
+    """SQLite migrations copy tables; foreign keys are off meanwhile (outside a transaction)."""
     if connection.dialect.name == "sqlite":
-        connection.exec_driver_sql(f"PRAGMA foreign_keys={state}")
-        connection.commit()
+        connection.connection.dbapi_connection.execute(f"PRAGMA foreign_keys={state}")
+
+
+def _insert_missing(session: Session, table: Any, values: dict[str, Any]) -> None:
+    """INSERT unless a row with the same unique key exists, safe against concurrent writers."""
+    dialect = session.get_bind().dialect.name
+    module = {"sqlite": sqlite, "postgresql": postgresql}.get(dialect)
+    if module is None:
+        raise StoreError(f"unsupported database {dialect}: use SQLite or PostgreSQL")
+    session.execute(module.insert(table).values(**values).on_conflict_do_nothing())
 
 
 def _first_line(exc: BaseException) -> str:
@@ -85,11 +101,10 @@ class Store:
             self.engine = create_engine(self.url)
             if self.engine.dialect.name == "sqlite":
                 self._check_sqlite_file(create)
-                _sqlite_pragmas(self.engine)
+                _sqlite_setup(self.engine)
             with self.engine.connect() as connection:
-                # SQLite migrations copy tables; its foreign keys must be off meanwhile.
                 _foreign_keys(connection, "OFF")
-                with connection.begin():
+                with connection.execution_options(write=True).begin():
                     _migrate(connection)
                 _foreign_keys(connection, "ON")
         except (SQLAlchemyError, ImportError, ValueError) as exc:
@@ -112,9 +127,9 @@ class Store:
         graded_at: datetime | None = None,
     ) -> int:
         """Store one attempt with its snapshot and per-check results; returns its id."""
-        with self._session("store the attempt") as session:
+        with self._session("store the attempt", write=True) as session:
             if session.get(SnapshotRow, snapshot.digest) is None:
-                session.add(SnapshotRow(digest=snapshot.digest, body=snapshot.to_json()))
+                _insert_missing(session, SnapshotRow, {"digest": snapshot.digest, "body": snapshot.to_json()})
             attempt = self._attempt(session, student, rubric, source, graded_at)
             attempt.snapshot_digest = snapshot.digest
             _set_outcome(attempt, outcome)
@@ -127,7 +142,7 @@ class Store:
     ) -> int:
         """Store an attempt that could not grade the daemon (unreachable, TLS refused,
         timeout): it has a reason and no score, and is never counted as a zero."""
-        with self._session("store the attempt") as session:
+        with self._session("store the attempt", write=True) as session:
             attempt = self._attempt(session, student, rubric, source, graded_at)
             attempt.error = error
             attempt.score = 0.0
@@ -136,28 +151,28 @@ class Store:
             session.flush()
             return attempt.id
 
-    def replace_outcomes(self, rubric: Rubric, outcomes: dict[int, Outcome]) -> None:
-        """Regrade: the attempts ``outcomes`` names get new per-check results under ``rubric``."""
+    def replace_outcomes(self, rubric: Rubric, outcomes: Iterable[tuple[int, Outcome]]) -> None:
+        """Regrade: each (attempt id, outcome) replaces that attempt's per-check results, under
+        ``rubric``; all in one transaction, written in chunks as ``outcomes`` streams in."""
         now = datetime.now(UTC)
-        ids = list(outcomes)
-        with self._session("store the regraded results") as session:
+        with self._session("store the regraded results", write=True) as session:
             rubric_row = self._rubric_row(session, rubric)
             session.flush()
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                session.execute(delete(CheckRow).where(CheckRow.attempt_id.in_(chunk)))
-                rows = [_check_row(attempt_id, c) for attempt_id in chunk for c in outcomes[attempt_id].checks]
+            for chunk in batched(outcomes, 500):
+                ids = [attempt_id for attempt_id, _ in chunk]
+                session.execute(delete(CheckRow).where(CheckRow.attempt_id.in_(ids)))
+                rows = [_check_row(attempt_id, c) for attempt_id, outcome in chunk for c in outcome.checks]
                 if rows:
-                    session.execute(insert(CheckRow), rows)
+                    session.execute(insert(CheckRow.__table__), rows)  # Core executemany: no ORM bookkeeping
                 changes = [
                     {
                         "id": attempt_id,
                         "rubric_row_id": rubric_row.id,
                         "regraded_at": now,
-                        "score": outcomes[attempt_id].score,
-                        "max_score": outcomes[attempt_id].max_score,
+                        "score": outcome.score,
+                        "max_score": outcome.max_score,
                     }
-                    for attempt_id in chunk
+                    for attempt_id, outcome in chunk
                 ]
                 session.execute(update(AttemptRow), changes)
 
@@ -166,8 +181,8 @@ class Store:
     ) -> AttemptRow:
         student_row = session.scalar(select(StudentRow).where(StudentRow.name == student))
         if student_row is None:
-            student_row = StudentRow(name=student)
-            session.add(student_row)
+            _insert_missing(session, StudentRow, {"name": student})
+            student_row = session.scalars(select(StudentRow).where(StudentRow.name == student)).one()
         return AttemptRow(
             student=student_row,
             rubric=self._rubric_row(session, rubric),
@@ -183,11 +198,11 @@ class Store:
         )
         if found is not None:
             return found
-        row = RubricRow(
-            rubric_id=rubric.id, version=rubric.version, digest=rubric.digest, content=rubric.model_dump(mode="json")
-        )
-        session.add(row)
-        return row
+        values = {"version": rubric.version, "content": rubric.model_dump(mode="json")}
+        _insert_missing(session, RubricRow, {"rubric_id": rubric.id, "digest": rubric.digest, **values})
+        return session.scalars(
+            select(RubricRow).where(RubricRow.rubric_id == rubric.id, RubricRow.digest == rubric.digest)
+        ).one()
 
     # -- reading ------------------------------------------------------------------------
 
@@ -216,14 +231,14 @@ class Store:
                 raise StoreError(f"no snapshot {digest[:12]} in {self.url}")
             return Snapshot.from_json(row.body)
 
-    def snapshots(self, digests: Iterable[str]) -> Iterator[Snapshot]:
-        """The stored snapshots with these digests, read in chunks."""
+    def snapshot_texts(self, digests: Iterable[str]) -> Iterator[str]:
+        """The stored JSON of the snapshots with these digests, read in chunks (for regrade)."""
         wanted = list(dict.fromkeys(digests))
         for start in range(0, len(wanted), 200):
             with self._session("read snapshots") as session:
-                rows = session.scalars(select(SnapshotRow).where(SnapshotRow.digest.in_(wanted[start : start + 200])))
-                bodies = [row.body for row in rows]
-            yield from (Snapshot.from_json(body) for body in bodies)
+                chunk = wanted[start : start + 200]
+                bodies = list(session.scalars(select(SnapshotRow.body).where(SnapshotRow.digest.in_(chunk))))
+            yield from bodies
 
     def rubric(self, rubric_id: str, digest: str | None = None) -> Rubric:
         """A stored rubric: the version with ``digest``, else the one stored last."""
@@ -244,19 +259,20 @@ class Store:
         with self._session("read students") as session:
             return list(session.scalars(select(StudentRow.name).order_by(StudentRow.name)))
 
-    def _session(self, doing: str) -> _Session:
-        return _Session(self, doing)
+    def _session(self, doing: str, write: bool = False) -> _Session:
+        return _Session(self, doing, write)
 
 
 class _Session:
     """A session in one transaction whose database errors become a one-line StoreError."""
 
-    def __init__(self, store: Store, doing: str):
-        self.store, self.doing = store, doing
+    def __init__(self, store: Store, doing: str, write: bool):
+        self.store, self.doing, self.write = store, doing, write
 
     def __enter__(self) -> Session:
         self.session = Session(self.store.engine, expire_on_commit=False)
         self.session.begin()
+        self.session.connection(execution_options={"write": self.write})
         return self.session
 
     def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
@@ -286,7 +302,7 @@ def _check_row(attempt_id: int | None, c: CheckResult) -> dict[str, Any]:
         "status": c.status,
         "points": c.points,
         "max_points": c.max_points,
-        "result": json.loads(c.model_dump_json()),
+        "result": c.model_dump(mode="json"),
     }
     return row if attempt_id is None else {**row, "attempt_id": attempt_id}
 

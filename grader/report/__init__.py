@@ -1,0 +1,365 @@
+"""The static HTML report of a results store: a class dashboard (``index.html``), one page per
+student (``students/``) and one per attempt (``attempts/``). Offline: no scripts, no CDN;
+charts and topology pictures are inline SVG drawn by the templates.
+
+Every page is rendered from a typed context object with autoescaping on: nothing a student
+controls (names, container names, command output) is ever marked safe.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+import re
+import shutil
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache, lru_cache
+from itertools import groupby
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, Template
+
+from .. import __version__
+from ..errors import StoreError
+from ..outcome import CheckResult
+from ..rubric.model import Rubric
+from ..snapshot import ProbeResult, Snapshot
+from ..standing import Mode, Standing, standings
+from ..store import Attempt, Store
+from . import charts, topology
+from .charts import STATUS_CSS
+
+
+def student_file(name: str) -> str:
+    """A safe, stable file name: a slug for people to read and a digest so names never collide."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "student"
+    return f"students/{slug}-{hashlib.sha256(name.encode()).hexdigest()[:10]}.html"
+
+
+def attempt_file(attempt: Attempt) -> str:
+    return f"attempts/{attempt.id}.html"
+
+
+def shown(value: Any) -> str:
+    """Expected and actual values as readable text (JSON for structures, a dash for nothing)."""
+    if value is None:
+        return "—"
+    return value if isinstance(value, str) else json.dumps(value, indent=1, ensure_ascii=False)
+
+
+def score_text(score: float | None, max_score: float | None = None) -> str:
+    if score is None:
+        return "—"
+    return f"{score:g}" if max_score is None else f"{score:g}/{max_score:g}"
+
+
+def when(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+# -- page contexts ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Column:
+    id: str
+    title: str
+
+
+@dataclass(frozen=True)
+class HeatRow:
+    student: str
+    href: str
+    score: str
+    cells: list[str]  # one css class per column, "" without a result
+
+
+@dataclass(frozen=True)
+class Named:
+    student: str
+    href: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class RubricSection:
+    rubric: Rubric
+    mode: Mode
+    columns: list[Column]
+    rows: list[HeatRow]
+    histogram: charts.BarChart
+    rates: charts.BarChart
+    graded: int  # students with a counted score
+    mean: str
+    unreachable: list[Named]
+    not_attempted: list[Named]
+
+
+@dataclass(frozen=True)
+class IndexPage:
+    generated_at: str
+    grader_version: str
+    students: int
+    attempts: int
+    sections: list[RubricSection]
+
+
+@dataclass(frozen=True)
+class AttemptLink:
+    attempt: Attempt
+    href: str
+    graded_at: str
+    score: str
+
+
+@dataclass(frozen=True)
+class StudentSection:
+    rubric_id: str
+    title: str
+    mode: Mode
+    counted: str  # the score under the mode
+    best: str
+    latest: str
+    history: charts.Timeline
+    attempts: list[AttemptLink]
+
+
+@dataclass(frozen=True)
+class StudentPage:
+    student: str
+    sections: list[StudentSection]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    key: str
+    probe: ProbeResult | None  # None: the snapshot has no such probe
+
+
+@dataclass(frozen=True)
+class CheckView:
+    result: CheckResult
+    css: str
+    points: str
+    expected: str
+    actual: str
+    evidence: list[Evidence]
+
+
+@dataclass(frozen=True)
+class TaskView:
+    title: str
+    checks: list[CheckView]
+
+
+@dataclass(frozen=True)
+class AttemptPage:
+    attempt: Attempt
+    student_href: str
+    rubric: Rubric
+    graded_at: str
+    score: str
+    engine: str
+    tasks: list[TaskView]
+    observed: topology.Picture | None  # None: no snapshot (the daemon could not be read)
+    expected: topology.Picture
+
+
+# -- building -----------------------------------------------------------------------------
+
+
+@dataclass
+class Site:
+    """What the store holds, read once: the index and student pages are ready to render;
+    attempt pages are made while writing (each reads its snapshot then)."""
+
+    index: IndexPage
+    students: dict[str, StudentPage]  # file -> page
+    attempts: list[Attempt]
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Reading a class makes some 100,000 small objects and no cyclic garbage; the garbage
+    collector's passes over them took longer than the read itself (issue 4's benchmark)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+@_collector_paused()
+def load(store: Store, mode: Mode | None = None) -> Site:
+    attempts = store.attempts()
+    if not attempts:
+        raise StoreError(f"no attempts in {store.url}: nothing to report (grade someone first)")
+    names = store.students()
+    sections: list[RubricSection] = []
+    per_student: dict[str, list[StudentSection]] = {name: [] for name in names}
+    for rubric_id in store.rubric_ids():
+        rubric = store.rubric(rubric_id)
+        counted = mode or rubric.mode
+        found = standings([a for a in attempts if a.rubric_id == rubric_id], counted)
+        sections.append(_section(rubric, counted, found, names))
+        for s in found:
+            per_student[s.student].append(_student_section(rubric, counted, s))
+    index = IndexPage(
+        generated_at=when(datetime.now(UTC)),
+        grader_version=__version__,
+        students=len(names),
+        attempts=len(attempts),
+        sections=sections,
+    )
+    students = {student_file(n): StudentPage(n, per_student[n]) for n in names}
+    return Site(index, students, attempts)
+
+
+def _section(rubric: Rubric, mode: Mode, found: list[Standing], names: list[str]) -> RubricSection:
+    columns = [Column(c.id, c.title) for _, c in rubric.checks()]
+    counted = [s for s in found if s.latest is not None]
+    passes = Counter(c.id for s in counted for c in s.checks if c.passed)
+    rows = []
+    for s in counted:
+        status = {c.id: c.status for c in s.checks}
+        rows.append(
+            HeatRow(
+                s.student,
+                student_file(s.student),
+                score_text(s.score),
+                [STATUS_CSS.get(status.get(c.id, ""), "") for c in columns],
+            )
+        )
+    share = len(counted) or 1
+    fractions = [s.score / s.max_score for s in counted if s.max_score]
+    attempted = {s.student for s in found}
+    return RubricSection(
+        rubric=rubric,
+        mode=mode,
+        columns=columns,
+        rows=rows,
+        histogram=charts.histogram(fractions),
+        rates=charts.rates([(c.id, c.title, passes[c.id] / share) for c in columns]),
+        graded=len(counted),
+        mean=f"{100 * sum(fractions) / len(fractions):.0f}%" if fractions else "—",
+        unreachable=[Named(s.student, student_file(s.student), s.error) for s in found if s.error is not None],
+        not_attempted=[Named(n, student_file(n)) for n in names if n not in attempted],
+    )
+
+
+def _student_section(rubric: Rubric, mode: Mode, s: Standing) -> StudentSection:
+    links = [
+        AttemptLink(
+            a, "../" + attempt_file(a), when(a.graded_at), score_text(a.score, a.max_score) if a.ok else "error"
+        )
+        for a in s.attempts
+    ]
+    points = [
+        (
+            a.graded_at,
+            None if not a.ok else a.score / a.max_score if a.max_score else 0.0,
+            f"{when(a.graded_at)}: {link.score}",
+            link.href,
+        )
+        for a, link in zip(s.attempts, links, strict=True)
+    ]
+    return StudentSection(
+        rubric_id=rubric.id,
+        title=rubric.title,
+        mode=mode,
+        counted=score_text(s.score, s.max_score) if s.latest else "—",
+        best=score_text(s.best),
+        latest=score_text(s.latest.score, s.latest.max_score) if s.latest else "—",
+        history=charts.timeline(points),
+        attempts=links,
+    )
+
+
+def attempt_page(attempt: Attempt, rubric: Rubric, snapshot: Snapshot | None) -> AttemptPage:
+    probes, engine = (snapshot.probes, snapshot.engine) if snapshot else ({}, {})
+    tasks = []
+    for number, group in groupby(attempt.checks, key=lambda c: c.task):
+        views = [
+            CheckView(
+                result=c,
+                css=STATUS_CSS[c.status],
+                points=score_text(c.points, c.max_points),
+                expected=shown(c.expected),
+                actual=shown(c.actual),
+                evidence=[Evidence(key, probes.get(key)) for key in c.evidence],
+            )
+            for c in group
+        ]
+        title = rubric.tasks[number - 1].title if number <= len(rubric.tasks) else f"Task {number}"
+        tasks.append(TaskView(title, views))
+    return AttemptPage(
+        attempt=attempt,
+        student_href="../" + student_file(attempt.student),
+        rubric=rubric,
+        graded_at=when(attempt.graded_at),
+        score=score_text(attempt.score, attempt.max_score),
+        engine=f"Docker {engine.get('Version', '?')} (API {engine.get('ApiVersion', '?')})" if snapshot else "",
+        tasks=tasks,
+        observed=topology.layout(topology.observed(snapshot)) if snapshot else None,
+        expected=topology.layout(topology.expected(rubric, attempt.checks)),
+    )
+
+
+@cache
+def environment() -> Environment:
+    return Environment(
+        loader=PackageLoader("grader.report"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def template(name: str) -> Template:
+    return environment().get_template(name)
+
+
+Progress = Callable[[int, int], None]  # pages written, pages in all
+
+
+@_collector_paused()
+def write(site: Site, store: Store, out_dir: Path, progress: Progress | None = None) -> Path:
+    """Write every page of the site, telling ``progress`` of each; returns index.html's path."""
+    for folder in ("students", "attempts"):
+        (out_dir / folder).mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(Path(__file__).with_name("static") / "report.css", out_dir / "report.css")
+    total = 1 + len(site.students) + len(site.attempts)
+    for done, (file, html) in enumerate(_rendered(site, store), 1):
+        (out_dir / file).write_text(html, encoding="utf-8")
+        if progress:
+            progress(done, total)
+    return out_dir / "index.html"
+
+
+def _rendered(site: Site, store: Store) -> Iterator[tuple[str, str]]:
+    """(file, html) of every page: the index first, then students, then attempts."""
+    yield "index.html", template("index.html").render(page=site.index, root="")
+    student = template("student.html")
+    for file, page in site.students.items():
+        yield file, student.render(page=page, root="../")
+    attempt = template("attempt.html")
+    rubric_of = cache(store.rubric)
+    snapshot_of = lru_cache(maxsize=32)(store.snapshot)  # attempts that share a snapshot are neighbours
+    for a in site.attempts:
+        snapshot = snapshot_of(a.snapshot_digest) if a.snapshot_digest else None
+        page = attempt_page(a, rubric_of(a.rubric_id, a.rubric_digest), snapshot)
+        yield attempt_file(a), attempt.render(page=page, root="../")
+
+
+def build(store: Store, out_dir: str | Path, mode: Mode | None = None, progress: Progress | None = None) -> Path:
+    """Read the store once and write the whole site; returns the path of index.html."""
+    return write(load(store, mode), store, Path(out_dir), progress)

@@ -1,0 +1,236 @@
+"""The HTML report: a store made of real attempts (the snapshots recorded on the bench,
+evaluated with the bundled rubrics, and one real ``grader grade`` of lab 2), rendered and
+opened in a real headless Chromium. Pages must load without console errors or failed
+requests, every link must lead to a page that exists, and nothing a student controls may
+run as markup. One screenshot per page type is saved (``reports/screenshots/`` when
+GRADER_SCREENSHOTS is set)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pytest
+from click.testing import CliRunner
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from grader import report
+from grader.cli import main
+from grader.evaluate import evaluate
+from grader.rubric import load
+from grader.snapshot import Snapshot
+from grader.store import Store
+
+GOLDEN = Path(__file__).parent / "golden"
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+SCRIPT_NAME = "<script>alert(1)</script>"
+HTML_CONTAINER = "<i>redis</i>"  # short enough to be drawn in full in the topology picture
+HTML_OUTPUT = "<b>db</b><script>alert(3)</script>"
+
+
+def recorded(case: str) -> Snapshot:
+    return Snapshot.from_json((GOLDEN / case / "snapshot.json").read_text())
+
+
+def hostile(snapshot: Snapshot) -> Snapshot:
+    """A recorded snapshot whose app container has a name, and whose probe an output, made of HTML."""
+    containers = [dict(c) for c in snapshot.containers]
+    app = next(c for c in containers if "katacoda" in c.get("Config", {}).get("Image", ""))
+    app["Name"] = "/" + HTML_CONTAINER
+    probes = {key: p.model_copy(update={"output": HTML_OUTPUT}) for key, p in snapshot.probes.items()}
+    return snapshot.model_copy(update={"containers": containers, "probes": probes}).sealed()
+
+
+def record(store: Store, student: str, snapshot: Snapshot, rubric_id: str, minutes: int) -> int:
+    rubric = load(rubric_id)
+    outcome = evaluate(rubric, snapshot)
+    return store.record(student, rubric, snapshot, outcome, "grade", T0 + timedelta(minutes=minutes))
+
+
+def class_store(url: str) -> Store:
+    """A small class: each golden case as a student, a student whose name is a script with a
+    history of three attempts, an unreachable one, and one who did only lab 1."""
+    store = Store(url)
+    for n, case in enumerate(sorted(p.parent.name for p in GOLDEN.glob("*/snapshot.json"))):
+        record(store, f"student {case}", recorded(case), (GOLDEN / case / "rubric").read_text().strip(), n)
+    record(store, SCRIPT_NAME, recorded("networks-typo"), "docker-networks", 10)
+    record(store, SCRIPT_NAME, hostile(recorded("networks-forgot-connect")), "docker-networks", 70)
+    record(store, SCRIPT_NAME, recorded("networks-reference"), "docker-networks", 130)
+    store.record_error("citra", load("docker-networks"), "batch", "daemon unreachable: <em>refused</em>", T0)
+    return store
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    work = tmp_path_factory.mktemp("report")
+    return report.build(class_store(f"sqlite:///{work / 'class.db'}"), work / "site").parent
+
+
+def page_of(site: Path, name: str) -> Path:
+    return site / report.student_file(name)
+
+
+def test_site_layout(site: Path) -> None:
+    assert (site / "index.html").is_file() and (site / "report.css").is_file()
+    assert page_of(site, SCRIPT_NAME).is_file()
+    assert len(list((site / "attempts").glob("*.html"))) == 9
+    html = (site / "index.html").read_text()
+    assert "<script" not in html.replace("&lt;script", "")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+@pytest.mark.parametrize(
+    ("name", "start"),
+    [(SCRIPT_NAME, "script-alert-1-script-"), ("../../etc/passwd", "etc-passwd-"), ("Ña Ñu", "a-u-"), ("", "student-")],
+)
+def test_student_file_names_are_safe(name: str, start: str) -> None:
+    file = report.student_file(name)
+    folder, base = file.split("/")
+    assert folder == "students" and base.startswith(start) and base.endswith(".html")
+    assert all(ch.isalnum() or ch in "-." for ch in base)
+    assert report.student_file(name) != report.student_file(name + " ")
+
+
+def test_mode_override_is_shown(tmp_path: Path) -> None:
+    store = class_store(f"sqlite:///{tmp_path / 'class.db'}")
+    index = report.build(store, tmp_path / "site", mode="progress").read_text()
+    assert index.count("mode progress") >= 2 and "mode final" not in index
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    return result.exit_code, result.output
+
+
+def test_cli_says_when_the_database_is_missing_or_empty(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.db"
+    code, output = invoke("report", "--db", f"sqlite:///{missing}", "--out", str(tmp_path / "site"))
+    assert code == 1 and f"no results database at {missing}" in output and "Traceback" not in output
+    assert not missing.exists()
+    Store(f"sqlite:///{tmp_path / 'empty.db'}")
+    code, output = invoke("report", "--db", f"sqlite:///{tmp_path / 'empty.db'}", "--out", str(tmp_path / "site"))
+    assert code == 1 and "no attempts in" in output and "nothing to report" in output
+
+
+def test_cli_writes_the_site(tmp_path: Path) -> None:
+    class_store(f"sqlite:///{tmp_path / 'class.db'}")
+    code, output = invoke("report", "--db", f"sqlite:///{tmp_path / 'class.db'}", "--out", str(tmp_path / "out"))
+    assert code == 0 and output.strip().endswith(f"wrote {tmp_path / 'out' / 'index.html'}")
+
+
+# -- in a real browser ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if os.environ.get("GRADER_SCREENSHOTS"):
+        folder = Path(__file__).resolve().parent.parent / "reports" / "screenshots"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+    return tmp_path_factory.mktemp("screenshots")
+
+
+class Visit:
+    """A page opened in Chromium with everything that went wrong on it."""
+
+    def __init__(self, browser: Browser, path: Path):
+        self.page: Page = browser.new_page(viewport={"width": 1280, "height": 900})
+        self.problems: list[str] = []
+        self.dialogs: list[str] = []
+        self.page.on("console", lambda m: m.type == "error" and self.problems.append(f"console: {m.text}"))
+        self.page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
+        self.page.on("requestfailed", lambda r: self.problems.append(f"request failed: {r.url}"))
+        self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
+        self.page.goto(path.as_uri())
+
+    def links(self) -> list[Path]:
+        hrefs = self.page.eval_on_selector_all("a[href]", "links => links.map(a => a.href)")
+        return [Path(unquote(urlparse(h).path)) for h in hrefs if urlparse(h).scheme == "file"]
+
+    def close(self) -> None:
+        self.page.close()
+
+
+def crawl(browser: Browser, start: Path, screenshots: Path) -> dict[Path, list[Path]]:
+    """Every page reachable from ``start``, with its links; one screenshot per page type."""
+    seen: dict[Path, list[Path]] = {}
+    todo = [start]
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        assert path.is_file(), f"broken link to {path}"
+        visit = Visit(browser, path)
+        assert visit.problems == [] and visit.dialogs == [], (path, visit.problems, visit.dialogs)
+        kind = path.parent.name if path.name != "index.html" else "index"
+        shot = screenshots / f"{kind}.png"
+        if not shot.exists():
+            visit.page.screenshot(path=str(shot), full_page=True)
+            print(f"screenshot: {shot}")
+        seen[path] = visit.links()
+        todo += seen[path]
+        visit.close()
+    return seen
+
+
+@pytest.mark.browser
+def test_every_page_loads_cleanly_and_every_link_resolves(browser: Browser, site: Path, screenshots: Path) -> None:
+    pages = crawl(browser, site / "index.html", screenshots)
+    assert {p.relative_to(site).parts[0] for p in pages} == {"index.html", "students", "attempts"}
+    assert len(pages) == 1 + len(list((site / "students").iterdir())) + len(list((site / "attempts").iterdir()))
+    for kind in ("index", "students", "attempts"):
+        assert (screenshots / f"{kind}.png").stat().st_size > 10_000
+
+
+@pytest.mark.browser
+def test_student_strings_show_as_text(browser: Browser, site: Path) -> None:
+    index = Visit(browser, site / "index.html")
+    # a heatmap row of lab 2, and "not attempted" of lab 1
+    assert index.page.get_by_role("link", name=SCRIPT_NAME, exact=True).count() == 2
+    assert index.page.get_by_text("daemon unreachable: <em>refused</em>").is_visible()
+    assert index.page.locator("script, em").count() == 0
+    student = Visit(browser, page_of(site, SCRIPT_NAME))
+    assert student.page.get_by_role("heading", name=SCRIPT_NAME).is_visible()
+    attempt_link = student.page.locator("table.attempts a").nth(1)  # the hostile snapshot
+    attempt = Visit(browser, site / "students" / attempt_link.get_attribute("href"))
+    observed = attempt.page.locator("svg.topology").first
+    assert observed.get_by_text(HTML_CONTAINER, exact=True).is_visible()
+    assert attempt.page.get_by_text(HTML_OUTPUT).first.is_visible()
+    assert attempt.page.locator("script, i, b, main em").count() == 0
+    for visit in (index, student, attempt):
+        assert visit.dialogs == [] and visit.problems == []
+        visit.close()
+
+
+@pytest.mark.docker
+@pytest.mark.browser
+def test_report_of_a_real_grade(networks_lab, tmp_path: Path, browser: Browser) -> None:
+    db = f"sqlite:///{tmp_path / 'grader.db'}"
+    code, _ = invoke(
+        "grade", "--rubric", "docker-networks", "--student", "alice", "--docker-host", networks_lab.host, "--db", db
+    )
+    assert code == 0
+    code, output = invoke("report", "--db", db, "--out", str(tmp_path / "site"))
+    assert code == 0
+    attempt = Visit(browser, tmp_path / "site" / "attempts" / "1.html")
+    observed = attempt.page.locator("svg.topology").first
+    for name in ("backend-network", "frontend-network2", "redis"):
+        assert observed.get_by_text(name, exact=True).is_visible()
+    assert attempt.page.locator(".badge.p").count() == len(load("docker-networks").checks())
+    assert attempt.problems == [] and attempt.dialogs == []
+    attempt.close()
