@@ -218,17 +218,6 @@ def regrade(rubric_ref: str, student: str | None, db_url: str | None) -> None:
         click.echo(f"  {name}: {old:g} -> {new:g}")
 
 
-def _emit(graded: Any, fmt: str, lang: str) -> None:
-    from . import render
-
-    if fmt == "json":
-        click.echo(render.as_json(graded))
-    elif fmt == "junit":
-        click.echo(render.as_junit(graded))
-    else:
-        render.print_table(graded, Console(), lang)
-
-
 @main.command()
 @db_option
 @click.option(
