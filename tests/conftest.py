@@ -25,9 +25,15 @@ def _stop_all() -> None:
 atexit.register(_stop_all)  # also on Ctrl-C and failed sessions
 
 
-def start_daemon(name: str) -> BenchDaemon:
-    """Start a bench daemon with the lab images loaded; stopped at session end."""
-    daemon = BenchDaemon(name)
+def start_daemon(name: str, tls: bool = False) -> BenchDaemon:
+    """Start a bench daemon with the lab images loaded; stopped at session end.
+
+    With ``tls=True`` it also listens on ``daemon.tcp_host`` with mutual TLS (``daemon.tls_files``).
+    """
+    if os.geteuid() != 0:
+        pytest.fail("the bench needs root (it starts dockerd in a network namespace)")
+    ensure_packages()
+    daemon = BenchDaemon(name, tls=tls)
     _started.append(daemon)
     daemon.start()
     images.load_images(daemon, _images_tar(daemon))
@@ -45,9 +51,6 @@ def _images_tar(builder: BenchDaemon) -> Path:
 
 @pytest.fixture(scope="session")
 def bench() -> Iterator[BenchDaemon]:
-    if os.geteuid() != 0:
-        pytest.fail("the bench needs root (it starts dockerd in a network namespace)")
-    ensure_packages()
     daemon = start_daemon(f"s{os.getpid()}")
     yield daemon
     _stop_all()

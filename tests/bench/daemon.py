@@ -3,28 +3,44 @@
 Each daemon has its own socket, data root, exec root and pid file, and lives in a network
 namespace with only loopback, so nothing it runs can reach beyond the machine. A run that
 was killed leaves stale state behind; ``start`` cleans it up first.
+
+With ``tls=True`` the daemon is also a machine on a network: a veth pair links the host to
+its namespace on a /30 of 10.213.0.0/16, and dockerd listens there on TCP port 2376 with
+mutual TLS (``tcp_host``, ``tls_files``), as a student's engine set up for remote access.
+The namespace then reaches the host's end of that veth too, and still nothing beyond: it has
+no default route.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import hashlib
 import os
 import shutil
 import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 
 from .system import pid_alive, run
+from .tls import TlsFiles, make_tls
 
 STATE_ROOT = Path(os.environ.get("GRADER_BENCH_STATE", "/var/lib/grader-bench"))
 RUN_ROOT = Path("/run/grader-bench")
+LINK_NET = IPv4Network("10.213.0.0/16")
+TLS_PORT = 2376
 
 
 @dataclass
 class BenchDaemon:
     name: str
+    tls: bool = False
+    address: IPv4Address | None = field(default=None, init=False)
+    """The namespace's end of the veth (``tls=True``, once started)."""
+    tls_files: TlsFiles | None = field(default=None, init=False, repr=False)
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -59,6 +75,21 @@ class BenchDaemon:
     def host(self) -> str:
         return f"unix://{self.socket}"
 
+    @property
+    def tcp_host(self) -> str:
+        if self.address is None:
+            raise RuntimeError(f"bench daemon {self.name} has no TCP listener: start it with tls=True")
+        return f"tcp://{self.address}:{TLS_PORT}"
+
+    @property
+    def veth(self) -> str:
+        """The host's end of the veth: unique per name and within IFNAMSIZ (15 characters)."""
+        return f"gb{self._digest[:12]}"
+
+    @property
+    def _digest(self) -> str:
+        return hashlib.sha256(self.name.encode()).hexdigest()
+
     # -- lifecycle -----------------------------------------------------------------
 
     def start(self, timeout: float = 60) -> BenchDaemon:
@@ -67,14 +98,19 @@ class BenchDaemon:
         self.data_root.mkdir(parents=True, exist_ok=True)
         run("ip", "netns", "add", self.netns)
         self.nsenter("ip", "link", "set", "lo", "up")
+        api_options = ["--host", self.host]
+        if self.tls:
+            self.address = self._link_to_host()
+            self.tls_files = files = make_tls(self.run_dir / "tls", str(self.address))
+            api_options += ["--host", self.tcp_host, "--tlsverify", "--tlscacert", str(files.ca)]
+            api_options += ["--tlscert", str(files.server_cert), "--tlskey", str(files.server_key)]
         with open(self.log, "wb") as log:
             self._proc = subprocess.Popen(
                 [
                     "nsenter",
                     f"--net={self.netns_path}",
                     "dockerd",
-                    "--host",
-                    self.host,
+                    *api_options,
                     "--data-root",
                     str(self.data_root),
                     "--exec-root",
@@ -126,6 +162,7 @@ class BenchDaemon:
                     os.kill(int(line), signal.SIGKILL)
             time.sleep(0.2)
         self._unmount_below(self.run_dir, self.data_root)
+        run("ip", "link", "del", self.veth, check=False)  # deleting the namespace would take it too, unless busy
         if Path(self.netns_path).exists():
             run("ip", "netns", "del", self.netns, check=False)
         shutil.rmtree(self.run_dir, ignore_errors=True)
@@ -139,6 +176,31 @@ class BenchDaemon:
         with contextlib.suppress(OSError, ValueError):
             return int(self.pidfile.read_text().strip())
         return None
+
+    def _link_to_host(self) -> IPv4Address:
+        """A veth pair from the host into the namespace, on a /30 no host interface uses yet."""
+        with open(RUN_ROOT / "link.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # other sessions pick their /30 at the same time
+            host_ip, ns_ip = self._free_subnet().hosts()
+            run("ip", "link", "add", self.veth, "type", "veth", "peer", "name", "eth0", "netns", self.netns)
+            run("ip", "addr", "add", f"{host_ip}/30", "dev", self.veth)
+        run("ip", "link", "set", self.veth, "up")
+        self.nsenter("ip", "addr", "add", f"{ns_ip}/30", "dev", "eth0")
+        self.nsenter("ip", "link", "set", "eth0", "up")
+        return ns_ip
+
+    def _free_subnet(self) -> IPv4Network:
+        """The first /30 from one picked by the name's hash that overlaps no host address
+        (other daemons', leftovers of killed runs, the machine's own networks)."""
+        lines = run("ip", "-4", "-o", "addr", "show").stdout.splitlines()
+        used = [IPv4Interface(line.split()[3]).network for line in lines]
+        count = LINK_NET.num_addresses // 4
+        first = int(self._digest, 16) % count
+        for i in range(count):
+            subnet = IPv4Network((LINK_NET.network_address + 4 * ((first + i) % count), 30))
+            if not any(subnet.overlaps(net) for net in used):
+                return subnet
+        raise RuntimeError(f"no free /30 left in {LINK_NET}")
 
     @staticmethod
     def _unmount_below(*roots: Path) -> None:

@@ -11,6 +11,7 @@ PACKAGES = {
     "debootstrap": "debootstrap",
     "nsenter": "util-linux",
     "ip": "iproute2",
+    "openssl": "openssl",
 }
 
 
