@@ -329,6 +329,102 @@ def import_(files: tuple[Path, ...], rubric_ref: str | None, db_url: str | None)
     sys.exit(BundleError.exit_code if done.failed else 0)
 
 
+@main.command(epilog="Exit codes: 0 every daemon was graded, 1 some could not be (reasons stored), 2 usage error.")
+@click.argument("roster", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--rubric", "rubric_ref", required=True, metavar="ID|FILE", help="Bundled rubric id or a rubric file.")
+@db_option
+@click.option("--workers", type=int, default=4, show_default=True, help="Daemons graded at the same time.")
+@click.option(
+    "--timeout", type=float, default=60, show_default=True, help="Seconds each Docker API call to a daemon may take."
+)
+@click.option("--only-failed", is_flag=True, help="Grade only students without a successful attempt of this rubric.")
+@click.option(
+    "--worker",
+    "scale_out",
+    is_flag=True,
+    help="Scale-out worker: share the batch with other workers through a PostgreSQL --db (row locks).",
+)
+@click.option("--batch", "batch_id", help="Name of a scaled-out batch (default: rubric + roster digest).")
+@click.option("--tls-ca", type=click.Path(exists=True, dir_okay=False), help="Class CA for tcp:// daemons.")
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), help="Class client certificate.")
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="Class client key.")
+@probe_image_option
+def batch(
+    roster: Path,
+    rubric_ref: str,
+    db_url: str | None,
+    workers: int,
+    timeout: float,
+    only_failed: bool,
+    scale_out: bool,
+    batch_id: str | None,
+    tls_ca: str | None,
+    tls_cert: str | None,
+    tls_key: str | None,
+    probe_image: str,
+) -> None:
+    """Grade every student's daemon in ROSTER and store each attempt (instructors).
+
+    ROSTER is a CSV file with the columns student, docker_host (unix://PATH,
+    tcp://HOST:PORT or ssh://USER@HOST) and optionally tls_ca, tls_cert, tls_key (paths
+    relative to the roster; a row without them uses --tls-*). A daemon that cannot be
+    graded gets a stored error with its reason, never a zero. Ctrl-C stops cleanly.
+
+    \b
+    Example:
+      grader batch class.csv --rubric docker-networks --db sqlite:///class.db --workers 8
+      grader batch class.csv --rubric docker-networks --db postgresql+psycopg://grader@db/class --worker
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .batch import Batch, batch_name
+    from .collect import TLSFiles
+    from .store import Store
+
+    tls_given = [tls_ca, tls_cert, tls_key]
+    if any(tls_given) and not all(tls_given):
+        raise click.UsageError("give all of --tls-ca, --tls-cert and --tls-key, or none")
+    class_tls = TLSFiles(tls_ca, tls_cert, tls_key) if tls_ca and tls_cert and tls_key else None
+    console = Console(stderr=True)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        job = bar.add_task("grading", total=None)
+
+        def advance(result: Any, done: int, total: int) -> None:
+            bar.update(job, completed=done, total=total, description=f"grading (last: {result.student})")
+
+        run = Batch(rubric_ref, roster, Store(db_url), workers, timeout, probe_image, class_tls, advance)
+        try:
+            if scale_out:
+                name = batch_id or batch_name(run.rubric, roster)
+                results = run.work(name, only_failed)
+                states = list(run.store.jobs(name).values())
+                console.print(f"batch {name}: {states.count('done')} done, {states.count('pending')} pending")
+            else:
+                results = run.run(only_failed)
+        except KeyboardInterrupt:
+            bar.stop()
+            _batch_summary(run.results, console)
+            raise
+    _batch_summary(results, console)
+    sys.exit(0 if all(r.status == "graded" for r in results) else 1)
+
+
+def _batch_summary(results: list[Any], console: Console) -> None:
+    from rich.table import Table
+
+    table = Table(title="batch")
+    for column in ("student", "status", "score", "reason", "seconds"):
+        table.add_column(column, overflow="fold")
+    for r in sorted(results, key=lambda r: r.student):
+        score = f"{r.score:g}/{r.max_score:g}" if r.score is not None else ""
+        style = "green" if r.status == "graded" else "red"
+        table.add_row(r.student, f"[{style}]{r.status}[/]", score, r.error or "", f"{r.seconds:.1f}", style=None)
+    Console().print(table)
+    graded = sum(r.status == "graded" for r in results)
+    console.print(f"graded {graded} of {len(results)} daemons; {len(results) - graded} could not be graded")
+
+
 @main.group()
 def rubrics() -> None:
     """List, show, validate rubrics, or print their JSON Schema.

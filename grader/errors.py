@@ -14,9 +14,14 @@ class UsageError(GraderError):
 
 
 class DaemonUnreachable(GraderError):
-    """The Docker daemon could not be reached (socket missing, refused, TLS, timeout)."""
+    """The Docker daemon could not be reached, or was lost while grading. ``reason`` is
+    ``unreachable``, ``tls`` (handshake or certificate refused) or ``timeout``."""
 
     exit_code = 3
+
+    def __init__(self, message: str, reason: str = "unreachable"):
+        self.reason = reason
+        super().__init__(message)
 
 
 class RubricError(GraderError):

@@ -10,17 +10,21 @@ removed in all cases, Ctrl-C included.
 from __future__ import annotations
 
 import contextlib
+import socket
+import ssl
 import threading
 import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import docker
 import docker.errors
+import docker.tls
 import requests.exceptions
 
 from .. import __version__, facts
@@ -36,19 +40,53 @@ TIMED_OUT = (124, 143)  # exit codes of `timeout` and of a killed command
 INFO_KEYS = ("Name", "ServerVersion", "Driver", "OperatingSystem", "NCPU", "MemTotal")
 
 
-def connect(docker_host: str | None = None, timeout: float = 30) -> docker.DockerClient:
-    """A client as the docker SDK finds the daemon (DOCKER_HOST, TLS vars) or ``docker_host``;
+@dataclass(frozen=True)
+class TLSFiles:
+    """Client certificate, key and the CA that signed the daemon's certificate."""
+
+    ca: str
+    cert: str
+    key: str
+
+
+def connect(docker_host: str | None = None, timeout: float = 30, tls: TLSFiles | None = None) -> docker.DockerClient:
+    """A client as the docker SDK finds the daemon (DOCKER_HOST, TLS vars) or ``docker_host``
+    (``unix://``, ``tcp://`` with ``tls``, ``ssh://user@host`` through the system's ssh);
     the API version is negotiated (Docker 29 refuses clients below 1.44)."""
     try:
         if docker_host:
-            client = docker.DockerClient(base_url=docker_host, version="auto", timeout=timeout)
+            tls_config = (
+                docker.tls.TLSConfig(client_cert=(tls.cert, tls.key), ca_cert=tls.ca, verify=True) if tls else None
+            )
+            client = docker.DockerClient(
+                base_url=docker_host,
+                version="auto",
+                timeout=timeout,
+                tls=tls_config or False,
+                use_ssh_client=docker_host.startswith("ssh://"),
+            )
         else:
             client = docker.from_env(version="auto", timeout=timeout)
         client.ping()
     except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
         where = docker_host or "the default daemon (DOCKER_HOST or /var/run/docker.sock)"
-        raise DaemonUnreachable(f"cannot reach the Docker daemon at {where}: {_one_line(exc)}") from exc
+        raise lost(exc, f"cannot reach the Docker daemon at {where}") from exc
     return client
+
+
+def lost(exc: BaseException, doing: str) -> DaemonUnreachable:
+    """A one-line DaemonUnreachable saying why: TLS refused, timeout, or unreachable."""
+    chain: list[BaseException] = []
+    cause: BaseException | None = exc
+    while cause is not None and len(chain) < 10:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    text = " ".join(str(c) for c in chain)
+    if any(isinstance(c, ssl.SSLError) for c in chain) or "SSL" in text or "certificate" in text:
+        return DaemonUnreachable(f"{doing}: TLS refused: {_one_line(exc)}", "tls")
+    if any(isinstance(c, requests.exceptions.Timeout | TimeoutError | socket.timeout) for c in chain):
+        return DaemonUnreachable(f"{doing}: timed out ({_one_line(exc)})", "timeout")
+    return DaemonUnreachable(f"{doing}: {_one_line(exc)}")
 
 
 def _one_line(exc: BaseException) -> str:
@@ -71,17 +109,20 @@ def collect(
     with ProbeRunner(client, probe_image) as runner:
         # Starting a probe container is the slowest step: it overlaps the inspects.
         runner.start(list(probes))
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            version = pool.submit(api.version)
-            info = pool.submit(api.info)
-            images = pool.submit(api.images)
-            container_ids = [c["Id"] for c in api.containers(all=True)]
-            network_ids = [n["Id"] for n in api.networks()]
-            containers = [c for c in pool.map(lambda i: _inspect(api.inspect_container, i), container_ids) if c]
-            networks = [n for n in pool.map(lambda i: _inspect(api.inspect_network, i), network_ids) if n]
-            engine = {k: v for k, v in version.result().items() if k in ENGINE_KEYS}
-            engine.update({k: v for k, v in info.result().items() if k in INFO_KEYS})
-            image_list = [{"Id": i["Id"], "RepoTags": i.get("RepoTags") or []} for i in images.result()]
+        try:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                version = pool.submit(api.version)
+                info = pool.submit(api.info)
+                images = pool.submit(api.images)
+                container_ids = [c["Id"] for c in api.containers(all=True)]
+                network_ids = [n["Id"] for n in api.networks()]
+                containers = [c for c in pool.map(lambda i: _inspect(api.inspect_container, i), container_ids) if c]
+                networks = [n for n in pool.map(lambda i: _inspect(api.inspect_network, i), network_ids) if n]
+                engine = {k: v for k, v in version.result().items() if k in ENGINE_KEYS}
+                engine.update({k: v for k, v in info.result().items() if k in INFO_KEYS})
+                image_list = [{"Id": i["Id"], "RepoTags": i.get("RepoTags") or []} for i in images.result()]
+        except (requests.exceptions.RequestException, docker.errors.APIError) as exc:
+            raise lost(exc, "lost the Docker daemon while inspecting it") from exc
         timings["inspect"] = round(time.perf_counter() - started, 3)
         snapshot = Snapshot(
             grader_version=__version__,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,16 +19,16 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload
 
 from .. import __version__
-from ..errors import StoreError
+from ..errors import StoreError, UsageError
 from ..outcome import CheckResult, Outcome
 from ..rubric.model import Rubric
 from ..snapshot import Snapshot
 from ..util import batched
-from .schema import AttemptRow, CheckRow, RubricRow, SnapshotRow, StudentRow
+from .schema import AttemptRow, CheckRow, JobRow, RubricRow, SnapshotRow, StudentRow
 
 DEFAULT_DB = "sqlite:///grader.db"
 MIGRATIONS = Path(__file__).with_name("migrations")
-HEAD = "0002"  # the newest migration; tests/test_store.py checks it matches migrations/versions
+HEAD = "0003"  # the newest migration; tests/test_store.py checks it matches migrations/versions
 
 
 def default_url() -> str:
@@ -125,31 +126,78 @@ class Store:
         outcome: Outcome,
         source: str,
         graded_at: datetime | None = None,
+        job: Job | None = None,
     ) -> int:
-        """Store one attempt with its snapshot and per-check results; returns its id."""
-        with self._session("store the attempt", write=True) as session:
+        """Store one attempt with its snapshot and per-check results; returns its id. With a
+        claimed ``job``, in the claim's transaction, which also marks the job done."""
+        with self._session("store the attempt", write=True, job=job) as session:
             if session.get(SnapshotRow, snapshot.digest) is None:
                 _insert_missing(session, SnapshotRow, {"digest": snapshot.digest, "body": snapshot.to_json()})
             attempt = self._attempt(session, student, rubric, source, graded_at)
             attempt.snapshot_digest = snapshot.digest
             _set_outcome(attempt, outcome)
-            session.add(attempt)
-            session.flush()
-            return attempt.id
+            return _add(session, attempt, job)
 
     def record_error(
-        self, student: str, rubric: Rubric, source: str, error: str, graded_at: datetime | None = None
+        self,
+        student: str,
+        rubric: Rubric,
+        source: str,
+        error: str,
+        graded_at: datetime | None = None,
+        job: Job | None = None,
     ) -> int:
         """Store an attempt that could not grade the daemon (unreachable, TLS refused,
         timeout): it has a reason and no score, and is never counted as a zero."""
-        with self._session("store the attempt", write=True) as session:
+        with self._session("store the attempt", write=True, job=job) as session:
             attempt = self._attempt(session, student, rubric, source, graded_at)
             attempt.error = error
             attempt.score = 0.0
             attempt.max_score = 0.0
-            session.add(attempt)
-            session.flush()
-            return attempt.id
+            return _add(session, attempt, job)
+
+    # -- scaled-out batches (PostgreSQL) ------------------------------------------------
+
+    def enqueue(self, batch: str, students: Iterable[str]) -> None:
+        """Add the batch's students as pending jobs; ones already there keep their state."""
+        self._require_row_locks()
+        with self._session("enqueue the batch", write=True) as session:
+            for student in students:
+                _insert_missing(session, JobRow, {"batch": batch, "student": student, "state": "pending"})
+
+    @contextmanager
+    def claim(self, batch: str, worker: str) -> Iterator[Job | None]:
+        """Claim one pending student of ``batch``, or None when none is left unclaimed. The
+        row stays locked until the block ends: a worker that dies releases it with its
+        connection, and the student goes to another worker."""
+        session = Session(self.engine, expire_on_commit=False)
+        try:
+            with session.begin():
+                row = session.scalars(
+                    select(JobRow)
+                    .where(JobRow.batch == batch, JobRow.state == "pending")
+                    .order_by(JobRow.id)
+                    .limit(1)
+                    .with_for_update(skip_locked=True)
+                ).first()
+                if row is None:
+                    yield None
+                    return
+                row.worker = worker
+                yield Job(row.id, row.student, session)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot claim a student of batch {batch} in {self.url}: {_first_line(exc)}") from exc
+        finally:
+            session.close()
+
+    def jobs(self, batch: str) -> dict[str, str]:
+        """student -> state, for a batch."""
+        with self._session("read the batch") as session:
+            return dict(session.execute(select(JobRow.student, JobRow.state).where(JobRow.batch == batch)).all())
+
+    def _require_row_locks(self) -> None:
+        if self.engine.dialect.name != "postgresql":
+            raise UsageError(f"batch workers share a PostgreSQL database (row locks); {self.url} is not one")
 
     def replace_outcomes(self, rubric: Rubric, outcomes: Iterable[tuple[int, Outcome]]) -> None:
         """Regrade: each (attempt id, outcome) replaces that attempt's per-check results, under
@@ -259,34 +307,57 @@ class Store:
         with self._session("read students") as session:
             return list(session.scalars(select(StudentRow.name).order_by(StudentRow.name)))
 
-    def _session(self, doing: str, write: bool = False) -> _Session:
-        return _Session(self, doing, write)
+    def _session(self, doing: str, write: bool = False, job: Job | None = None) -> _Session:
+        return _Session(self, doing, write, job)
+
+
+@dataclass(frozen=True)
+class Job:
+    """A claimed student of a scaled-out batch; ``session`` holds the row lock."""
+
+    id: int
+    student: str
+    session: Session
 
 
 class _Session:
-    """A session in one transaction whose database errors become a one-line StoreError."""
+    """A session in one transaction whose database errors become a one-line StoreError. With
+    a claimed job, the job's session is used and the claim commits it."""
 
-    def __init__(self, store: Store, doing: str, write: bool):
-        self.store, self.doing, self.write = store, doing, write
+    def __init__(self, store: Store, doing: str, write: bool, job: Job | None = None):
+        self.store, self.doing, self.write, self.job = store, doing, write, job
 
     def __enter__(self) -> Session:
+        if self.job is not None:
+            return self.job.session
         self.session = Session(self.store.engine, expire_on_commit=False)
         self.session.begin()
         self.session.connection(execution_options={"write": self.write})
         return self.session
 
     def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
-        try:
-            if exc is None:
-                self.session.commit()
-            else:
-                self.session.rollback()
-        except SQLAlchemyError as error:
-            exc = error
-        finally:
-            self.session.close()
+        if self.job is None:
+            try:
+                if exc is None:
+                    self.session.commit()
+                else:
+                    self.session.rollback()
+            except SQLAlchemyError as error:
+                exc = error
+            finally:
+                self.session.close()
         if isinstance(exc, SQLAlchemyError):
             raise StoreError(f"cannot {self.doing} in {self.store.url}: {_first_line(exc)}") from exc
+
+
+def _add(session: Session, attempt: AttemptRow, job: Job | None) -> int:
+    session.add(attempt)
+    session.flush()
+    if job is not None:
+        row = session.get(JobRow, job.id)
+        assert row is not None
+        row.state, row.attempt_id, row.updated_at = "done", attempt.id, datetime.now(UTC)
+    return attempt.id
 
 
 def _set_outcome(attempt: AttemptRow, outcome: Outcome) -> None:

@@ -66,3 +66,18 @@ class CheckRow(Base):
     max_points: Mapped[float] = mapped_column(Float)
     result: Mapped[dict[str, Any]] = mapped_column(JSON)  # the whole CheckResult
     attempt: Mapped[AttemptRow] = relationship(back_populates="checks")
+
+
+class JobRow(Base):
+    """One student of a scaled-out batch: workers on several machines claim pending rows
+    with ``SELECT ... FOR UPDATE SKIP LOCKED`` (PostgreSQL) and hold the lock while grading."""
+
+    __tablename__ = "batch_jobs"
+    __table_args__ = (UniqueConstraint("batch", "student"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch: Mapped[str] = mapped_column(String(100), index=True)
+    student: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(10), default="pending")  # pending | done
+    attempt_id: Mapped[int | None] = mapped_column(ForeignKey("attempts.id"), nullable=True)
+    worker: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

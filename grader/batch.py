@@ -1,0 +1,209 @@
+"""Batch grading of a whole class: every daemon in a roster, concurrently.
+
+Each student ends with a stored attempt, or a stored error with its reason (unreachable,
+TLS refused, timeout): a broken daemon never stops the batch and is never a zero.
+
+Scale-out: ``worker=True`` processes on several machines share one PostgreSQL store. Each
+enqueues the roster's students as jobs of the batch (idempotent) and claims them one at a
+time with ``SELECT ... FOR UPDATE SKIP LOCKED``; the attempt is stored in the claim's own
+transaction, which marks the job done, so no student is graded twice and a worker that
+dies mid-student releases its claim with its connection.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .collect import DEFAULT_PROBE_IMAGE, TLSFiles, collect, connect
+from .errors import DaemonUnreachable, StoreError, UsageError
+from .evaluate import evaluate
+from .rubric import load
+from .rubric.model import Rubric
+
+if TYPE_CHECKING:
+    from .store import Job, Store
+
+ROSTER_COLUMNS = ("student", "docker_host", "tls_ca", "tls_cert", "tls_key")
+SCHEMES = ("unix://", "tcp://", "ssh://")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One roster row: a student and how to reach their daemon."""
+
+    student: str
+    docker_host: str
+    tls: TLSFiles | None = None
+
+
+@dataclass(frozen=True)
+class Result:
+    student: str
+    status: str  # graded | unreachable | tls | timeout | error
+    score: float | None = None
+    max_score: float | None = None
+    error: str | None = None
+    seconds: float = 0.0
+
+
+def read_roster(path: str | Path, class_tls: TLSFiles | None = None) -> list[Target]:
+    """Read a roster CSV. Columns: ``student``, ``docker_host`` (``unix://``, ``tcp://host:port``
+    or ``ssh://user@host``), and optionally ``tls_ca``, ``tls_cert``, ``tls_key`` (paths relative
+    to the roster); a row without them uses the class's TLS files, for ``tcp://`` hosts."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read the roster {path}: {exc}") from exc
+    reader = csv.DictReader(text.splitlines())
+    columns = [c.strip() for c in reader.fieldnames or []]
+    missing = [c for c in ROSTER_COLUMNS[:2] if c not in columns]
+    unknown = [c for c in columns if c not in ROSTER_COLUMNS]
+    if missing or unknown:
+        problem = f"missing column(s) {', '.join(missing)}" if missing else f"unknown column(s) {', '.join(unknown)}"
+        raise UsageError(f"{path}:1: {problem}; the columns are {', '.join(ROSTER_COLUMNS)}")
+    targets: dict[str, Target] = {}
+    for line, row in enumerate(reader, 2):
+        row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
+        student, host = row.get("student", ""), row.get("docker_host", "")
+        if not student and not host:
+            continue
+        if not student:
+            raise UsageError(f"{path}:{line}: the student is empty")
+        if student in targets:
+            raise UsageError(f"{path}:{line}: student {student!r} is listed twice")
+        if not host.startswith(SCHEMES):
+            raise UsageError(f"{path}:{line}: docker_host {host!r} must start with {', '.join(SCHEMES)}")
+        tls = _tls(row, path.parent, f"{path}:{line}") or (class_tls if host.startswith("tcp://") else None)
+        targets[student] = Target(student, host, tls)
+    if not targets:
+        raise UsageError(f"{path}: the roster lists no student")
+    return list(targets.values())
+
+
+def _tls(row: dict[str, str], base: Path, where: str) -> TLSFiles | None:
+    given = {k: row.get(f"tls_{k}", "") for k in ("ca", "cert", "key")}
+    if not any(given.values()):
+        return None
+    if not all(given.values()):
+        raise UsageError(f"{where}: give all of tls_ca, tls_cert and tls_key, or none")
+    return TLSFiles(**{k: str(base / v) for k, v in given.items()})
+
+
+def batch_name(rubric: Rubric, roster: Path) -> str:
+    """The default name of a scaled-out batch: the rubric and the roster's content."""
+    return f"{rubric.id}-{hashlib.sha256(roster.read_bytes()).hexdigest()[:12]}"
+
+
+@dataclass
+class Batch:
+    """One batch run: ``run()`` grades the roster here; ``work()`` is a scale-out worker."""
+
+    rubric_ref: str
+    roster: Path
+    store: Store
+    workers: int = 4
+    timeout: float = 60
+    probe_image: str = DEFAULT_PROBE_IMAGE
+    class_tls: TLSFiles | None = None
+    progress: Callable[[Result, int, int], None] | None = None  # (result, done, total)
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise UsageError("--workers must be at least 1")
+        self.rubric = load(self.rubric_ref)
+        self.targets = read_roster(self.roster, self.class_tls)
+        self.stop = threading.Event()
+        self.results: list[Result] = []
+
+    def to_grade(self, only_failed: bool) -> list[Target]:
+        if not only_failed:
+            return self.targets
+        graded = {a.student for a in self.store.attempts(self.rubric.id, checks=False) if a.ok}
+        return [t for t in self.targets if t.student not in graded]
+
+    def run(self, only_failed: bool = False) -> list[Result]:
+        """Grade every target here, ``workers`` at a time. On Ctrl-C, no new daemon is
+        started; the ones in progress finish (their probe containers are removed), and
+        KeyboardInterrupt is raised again with ``results`` holding what was stored."""
+        targets = self.to_grade(only_failed)
+        with ThreadPoolExecutor(self.workers) as pool:
+            futures = [pool.submit(self._grade, t) for t in targets]
+            try:
+                for future in as_completed(futures):
+                    self._done(future.result(), len(targets))
+            except KeyboardInterrupt:
+                self.stop.set()
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+        return self.results
+
+    def work(self, batch: str, only_failed: bool = False) -> list[Result]:
+        """A scale-out worker: enqueue the batch (idempotent), then claim and grade its
+        students until none is left. Results are this worker's share."""
+        targets = {t.student: t for t in self.targets}
+        self.store.enqueue(batch, [t.student for t in self.to_grade(only_failed)])
+        total = len(targets)
+        worker = f"{socket.gethostname()}:{os.getpid()}"
+
+        def loop() -> None:
+            while not self.stop.is_set():
+                with self.store.claim(batch, worker) as job:
+                    if job is None:
+                        return
+                    target = targets.get(job.student)
+                    if target is None:  # enqueued from another roster under the same batch name
+                        raise UsageError(f"batch {batch} has student {job.student!r}, who is not in {self.roster}")
+                    result = self._grade(target, job)
+                self._done(result, total)
+
+        with ThreadPoolExecutor(self.workers) as pool:
+            futures = [pool.submit(loop) for _ in range(self.workers)]
+            try:
+                for future in as_completed(futures):
+                    future.result()
+            except KeyboardInterrupt:
+                self.stop.set()
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+        return self.results
+
+    def _done(self, result: Result, total: int) -> None:
+        self.results.append(result)
+        if self.progress:
+            self.progress(result, len(self.results), total)
+
+    def _grade(self, target: Target, job: Job | None = None) -> Result:
+        """Grade one daemon and store the attempt, or the reason it could not be graded."""
+        started = time.monotonic()
+        try:
+            client = connect(target.docker_host, timeout=self.timeout, tls=target.tls)
+            try:
+                snapshot = collect(self.rubric.probes(), client=client, probe_image=self.probe_image)
+            finally:
+                client.close()
+            outcome = evaluate(self.rubric, snapshot)
+            self.store.record(target.student, self.rubric, snapshot, outcome, "batch", job=job)
+            return Result(target.student, "graded", outcome.score, outcome.max_score, seconds=_since(started))
+        except DaemonUnreachable as exc:
+            status, error = exc.reason, str(exc)
+        except (UsageError, StoreError):
+            raise  # the batch itself cannot go on
+        except Exception as exc:  # noqa: BLE001 - one broken daemon never stops the batch
+            status, error = "error", f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}"
+        self.store.record_error(target.student, self.rubric, "batch", error, job=job)
+        return Result(target.student, status, error=error, seconds=_since(started))
+
+
+def _since(started: float) -> float:
+    return round(time.monotonic() - started, 2)

@@ -1,0 +1,187 @@
+"""Batch grading on the bench: several private daemons, each in its own network namespace,
+as a class of student machines in different lab states, plus a dead one and one that
+accepts connections and never answers. Scale-out workers share a real PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from bench import labs
+from bench.daemon import BenchDaemon
+from conftest import start_daemon
+
+from grader.store import Attempt, Store
+
+RUBRIC = "docker-networks"
+FORGOT_CONNECT = {"redis-alias-db": "failed", "db-resolves": "blocked"}
+
+
+class Blackhole:
+    """A TCP port on loopback that accepts connections and never answers."""
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.host = f"tcp://127.0.0.1:{self.server.getsockname()[1]}"
+        self.connected = threading.Event()
+        self.held: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            self.held.append(conn)
+            self.connected.set()
+
+    def close(self) -> None:
+        self.server.close()
+        for conn in self.held:
+            conn.close()
+
+
+@pytest.fixture(scope="module")
+def classroom() -> Iterator[dict[str, str]]:
+    """student -> docker_host: a finished lab, a lab with a typical mistake, a dead daemon
+    and a daemon that never answers."""
+    done = start_daemon(f"c1{os.getpid()}")
+    mistake = start_daemon(f"c2{os.getpid()}")
+    labs.play(done, labs.NETWORKS_LAB)
+    forgot_connect = lambda c: None if c[:2] == ("network", "connect") and "db" in c else c  # noqa: E731
+    labs.play(mistake, labs.NETWORKS_LAB, rewrite=forgot_connect)
+    hole = Blackhole()
+    yield {
+        "ani": done.host,
+        "budi": mistake.host,
+        "citra": "unix:///run/grader-bench/nobody-here.sock",
+        "dewi": hole.host,
+    }
+    hole.close()
+    for daemon in (done, mistake):
+        assert probe_containers(daemon) == ""
+
+
+def probe_containers(daemon: BenchDaemon) -> str:
+    return daemon.docker("ps", "-aq", "--filter", "label=grader.probe=1").stdout.strip()
+
+
+def write_roster(path: Path, hosts: dict[str, str]) -> Path:
+    path.write_text("student,docker_host\n" + "".join(f"{s},{h}\n" for s, h in hosts.items()))
+    return path
+
+
+def batch(roster: Path, db: str, *args: str, wait: bool = True) -> subprocess.Popen[str]:
+    cmd = [sys.executable, "-m", "grader.cli", "batch", str(roster), "--rubric", RUBRIC, "--db", db, *args]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if wait:
+        proc.wait(timeout=300)
+    return proc
+
+
+def by_student(db: str) -> dict[str, list[Attempt]]:
+    found: dict[str, list[Attempt]] = {}
+    for attempt in Store(db).attempts(RUBRIC):
+        found.setdefault(attempt.student, []).append(attempt)
+    return found
+
+
+def assert_class_outcomes(attempts: dict[str, list[Attempt]]) -> None:
+    [ani], [budi], [citra], [dewi] = (attempts[s] for s in ("ani", "budi", "citra", "dewi"))
+    assert ani.ok and ani.score == ani.max_score > 0
+    assert budi.ok and {c.id: c.status for c in budi.checks if not c.passed} == FORGOT_CONNECT
+    assert not citra.ok and "cannot reach the Docker daemon" in citra.error and citra.snapshot_digest is None
+    assert not dewi.ok and "timed out" in dewi.error
+
+
+def test_batch_grades_every_daemon_and_keeps_going(classroom: dict[str, str], tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'class.db'}"
+    roster = write_roster(tmp_path / "class.csv", classroom)
+
+    proc = batch(roster, db, "--workers", "4", "--timeout", "3")
+    out, err = proc.communicate()
+
+    assert proc.returncode == 1, err  # two daemons could not be graded
+    assert "graded 2 of 4 daemons" in err
+    for student in classroom:
+        assert student in out
+    assert_class_outcomes(by_student(db))
+
+    again = batch(roster, db, "--only-failed", "--timeout", "3")
+    assert again.returncode == 1
+    counts = {s: len(a) for s, a in by_student(db).items()}
+    assert counts == {"ani": 1, "budi": 1, "citra": 2, "dewi": 2}
+
+
+def test_roster_errors_are_one_line(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'class.db'}"
+    bad = tmp_path / "bad.csv"
+    for text, message in [
+        ("name,host\nani,unix:///x\n", "missing column(s) student, docker_host"),
+        ("student,docker_host\nani,unix:///x\nani,unix:///y\n", "bad.csv:3: student 'ani' is listed twice"),
+        ("student,docker_host\nani,http://x\n", "bad.csv:2: docker_host 'http://x' must start with"),
+        ("student,docker_host,tls_ca\nani,tcp://x:2376,ca.pem\n", "give all of tls_ca, tls_cert and tls_key"),
+    ]:
+        bad.write_text(text)
+        proc = batch(bad, db)
+        _, err = proc.communicate()
+        assert proc.returncode == 2 and message in err and "Traceback" not in err, err
+
+
+def test_workers_share_one_postgresql(classroom: dict[str, str], tmp_path: Path, pg_url: str) -> None:
+    roster = write_roster(tmp_path / "class.csv", classroom)
+    workers = [batch(roster, pg_url, "--worker", "--workers", "2", "--timeout", "3", wait=False) for _ in range(2)]
+    outputs = [w.communicate(timeout=300) for w in workers]
+
+    attempts = by_student(pg_url)
+    assert_class_outcomes(attempts)  # exactly one attempt each: nobody graded twice
+    shares = [sum(student in out for student in classroom) for out, _ in outputs]
+    assert sum(shares) == len(classroom), outputs
+    [batch_id] = {
+        line.split()[1].rstrip(":") for _, err in outputs for line in err.splitlines() if line.startswith("batch ")
+    }
+    assert set(Store(pg_url).jobs(batch_id).values()) == {"done"}
+
+
+def test_a_worker_that_dies_releases_its_student(classroom: dict[str, str], tmp_path: Path, pg_url: str) -> None:
+    hole = Blackhole()
+    roster = write_roster(tmp_path / "class.csv", {"dewi": hole.host, "ani": classroom["ani"]})
+    first = batch(roster, pg_url, "--worker", "--workers", "1", "--timeout", "60", wait=False)
+    assert hole.connected.wait(60), first.stderr.read()  # it has claimed dewi and waits on the daemon
+    first.kill()
+    first.wait()
+
+    second = batch(roster, pg_url, "--worker", "--workers", "1", "--timeout", "2")
+    assert second.returncode == 1, second.stderr.read()
+    attempts = by_student(pg_url)
+    assert [a.ok for a in attempts["dewi"]] == [False] and "timed out" in attempts["dewi"][0].error
+    assert [a.ok for a in attempts["ani"]] == [True]
+    hole.close()
+
+
+def test_ctrl_c_keeps_what_was_stored(classroom: dict[str, str], tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'class.db'}"
+    hole = Blackhole()
+    students = {"dewi": hole.host, "ani": classroom["ani"], "budi": classroom["budi"]}
+    roster = write_roster(tmp_path / "class.csv", students)
+    proc = batch(roster, db, "--workers", "2", "--timeout", "5", wait=False)
+    assert hole.connected.wait(60)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    stored = by_student(db)
+    assert [a.ok for a in stored["ani"]] == [True]  # in progress when Ctrl-C came: finished and kept
+    assert [a.ok for a in stored.get("budi", [])] in ([], [True])  # not started, or finished before Ctrl-C
+    hole.close()
