@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from bench import labs
 from bench.daemon import BenchDaemon
+from bench.tls import TlsFiles, make_tls
 from conftest import start_daemon
 
 from grader.store import Attempt, Store
@@ -51,32 +52,42 @@ class Blackhole:
 
 
 @pytest.fixture(scope="module")
-def classroom() -> Iterator[dict[str, str]]:
-    """student -> docker_host: a finished lab, a lab with a typical mistake, a dead daemon
-    and a daemon that never answers."""
+def classroom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """student -> roster row: a finished lab, a lab with a typical mistake, a dead daemon, a
+    daemon that never answers, a half-done lab reached over TCP with TLS, and the same TLS
+    daemon with a client certificate it does not trust."""
     done = start_daemon(f"c1{os.getpid()}")
     mistake = start_daemon(f"c2{os.getpid()}")
+    remote = start_daemon(f"c3{os.getpid()}", tls=True)
     labs.play(done, labs.NETWORKS_LAB)
     forgot_connect = lambda c: None if c[:2] == ("network", "connect") and "db" in c else c  # noqa: E731
     labs.play(mistake, labs.NETWORKS_LAB, rewrite=forgot_connect)
+    labs.play(remote, labs.NETWORKS_LAB, upto=2)
+    stranger = make_tls(tmp_path_factory.mktemp("stranger"), str(remote.address))
     hole = Blackhole()
     yield {
         "ani": done.host,
         "budi": mistake.host,
         "citra": "unix:///run/grader-bench/nobody-here.sock",
         "dewi": hole.host,
+        "eko": tls_row(remote.tcp_host, remote.tls_files),
+        "fajar": tls_row(remote.tcp_host, stranger),
     }
     hole.close()
-    for daemon in (done, mistake):
+    for daemon in (done, mistake, remote):
         assert probe_containers(daemon) == ""
+
+
+def tls_row(host: str, files: TlsFiles) -> str:
+    return f"{host},{files.ca},{files.client_cert},{files.client_key}"
 
 
 def probe_containers(daemon: BenchDaemon) -> str:
     return daemon.docker("ps", "-aq", "--filter", "label=grader.probe=1").stdout.strip()
 
 
-def write_roster(path: Path, hosts: dict[str, str]) -> Path:
-    path.write_text("student,docker_host\n" + "".join(f"{s},{h}\n" for s, h in hosts.items()))
+def write_roster(path: Path, rows: dict[str, str]) -> Path:
+    path.write_text("student,docker_host,tls_ca,tls_cert,tls_key\n" + "".join(f"{s},{r}\n" for s, r in rows.items()))
     return path
 
 
@@ -96,11 +107,14 @@ def by_student(db: str) -> dict[str, list[Attempt]]:
 
 
 def assert_class_outcomes(attempts: dict[str, list[Attempt]]) -> None:
-    [ani], [budi], [citra], [dewi] = (attempts[s] for s in ("ani", "budi", "citra", "dewi"))
+    students = ("ani", "budi", "citra", "dewi", "eko", "fajar")
+    [ani], [budi], [citra], [dewi], [eko], [fajar] = (attempts[s] for s in students)
     assert ani.ok and ani.score == ani.max_score > 0
     assert budi.ok and {c.id: c.status for c in budi.checks if not c.passed} == FORGOT_CONNECT
     assert not citra.ok and "cannot reach the Docker daemon" in citra.error and citra.snapshot_digest is None
     assert not dewi.ok and "timed out" in dewi.error
+    assert eko.ok and 0 < eko.score < eko.max_score and eko.checks[0].passed  # networks made, nothing attached
+    assert not fajar.ok and "TLS refused" in fajar.error
 
 
 def test_batch_grades_every_daemon_and_keeps_going(classroom: dict[str, str], tmp_path: Path) -> None:
@@ -110,8 +124,8 @@ def test_batch_grades_every_daemon_and_keeps_going(classroom: dict[str, str], tm
     proc = batch(roster, db, "--workers", "4", "--timeout", "3")
     out, err = proc.communicate()
 
-    assert proc.returncode == 1, err  # two daemons could not be graded
-    assert "graded 2 of 4 daemons" in err
+    assert proc.returncode == 1, err  # three daemons could not be graded
+    assert "graded 3 of 6 daemons" in err
     for student in classroom:
         assert student in out
     assert_class_outcomes(by_student(db))
@@ -119,7 +133,7 @@ def test_batch_grades_every_daemon_and_keeps_going(classroom: dict[str, str], tm
     again = batch(roster, db, "--only-failed", "--timeout", "3")
     assert again.returncode == 1
     counts = {s: len(a) for s, a in by_student(db).items()}
-    assert counts == {"ani": 1, "budi": 1, "citra": 2, "dewi": 2}
+    assert counts == {"ani": 1, "budi": 1, "citra": 2, "dewi": 2, "eko": 1, "fajar": 2}
 
 
 def test_roster_errors_are_one_line(tmp_path: Path) -> None:

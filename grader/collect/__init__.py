@@ -25,6 +25,7 @@ from typing import Any
 import docker
 import docker.errors
 import docker.tls
+import docker.utils
 import requests.exceptions
 
 from .. import __version__, facts
@@ -35,6 +36,7 @@ from ..snapshot import ProbeResult, Snapshot
 PROBE_LABEL = "grader.probe"
 RUN_LABEL = "grader.run"
 DEFAULT_PROBE_IMAGE = "alpine"
+MIN_API = "1.24"  # only for asking the daemon its API version
 ENGINE_KEYS = ("Version", "ApiVersion", "MinAPIVersion", "Os", "Arch", "KernelVersion")
 TIMED_OUT = (124, 143)  # exit codes of `timeout` and of a killed command
 INFO_KEYS = ("Name", "ServerVersion", "Driver", "OperatingSystem", "NCPU", "MemTotal")
@@ -51,26 +53,34 @@ class TLSFiles:
 
 def connect(docker_host: str | None = None, timeout: float = 30, tls: TLSFiles | None = None) -> docker.DockerClient:
     """A client as the docker SDK finds the daemon (DOCKER_HOST, TLS vars) or ``docker_host``
-    (``unix://``, ``tcp://`` with ``tls``, ``ssh://user@host`` through the system's ssh);
-    the API version is negotiated (Docker 29 refuses clients below 1.44)."""
+    (``unix://``, ``tcp://`` with ``tls``, ``ssh://user@host`` through the system's ssh). The
+    API version is negotiated (Docker 29 refuses clients below 1.44)."""
+    if docker_host:
+        tls_config = docker.tls.TLSConfig(client_cert=(tls.cert, tls.key), ca_cert=tls.ca) if tls else False
+        params = {"base_url": docker_host, "tls": tls_config, "use_ssh_client": docker_host.startswith("ssh://")}
+    else:
+        params = docker.utils.kwargs_from_env()
     try:
-        if docker_host:
-            tls_config = (
-                docker.tls.TLSConfig(client_cert=(tls.cert, tls.key), ca_cert=tls.ca, verify=True) if tls else None
-            )
-            client = docker.DockerClient(
-                base_url=docker_host,
-                version="auto",
-                timeout=timeout,
-                tls=tls_config or False,
-                use_ssh_client=docker_host.startswith("ssh://"),
-            )
-        else:
-            client = docker.from_env(version="auto", timeout=timeout)
+        # Negotiated by hand rather than with version="auto", which talks to the daemon inside
+        # the constructor, before trust_env can be turned off (docker/docker-py#2433).
+        asking = _client(params, MIN_API, timeout)
+        try:
+            version = asking.api.version(api_version=False)["ApiVersion"]
+        finally:
+            asking.close()
+        client = _client(params, version, timeout)
         client.ping()
-    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
+    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError, KeyError) as exc:
         where = docker_host or "the default daemon (DOCKER_HOST or /var/run/docker.sock)"
         raise lost(exc, f"cannot reach the Docker daemon at {where}") from exc
+    return client
+
+
+def _client(params: dict[str, Any], version: str, timeout: float) -> docker.DockerClient:
+    client = docker.DockerClient(**params, version=version, timeout=timeout)
+    # The daemon's own CA, no proxies: REQUESTS_CA_BUNDLE, HTTPS_PROXY and the like in the
+    # environment would otherwise override the TLS files or send the traffic elsewhere.
+    client.api.trust_env = False
     return client
 
 
