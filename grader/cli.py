@@ -16,6 +16,7 @@ from rich.console import Console
 from . import __version__
 from .errors import BundleError, GraderError, RubricError, UsageError
 
+SHOWN = 20  # changed scores listed by regrade
 EXIT_DOC = (
     "Exit codes: 0 all passed, 1 some check did not pass, 2 usage error, 3 daemon unreachable, 78 invalid rubric."
 )
@@ -214,8 +215,10 @@ def regrade(rubric_ref: str, student: str | None, db_url: str | None) -> None:
         f"regraded {done.attempts} attempts of {done.students} students; {len(done.changed)} scores changed"
         + (f"; {done.skipped} attempts without a snapshot skipped" if done.skipped else "")
     )
-    for name, old, new in done.changed:
+    for name, old, new in done.changed[:SHOWN]:
         click.echo(f"  {name}: {old:g} -> {new:g}")
+    if len(done.changed) > SHOWN:
+        click.echo(f"  … and {len(done.changed) - SHOWN} more (grader export shows every score)")
 
 
 @main.command()

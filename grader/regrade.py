@@ -2,8 +2,8 @@
 
 Every attempt of the rubric's id that has a snapshot is scored again; the new results
 replace the old ones in one transaction (the old rubric version stays stored, so the old
-scores can always be recomputed). Snapshots are parsed and evaluated in worker processes
-when there are many of them; the main process streams them from the store and writes."""
+scores can always be recomputed). With many snapshots, worker processes read, parse,
+evaluate and encode them; the main process only writes."""
 
 from __future__ import annotations
 
@@ -15,14 +15,13 @@ from multiprocessing import get_context
 from typing import TYPE_CHECKING
 
 from .evaluate import evaluate
-from .outcome import Outcome
 from .rubric import load
 from .rubric.model import Rubric
 from .snapshot import Snapshot
 from .util import batched
 
 if TYPE_CHECKING:
-    from .store import Attempt
+    from .store import Attempt, Encoded, Store
 
 CHUNK = 100  # snapshots per task sent to a worker
 IN_PROCESS = 4 * CHUNK  # fewer snapshots than this are evaluated without starting workers
@@ -55,11 +54,11 @@ def regrade(
         by_digest.setdefault(attempt.snapshot_digest or "", []).append(attempt)
     scores: dict[int, float] = {}
 
-    def outcomes() -> Iterator[tuple[int, Outcome]]:
-        for digest, outcome in _evaluate_all(rubric_ref, rubric, db.snapshot_texts(by_digest), len(by_digest)):
+    def outcomes() -> Iterator[tuple[int, Encoded]]:
+        for digest, encoded in _evaluate_all(rubric_ref, rubric, db, list(by_digest)):
             for attempt in by_digest[digest]:
-                scores[attempt.id] = outcome.score
-                yield attempt.id, outcome
+                scores[attempt.id] = encoded.score
+                yield attempt.id, encoded
             if progress:
                 progress(len(scores), len(graded))
 
@@ -68,33 +67,41 @@ def regrade(
     return Regraded(len(scores), len({a.student for a in graded}), changed, len(attempts) - len(graded))
 
 
-def _evaluate_all(rubric_ref: str, rubric: Rubric, texts: Iterable[str], count: int) -> Iterator[tuple[str, Outcome]]:
-    if count < IN_PROCESS:
-        _load_rubric(rubric_ref, rubric)
-        yield from _evaluate(list(texts))
+def _evaluate_all(rubric_ref: str, rubric: Rubric, db: Store, digests: list[str]) -> Iterator[tuple[str, Encoded]]:
+    """(digest, encoded outcome) for each snapshot: in worker processes that read the
+    snapshots themselves, or in this process when there are few."""
+    if len(digests) < IN_PROCESS:
+        _start(rubric_ref, db.url, rubric, db)
+        yield from _evaluate(digests)
         return
     workers = os.cpu_count() or 1
     context = get_context("spawn")  # no fork of a process holding database connections
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_load_rubric, initargs=(rubric_ref,)) as pool:
-        pending: list[Future[list[tuple[str, Outcome]]]] = []
-        for chunk in batched(texts, CHUNK):
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start, initargs=(rubric_ref, db.url)) as pool:
+        pending: list[Future[list[tuple[str, Encoded]]]] = []
+        for chunk in batched(digests, CHUNK):
             pending.append(pool.submit(_evaluate, chunk))
-            if len(pending) > 2 * workers:  # bounded: snapshots are read as they are needed
+            if len(pending) > 2 * workers:  # bounded: results are written as they come
                 yield from pending.pop(0).result()
         for future in pending:
             yield from future.result()
 
 
-_rubric: list[Rubric] = []  # the rubric of this (worker) process
+_worker: dict[str, object] = {}  # this process's rubric and store
 
 
-def _load_rubric(rubric_ref: str, rubric: Rubric | None = None) -> None:
-    _rubric[:] = [rubric or load(rubric_ref)]
+def _start(rubric_ref: str, db_url: str, rubric: Rubric | None = None, db: Store | None = None) -> None:
+    from .store import Store
+
+    _worker.update(rubric=rubric or load(rubric_ref), db=db or Store(db_url, create=False))
 
 
-def _evaluate(texts: list[str]) -> list[tuple[str, Outcome]]:
+def _evaluate(digests: Iterable[str]) -> list[tuple[str, Encoded]]:
+    from .store import Store, encode
+
+    rubric, db = _worker["rubric"], _worker["db"]
+    assert isinstance(rubric, Rubric) and isinstance(db, Store)
     results = []
-    for text in texts:
+    for text in db.snapshot_texts(digests):
         snapshot = Snapshot.from_json(text)
-        results.append((snapshot.digest, evaluate(_rubric[0], snapshot)))
+        results.append((snapshot.digest, encode(evaluate(rubric, snapshot))))
     return results

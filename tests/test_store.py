@@ -222,3 +222,16 @@ def test_concurrent_writers(db_url: str) -> None:
     assert [w.exitcode for w in workers] == [0, 0, 0, 0]
     attempts = Store(db_url).attempts()
     assert len(attempts) == 40 and len({a.id for a in attempts}) == 40
+
+
+def test_regrade_in_worker_processes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many snapshots are evaluated in worker processes: the same results as in-process."""
+    db_url = f"sqlite:///{tmp_path / 'grader.db'}"
+    store = Store(db_url)
+    for n, case in enumerate(["networks-typo", "networks-reference", "networks-forgot-connect"]):
+        store_attempt(store, f"s{n}", case)
+    monkeypatch.setattr("grader.regrade.IN_PROCESS", 0)
+    done = regrade("docker-networks", db_url=db_url)
+    assert done.attempts == 3 and done.changed == []
+    for attempt in store.attempts():
+        assert attempt.checks == evaluate(load("docker-networks"), store.snapshot(attempt.snapshot_digest)).checks

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, delete, event, insert, inspect, select, text, update
+from sqlalchemy import create_engine, delete, event, inspect, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -63,6 +63,8 @@ def _sqlite_setup(engine: Engine) -> None:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # SQLAlchemy's "begin" below opens transactions
         dbapi_connection.execute("PRAGMA journal_mode=WAL")  # concurrent writers on one machine
+        # With WAL, a crashed grader loses nothing; only a power cut may lose the last commits.
+        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
         dbapi_connection.execute("PRAGMA busy_timeout=30000")
         dbapi_connection.execute("PRAGMA foreign_keys=ON")
 
@@ -99,15 +101,20 @@ class Store:
         does not exist yet is an error instead of being created empty."""
         self.url = url or default_url()
         try:
-            self.engine = create_engine(self.url)
+            # Batch workers each hold a connection while they grade (up to 64 in one process).
+            pool = {} if self.url.startswith("sqlite") else {"pool_size": 8, "max_overflow": 56}
+            self.engine = create_engine(self.url, **pool)
             if self.engine.dialect.name == "sqlite":
                 self._check_sqlite_file(create)
                 _sqlite_setup(self.engine)
             with self.engine.connect() as connection:
-                _foreign_keys(connection, "OFF")
-                with connection.execution_options(write=True).begin():
-                    _migrate(connection)
-                _foreign_keys(connection, "ON")
+                with connection.begin():  # a read: the common case takes no write lock
+                    current = _revision(connection)[1]
+                if current != HEAD:
+                    _foreign_keys(connection, "OFF")
+                    with connection.execution_options(write=True).begin():
+                        _migrate(connection)
+                    _foreign_keys(connection, "ON")
         except (SQLAlchemyError, ImportError, ValueError) as exc:
             raise StoreError(f"cannot open the results database {self.url}: {_first_line(exc)}") from exc
 
@@ -135,8 +142,11 @@ class Store:
                 _insert_missing(session, SnapshotRow, {"digest": snapshot.digest, "body": snapshot.to_json()})
             attempt = self._attempt(session, student, rubric, source, graded_at)
             attempt.snapshot_digest = snapshot.digest
-            _set_outcome(attempt, outcome)
-            return _add(session, attempt, job)
+            encoded = encode(outcome)
+            attempt.score, attempt.max_score = encoded.score, encoded.max_score
+            attempt_id = _add(session, attempt, job)
+            _insert_checks(session, [(attempt_id, encoded)])
+            return attempt_id
 
     def record_error(
         self,
@@ -199,29 +209,18 @@ class Store:
         if self.engine.dialect.name != "postgresql":
             raise UsageError(f"batch workers share a PostgreSQL database (row locks); {self.url} is not one")
 
-    def replace_outcomes(self, rubric: Rubric, outcomes: Iterable[tuple[int, Outcome]]) -> None:
-        """Regrade: each (attempt id, outcome) replaces that attempt's per-check results, under
-        ``rubric``; all in one transaction, written in chunks as ``outcomes`` streams in."""
+    def replace_outcomes(self, rubric: Rubric, outcomes: Iterable[tuple[int, Encoded]]) -> None:
+        """Regrade: each (attempt id, encoded outcome) replaces that attempt's per-check results,
+        under ``rubric``; all in one transaction, written in chunks as ``outcomes`` streams in."""
         now = datetime.now(UTC)
         with self._session("store the regraded results", write=True) as session:
             rubric_row = self._rubric_row(session, rubric)
             session.flush()
             for chunk in batched(outcomes, 500):
-                ids = [attempt_id for attempt_id, _ in chunk]
-                session.execute(delete(CheckRow).where(CheckRow.attempt_id.in_(ids)))
-                rows = [_check_row(attempt_id, c) for attempt_id, outcome in chunk for c in outcome.checks]
-                if rows:
-                    session.execute(insert(CheckRow.__table__), rows)  # Core executemany: no ORM bookkeeping
-                changes = [
-                    {
-                        "id": attempt_id,
-                        "rubric_row_id": rubric_row.id,
-                        "regraded_at": now,
-                        "score": outcome.score,
-                        "max_score": outcome.max_score,
-                    }
-                    for attempt_id, outcome in chunk
-                ]
+                session.execute(delete(CheckRow).where(CheckRow.attempt_id.in_([i for i, _ in chunk])))
+                _insert_checks(session, chunk)
+                row = {"rubric_row_id": rubric_row.id, "regraded_at": now}
+                changes = [{**row, "id": i, "score": e.score, "max_score": e.max_score} for i, e in chunk]
                 session.execute(update(AttemptRow), changes)
 
     def _attempt(
@@ -360,22 +359,30 @@ def _add(session: Session, attempt: AttemptRow, job: Job | None) -> int:
     return attempt.id
 
 
-def _set_outcome(attempt: AttemptRow, outcome: Outcome) -> None:
-    attempt.score = outcome.score
-    attempt.max_score = outcome.max_score
-    attempt.checks.extend(CheckRow(**_check_row(None, c)) for c in outcome.checks)
+@dataclass(frozen=True)
+class Encoded:
+    """An outcome as the store writes it: scores, and per check the row's values with the
+    whole CheckResult as JSON text. Made where the outcome is (regrade workers, too)."""
+
+    score: float
+    max_score: float
+    rows: list[tuple[str, int, str, float, float, str]]
 
 
-def _check_row(attempt_id: int | None, c: CheckResult) -> dict[str, Any]:
-    row = {
-        "check_id": c.id,
-        "task": c.task,
-        "status": c.status,
-        "points": c.points,
-        "max_points": c.max_points,
-        "result": c.model_dump(mode="json"),
-    }
-    return row if attempt_id is None else {**row, "attempt_id": attempt_id}
+def encode(outcome: Outcome) -> Encoded:
+    rows = [(c.id, c.task, c.status, c.points, c.max_points, c.model_dump_json()) for c in outcome.checks]
+    return Encoded(outcome.score, outcome.max_score, rows)
+
+
+def _insert_checks(session: Session, outcomes: list[tuple[int, Encoded]]) -> None:
+    """Insert through the driver: SQLAlchemy's per-row parameter handling would cost more
+    than the insert itself when regrading thousands of attempts."""
+    marker = "?" if session.get_bind().dialect.paramstyle == "qmark" else "%s"
+    columns = "attempt_id, check_id, task, status, points, max_points, result"
+    sql = f"INSERT INTO check_results ({columns}) VALUES ({', '.join([marker] * 7)})"
+    rows = [(attempt_id, *row) for attempt_id, encoded in outcomes for row in encoded.rows]
+    if rows:
+        session.connection().exec_driver_sql(sql, rows)
 
 
 def _attempt(row: AttemptRow, checks: bool) -> Attempt:
@@ -397,18 +404,23 @@ def _attempt(row: AttemptRow, checks: bool) -> Attempt:
     )
 
 
+def _revision(connection: Connection) -> tuple[set[str], str | None]:
+    """The tables, and the schema revision (None: no alembic_version table)."""
+    tables = set(inspect(connection).get_table_names())
+    if "alembic_version" not in tables:
+        return tables, None
+    return tables, connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
 def _migrate(connection: Connection) -> None:
     """Bring the schema to HEAD. A database from grader 0.1 (tables, no alembic_version)
     is stamped as the baseline first; a database newer than this grader is refused."""
     if connection.dialect.name == "postgresql":
         # Several graders may open a new shared database at once: one migrates, the others wait.
         connection.execute(text("SELECT pg_advisory_xact_lock(4711)"))
-    tables = set(inspect(connection).get_table_names())
-    current = None
-    if "alembic_version" in tables:
-        current = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    tables, current = _revision(connection)  # again: another grader may have migrated meanwhile
     if current == HEAD:
-        return  # the common case, without importing Alembic
+        return
     from alembic import command
     from alembic.config import Config
     from alembic.script import ScriptDirectory
