@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .checks import KINDS, Verdict
+from .i18n import say
 from .outcome import CheckResult, Outcome
 from .rubric.model import CheckBase, Rubric
 from .snapshot import Snapshot
@@ -21,6 +22,16 @@ def evaluate(rubric: Rubric, snapshot: Snapshot, *, lang: str = "en", task: int 
         snapshot_digest=snapshot.digest,
         checks=list(results.values()),
     )
+
+
+def _hint(computed: str, static: str) -> str:
+    """The computed hint, then the rubric's. The computed one is left out when the rubric's
+    already gives its command, or when it is only a command template (``docker run ... x``)
+    and the rubric's hint says more."""
+    command = computed.rsplit(": ", 1)[-1]
+    if static and command and (command in static or command.endswith("...")):
+        return static
+    return " ".join(h for h in (computed, static) if h)
 
 
 def _one(number: int, check: CheckBase, snapshot: Snapshot, done: dict[str, CheckResult], lang: str) -> CheckResult:
@@ -47,7 +58,7 @@ def _one(number: int, check: CheckBase, snapshot: Snapshot, done: dict[str, Chec
         verdict = Verdict(False, error=True, message=f"could not evaluate: {type(exc).__name__}: {exc}")
     fraction = 1.0 if verdict.passed else (verdict.fraction or 0.0)
     status = "passed" if verdict.passed else "error" if verdict.error else "failed"
-    hint = "" if verdict.passed else " ".join(h for h in (verdict.hint, check.hint.get(lang)) if h)
+    hint = "" if verdict.passed else _hint(say(verdict.hint, lang), check.hint.get(lang))
     return CheckResult(
         **base,
         status=status,

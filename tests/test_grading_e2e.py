@@ -213,6 +213,12 @@ def test_redis_stopped(daemon: BenchDaemon, tmp_path: Path, rubric: str) -> None
     )
     assert not_passed(report) == expected
 
+    # A student reads the computed hint in Indonesian.
+    args = ["check", "--rubric", rubric, "--lang", "id", "--format", "json", "--docker-host", daemon.host]
+    result = CliRunner().invoke(main, [*args, "--db", f"sqlite:///{tmp_path / 'student.db'}"])
+    running = next(c for c in json.loads(result.stdout)["checks"] if c["id"] == running["id"])
+    assert f"jalankan lagi: docker start {name}" in running["hint"]
+
 
 def test_unreachable_daemon_is_exit_3(tmp_path: Path) -> None:
     result = CliRunner().invoke(

@@ -8,6 +8,7 @@ from pydantic import Field, model_validator
 
 from .. import facts
 from ..facts import Selector
+from ..i18n import Text
 from ..probes import Origin, ProbeSpec
 from ..snapshot import ProbeResult, Snapshot
 from .objects import Params
@@ -95,7 +96,7 @@ def link_env(p: LinkEnvParams, snapshot: Snapshot) -> Verdict:
         actual=[],
         evidence=evidence,
         message=f"no {p.prefix}_* variables in a container on {p.where()}",
-        hint="link variables come only with --link on the default bridge",
+        hint=Text("link variables come only with --link on the default bridge"),
     )
 
 
@@ -133,7 +134,7 @@ def hosts_entry(p: HostsParams, snapshot: Snapshot) -> Verdict:
             actual=result.data.get("entries"),
             evidence=evidence,
             message=f"no /etc/hosts entry for {p.name}",
-            hint=f"link the container: --link {p.target or p.name}:{p.name}",
+            hint=Text("link the container: --link {target}:{name}", target=p.target or p.name, name=p.name),
         )
     if p.target:
         want = facts.address_of(snapshot, Selector(name=p.target), p.network)
@@ -176,7 +177,7 @@ def resolver(p: ResolverParams, snapshot: Snapshot) -> Verdict:
         actual=servers,
         evidence=[result.key],
         message=f"/etc/resolv.conf on {p.network}: nameserver {', '.join(servers) or 'none'}",
-        hint="" if ok else "the embedded DNS serves user-defined networks only: docker network create ...",
+        hint="" if ok else Text("the embedded DNS serves user-defined networks only: docker network create ..."),
     )
 
 
@@ -226,7 +227,7 @@ def resolves(p: ResolvesParams, snapshot: Snapshot) -> Verdict:
             actual=[],
             evidence=evidence,
             message=f"{p.name} does not resolve on {p.where()}",
-            hint=f"attach the container to {p.network} with that name or alias",
+            hint=Text("attach the container to {network} with that name or alias", network=p.network),
         )
     if want and want not in got:
         return Verdict(
@@ -235,7 +236,7 @@ def resolves(p: ResolvesParams, snapshot: Snapshot) -> Verdict:
             actual=got,
             evidence=evidence,
             message=f"{p.name} resolves to {', '.join(got)}, but {p.to} is at {want} on {p.network}",
-            hint=f"another container answers to {p.name} on {p.network}",
+            hint=Text("another container answers to {name} on {network}", name=p.name, network=p.network),
         )
     return Verdict(
         True,
@@ -286,7 +287,7 @@ def reachable(p: ReachableParams, snapshot: Snapshot) -> Verdict:
         actual=result.output.strip()[-300:] or None,
         evidence=[result.key],
         message=f"{p.what()} {'answers' if result.ok else 'does not answer'} {how} from {p.where()}",
-        hint="" if result.ok else f"is {p.what()} running and on {p.network}?",
+        hint="" if result.ok else Text("is {what} running and on {network}?", what=p.what(), network=p.network),
     )
 
 
@@ -318,7 +319,7 @@ def http(p: HttpParams, snapshot: Snapshot) -> Verdict:
             actual=bodies or result.output.strip() or None,
             evidence=evidence,
             message=f"{p.what()}:{p.port} did not answer with /{p.pattern}/",
-            hint="the app answers only when it can reach redis by that name on its network",
+            hint=Text("the app answers only when it can reach redis by that name on its network"),
         )
     if not p.counter_rises:
         return Verdict(True, expected=p.pattern, actual=bodies[0], evidence=evidence, message=bodies[0])
@@ -338,7 +339,7 @@ def http(p: HttpParams, snapshot: Snapshot) -> Verdict:
         evidence=evidence,
         fraction=0.5,
         message=f"the counter did not rise: {bodies}",
-        hint="the app cannot store its count in redis",
+        hint=Text("the app cannot store its count in redis"),
     )
 
 
@@ -363,7 +364,7 @@ def redis_ping(p: RedisPingParams, snapshot: Snapshot) -> Verdict:
         actual=reply or result.output.strip()[-200:] or None,
         evidence=[result.key],
         message=f"{p.what()}:{p.port} answered {reply or 'nothing'!r} to PING",
-        hint="" if result.ok else f"is {p.what()} a Redis server? run it from the redis image",
+        hint="" if result.ok else Text("is {what} a Redis server? run it from the redis image", what=p.what()),
     )
 
 

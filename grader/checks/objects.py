@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .. import facts
 from ..facts import Selector
+from ..i18n import Text
 from ..snapshot import Snapshot
 from .registry import Verdict, check_kind
 
@@ -32,7 +33,7 @@ def missing_container(selector: Selector, snapshot: Snapshot) -> Verdict:
         expected=f"container {selector}",
         actual=None,
         message=f"no container {selector}{near}",
-        hint=f"start it: {how}",
+        hint=Text("start it: {how}", how=how),
     )
 
 
@@ -61,7 +62,7 @@ def network_exists(p: NetworkParams, snapshot: Snapshot) -> Verdict:
             expected={"name": p.name, "driver": p.driver},
             actual=None,
             message=f"no network {p.name}{_near(p.name, names)}",
-            hint=f"create it: docker network create {p.name}",
+            hint=Text("create it: docker network create {name}", name=p.name),
         )
     driver = found.get("Driver")
     return Verdict(
@@ -69,7 +70,7 @@ def network_exists(p: NetworkParams, snapshot: Snapshot) -> Verdict:
         expected={"name": p.name, "driver": p.driver},
         actual={"name": p.name, "driver": driver},
         message=f"network {p.name} uses driver {driver}",
-        hint="" if driver == p.driver else f"recreate it with --driver {p.driver}",
+        hint="" if driver == p.driver else Text("recreate it with --driver {driver}", driver=p.driver),
     )
 
 
@@ -99,7 +100,7 @@ def container_state(p: ContainerParams, snapshot: Snapshot) -> Verdict:
             expected,
             actual,
             message=f"{facts.name_of(c)} runs image {actual['image']}, not {p.image}",
-            hint=f"remove it and start it from the right image: docker run ... {p.image}",
+            hint=Text("remove it and start it from the right image: docker run ... {image}", image=p.image),
         )
     if p.running and not facts.is_running(c):
         return Verdict(
@@ -108,7 +109,7 @@ def container_state(p: ContainerParams, snapshot: Snapshot) -> Verdict:
             actual,
             fraction=0.5,
             message=f"{facts.name_of(c)} exists but is {actual['state']}",
-            hint=f"start it again: docker start {facts.name_of(c)}",
+            hint=Text("start it again: docker start {name}", name=facts.name_of(c)),
         )
     return Verdict(True, expected, actual, message=f"{facts.name_of(c)} is {actual['state']}")
 
@@ -136,7 +137,7 @@ def published_port(p: PortParams, snapshot: Snapshot) -> Verdict:
         {key: str(p.host_port)},
         ports,
         message=f"{facts.name_of(found[0])}: {key} is {now}",
-        hint=f"run it with -p {p.host_port}:{p.port}",
+        hint=Text("run it with -p {host_port}:{port}", host_port=p.host_port, port=p.port),
     )
 
 
@@ -232,7 +233,7 @@ def link(p: LinkParams, snapshot: Snapshot) -> Verdict:
         f"{p.target}:{p.alias}",
         seen or None,
         message=f"{p.container}: links {seen or 'none'}, expected {p.target}:{p.alias}",
-        hint=f"run it with --link {p.target}:{p.alias}",
+        hint=Text("run it with --link {target}:{alias}", target=p.target, alias=p.alias),
     )
 
 

@@ -20,7 +20,7 @@ class Verdict:
     expected: Any = None
     actual: Any = None
     message: str = ""
-    hint: str = ""  # computed from the difference; the rubric's own hint is added after it
+    hint: str = ""  # computed from the difference (an i18n.Text to be translatable); the rubric's follows
     fraction: float | None = None
     error: bool = False  # the fact could not be read: an ``error`` result, the run goes on
     evidence: list[str] = field(default_factory=list)

@@ -1,7 +1,8 @@
 """Record the golden cases from the real bench: play each case's lab, take one snapshot
 with the rubric's probes, and write snapshot.json and expected.json (the Outcome).
 
-    python tests/golden/record.py          # every case (starts its own bench daemon)
+    python tests/golden/record.py             # every case (starts its own bench daemon)
+    python tests/golden/record.py --outcomes  # keep the snapshots, re-evaluate (evaluators changed)
 
 The evaluator tests (tests/test_golden.py) then run without Docker.
 """
@@ -46,6 +47,11 @@ def expected(case: Path, rubric_id: str) -> str:
 
 
 def main() -> None:
+    if sys.argv[1:] == ["--outcomes"]:  # evaluators changed: keep the snapshots, redo the outcomes
+        for name, (rubric_id, _, _) in CASES.items():
+            (HERE / name / "expected.json").write_text(expected(HERE / name, rubric_id))
+            print(f"re-evaluated {name}")
+        return
     ensure_packages()
     daemon = BenchDaemon("golden").start()
     try:
