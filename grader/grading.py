@@ -5,7 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from importlib import import_module
 
 from .collect import DEFAULT_PROBE_IMAGE, collect
 from .errors import UsageError
@@ -15,9 +15,6 @@ from .rubric import load
 from .rubric.model import Rubric
 from .snapshot import Snapshot
 from .standing import Mode, with_progress
-
-if TYPE_CHECKING:
-    from .store import Store
 
 
 @dataclass
@@ -50,20 +47,16 @@ def grade(
         raise UsageError(f"--task must be between 1 and {len(rubric.tasks)} for {rubric.id}")
     with ThreadPoolExecutor(max_workers=1) as pool:
         # Opening the store (SQLAlchemy's import, the schema) overlaps with the probes' waiting.
-        database = pool.submit(_open_store, db_url) if store else None
+        # SQLAlchemy's import overlaps the probes; the database itself is opened (and a new
+        # SQLite file made) only once the daemon was graded.
+        database = pool.submit(import_module, "grader.store") if store else None
         snapshot = collect(rubric.probes(task), docker_host=docker_host, probe_image=probe_image)
         outcome = evaluate(rubric, snapshot, lang=lang, task=task)
         graded = Graded(student, rubric, snapshot, outcome, datetime.now(UTC).isoformat(timespec="seconds"))
         if database is not None:
-            db = database.result()
+            db = database.result().Store(db_url)
             graded.attempt_id = db.record(student, rubric, snapshot, outcome, source)
             if (mode or rubric.mode) == "progress":
                 checks = with_progress(outcome.checks, db.attempts(rubric.id, student))
                 graded.outcome = outcome.model_copy(update={"checks": checks})
     return graded
-
-
-def _open_store(db_url: str | None) -> Store:
-    from .store import Store
-
-    return Store(db_url)

@@ -238,6 +238,7 @@ def test_unreachable_daemon_is_exit_3(tmp_path: Path) -> None:
     assert result.exit_code == 3
     assert result.stderr.startswith("grader: cannot reach the Docker daemon at unix://")
     assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "g.db").exists()  # nothing graded, no empty database left behind
 
 
 def test_ctrl_c_removes_probe_containers(daemon: BenchDaemon, tmp_path: Path) -> None:
