@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from multiprocessing import get_context
 from typing import TYPE_CHECKING
@@ -47,43 +48,52 @@ def regrade(
 
     rubric = load(rubric_ref)
     db = Store(db_url, create=False)
-    attempts = db.attempts(rubric.id, student, checks=False)
-    graded = [a for a in attempts if a.snapshot_digest]
-    by_digest: dict[str, list[Attempt]] = {}
-    for attempt in graded:
-        by_digest.setdefault(attempt.snapshot_digest or "", []).append(attempt)
-    scores: dict[int, float] = {}
+    many = db.count_attempts(rubric.id, student) >= IN_PROCESS
+    with _workers(rubric_ref, db.url) if many else nullcontext() as pool:  # they start while attempts are read
+        attempts = db.attempts(rubric.id, student, checks=False)
+        graded = [a for a in attempts if a.snapshot_digest]
+        by_digest: dict[str, list[Attempt]] = {}
+        for attempt in graded:
+            by_digest.setdefault(attempt.snapshot_digest or "", []).append(attempt)
+        scores: dict[int, float] = {}
 
-    def outcomes() -> Iterator[tuple[int, Encoded]]:
-        for digest, encoded in _evaluate_all(rubric_ref, rubric, db, list(by_digest)):
-            for attempt in by_digest[digest]:
-                scores[attempt.id] = encoded.score
-                yield attempt.id, encoded
-            if progress:
-                progress(len(scores), len(graded))
+        def outcomes() -> Iterator[tuple[int, Encoded]]:
+            for digest, encoded in _evaluate_all(pool, rubric_ref, rubric, db, list(by_digest)):
+                for attempt in by_digest[digest]:
+                    scores[attempt.id] = encoded.score
+                    yield attempt.id, encoded
+                if progress:
+                    progress(len(scores), len(graded))
 
-    db.replace_outcomes(rubric, outcomes())
+        db.replace_outcomes(rubric, outcomes())
     changed = [(a.student, a.score, scores[a.id]) for a in graded if a.score != scores[a.id]]
     return Regraded(len(scores), len({a.student for a in graded}), changed, len(attempts) - len(graded))
 
 
-def _evaluate_all(rubric_ref: str, rubric: Rubric, db: Store, digests: list[str]) -> Iterator[tuple[str, Encoded]]:
-    """(digest, encoded outcome) for each snapshot: in worker processes that read the
+def _workers(rubric_ref: str, db_url: str) -> ProcessPoolExecutor:
+    context = get_context("spawn")  # no fork of a process holding database connections
+    workers = os.cpu_count() or 1
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start, initargs=(rubric_ref, db_url))
+    pool.submit(int)  # starts the workers now
+    return pool
+
+
+def _evaluate_all(
+    pool: ProcessPoolExecutor | None, rubric_ref: str, rubric: Rubric, db: Store, digests: list[str]
+) -> Iterator[tuple[str, Encoded]]:
+    """(digest, encoded outcome) for each snapshot: in the worker processes, which read the
     snapshots themselves, or in this process when there are few."""
-    if len(digests) < IN_PROCESS:
+    if pool is None:
         _start(rubric_ref, db.url, rubric, db)
         yield from _evaluate(digests)
         return
-    workers = os.cpu_count() or 1
-    context = get_context("spawn")  # no fork of a process holding database connections
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start, initargs=(rubric_ref, db.url)) as pool:
-        pending: list[Future[list[tuple[str, Encoded]]]] = []
-        for chunk in batched(digests, CHUNK):
-            pending.append(pool.submit(_evaluate, chunk))
-            if len(pending) > 2 * workers:  # bounded: results are written as they come
-                yield from pending.pop(0).result()
-        for future in pending:
-            yield from future.result()
+    pending: list[Future[list[tuple[str, Encoded]]]] = []
+    for chunk in batched(digests, CHUNK):
+        pending.append(pool.submit(_evaluate, chunk))
+        if len(pending) > 2 * (os.cpu_count() or 1):  # bounded: results are written as they come
+            yield from pending.pop(0).result()
+    for future in pending:
+        yield from future.result()
 
 
 _worker: dict[str, object] = {}  # this process's rubric and store

@@ -12,11 +12,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, delete, event, inspect, select, text, update
+from pydantic import TypeAdapter
+from sqlalchemy import create_engine, event, func, inspect, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, defer, selectinload
 
 from .. import __version__
 from ..errors import StoreError, UsageError
@@ -24,11 +25,11 @@ from ..outcome import CheckResult, Outcome
 from ..rubric.model import Rubric
 from ..snapshot import Snapshot
 from ..util import batched
-from .schema import AttemptRow, CheckRow, JobRow, RubricRow, SnapshotRow, StudentRow
+from .schema import AttemptRow, JobRow, RubricRow, SnapshotRow, StudentRow
 
 DEFAULT_DB = "sqlite:///grader.db"
 MIGRATIONS = Path(__file__).with_name("migrations")
-HEAD = "0003"  # the newest migration; tests/test_store.py checks it matches migrations/versions
+HEAD = "0004"  # the newest migration; tests/test_store.py checks it matches migrations/versions
 
 
 def default_url() -> str:
@@ -143,10 +144,8 @@ class Store:
             attempt = self._attempt(session, student, rubric, source, graded_at)
             attempt.snapshot_digest = snapshot.digest
             encoded = encode(outcome)
-            attempt.score, attempt.max_score = encoded.score, encoded.max_score
-            attempt_id = _add(session, attempt, job)
-            _insert_checks(session, [(attempt_id, encoded)])
-            return attempt_id
+            attempt.score, attempt.max_score, attempt.results = encoded.score, encoded.max_score, encoded.results
+            return _add(session, attempt, job)
 
     def record_error(
         self,
@@ -217,10 +216,10 @@ class Store:
             rubric_row = self._rubric_row(session, rubric)
             session.flush()
             for chunk in batched(outcomes, 500):
-                session.execute(delete(CheckRow).where(CheckRow.attempt_id.in_([i for i, _ in chunk])))
-                _insert_checks(session, chunk)
                 row = {"rubric_row_id": rubric_row.id, "regraded_at": now}
-                changes = [{**row, "id": i, "score": e.score, "max_score": e.max_score} for i, e in chunk]
+                changes = [
+                    {**row, "id": i, "score": e.score, "max_score": e.max_score, "results": e.results} for i, e in chunk
+                ]
                 session.execute(update(AttemptRow), changes)
 
     def _attempt(
@@ -262,14 +261,22 @@ class Store:
             .options(selectinload(AttemptRow.student), selectinload(AttemptRow.rubric))
             .order_by(StudentRow.name, AttemptRow.graded_at, AttemptRow.id)
         )
-        if checks:
-            query = query.options(selectinload(AttemptRow.checks))
+        if not checks:
+            query = query.options(defer(AttemptRow.results))
         if rubric_id is not None:
             query = query.where(RubricRow.rubric_id == rubric_id)
         if student is not None:
             query = query.where(StudentRow.name == student)
         with self._session("read attempts") as session:
             return [_attempt(row, checks) for row in session.scalars(query)]
+
+    def count_attempts(self, rubric_id: str, student: str | None = None) -> int:
+        query = select(func.count()).select_from(AttemptRow).join(AttemptRow.rubric).join(AttemptRow.student)
+        query = query.where(RubricRow.rubric_id == rubric_id)
+        if student is not None:
+            query = query.where(StudentRow.name == student)
+        with self._session("count attempts") as session:
+            return session.scalar(query) or 0
 
     def snapshot(self, digest: str) -> Snapshot:
         with self._session("read a snapshot") as session:
@@ -361,28 +368,19 @@ def _add(session: Session, attempt: AttemptRow, job: Job | None) -> int:
 
 @dataclass(frozen=True)
 class Encoded:
-    """An outcome as the store writes it: scores, and per check the row's values with the
-    whole CheckResult as JSON text. Made where the outcome is (regrade workers, too)."""
+    """An outcome as the store writes it: the scores, and every CheckResult as one JSON text.
+    Made where the outcome is (regrade workers, too)."""
 
     score: float
     max_score: float
-    rows: list[tuple[str, int, str, float, float, str]]
+    results: str
+
+
+_RESULTS = TypeAdapter(list[CheckResult])
 
 
 def encode(outcome: Outcome) -> Encoded:
-    rows = [(c.id, c.task, c.status, c.points, c.max_points, c.model_dump_json()) for c in outcome.checks]
-    return Encoded(outcome.score, outcome.max_score, rows)
-
-
-def _insert_checks(session: Session, outcomes: list[tuple[int, Encoded]]) -> None:
-    """Insert through the driver: SQLAlchemy's per-row parameter handling would cost more
-    than the insert itself when regrading thousands of attempts."""
-    marker = "?" if session.get_bind().dialect.paramstyle == "qmark" else "%s"
-    columns = "attempt_id, check_id, task, status, points, max_points, result"
-    sql = f"INSERT INTO check_results ({columns}) VALUES ({', '.join([marker] * 7)})"
-    rows = [(attempt_id, *row) for attempt_id, encoded in outcomes for row in encoded.rows]
-    if rows:
-        session.connection().exec_driver_sql(sql, rows)
+    return Encoded(outcome.score, outcome.max_score, _RESULTS.dump_json(outcome.checks).decode())
 
 
 def _attempt(row: AttemptRow, checks: bool) -> Attempt:
@@ -400,7 +398,7 @@ def _attempt(row: AttemptRow, checks: bool) -> Attempt:
         max_score=row.max_score,
         snapshot_digest=row.snapshot_digest,
         error=row.error,
-        checks=[CheckResult.model_validate(c.result) for c in row.checks] if checks else [],
+        checks=_RESULTS.validate_json(row.results) if checks else [],
     )
 
 

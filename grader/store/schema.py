@@ -50,22 +50,11 @@ class AttemptRow(Base):
     grader_version: Mapped[str] = mapped_column(String(40))
     score: Mapped[float] = mapped_column(Float)
     max_score: Mapped[float] = mapped_column(Float)
+    # Every check's result (a JSON list of CheckResult, in rubric order); empty when the
+    # daemon could not be graded. One document per attempt: written and read as a whole.
+    results: Mapped[str] = mapped_column(Text, default="[]")
     student: Mapped[StudentRow] = relationship()
     rubric: Mapped[RubricRow] = relationship()
-    checks: Mapped[list[CheckRow]] = relationship(back_populates="attempt", cascade="all, delete-orphan")
-
-
-class CheckRow(Base):
-    __tablename__ = "check_results"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id"), index=True)
-    check_id: Mapped[str] = mapped_column(String(100))
-    task: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(10))
-    points: Mapped[float] = mapped_column(Float)
-    max_points: Mapped[float] = mapped_column(Float)
-    result: Mapped[dict[str, Any]] = mapped_column(JSON)  # the whole CheckResult
-    attempt: Mapped[AttemptRow] = relationship(back_populates="checks")
 
 
 class JobRow(Base):
