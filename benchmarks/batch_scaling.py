@@ -62,9 +62,9 @@ def run_batch(rubric: str, daemons: list[BenchDaemon], workdir: Path) -> tuple[f
     """(wall seconds, this process's CPU seconds, the machine's busy fraction)."""
     roster = workdir / f"roster{len(daemons)}.csv"
     roster.write_text("student,docker_host\n" + "".join(f"s{n},{d.host}\n" for n, d in enumerate(daemons)))
-    store = Store(f"sqlite:///{tempfile.mkdtemp(dir=workdir)}/batch.db")
+    run = Batch(rubric, roster, f"sqlite:///{tempfile.mkdtemp(dir=workdir)}/batch.db", workers=len(daemons))
     started, cpu, (busy, total) = time.perf_counter(), time.process_time(), machine_busy()
-    results = Batch(rubric, roster, store, workers=len(daemons)).run()
+    results = run.run()
     took, cpu = time.perf_counter() - started, time.process_time() - cpu
     busy_after, total_after = machine_busy()
     assert all(r.status == "graded" and r.score == r.max_score for r in results), results

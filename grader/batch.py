@@ -31,7 +31,7 @@ from .rubric import load
 from .rubric.model import Rubric
 
 if TYPE_CHECKING:
-    from .store import Job, Store
+    from .store import Job
 
 ROSTER_COLUMNS = ("student", "docker_host", "tls_ca", "tls_cert", "tls_key")
 SCHEMES = ("unix://", "tcp://", "ssh://")
@@ -111,7 +111,7 @@ class Batch:
 
     rubric_ref: str
     roster: Path
-    store: Store
+    db_url: str | None = None
     workers: int = 4
     timeout: float = 60
     probe_image: str = DEFAULT_PROBE_IMAGE
@@ -123,6 +123,9 @@ class Batch:
             raise UsageError("--workers must be at least 1")
         self.rubric = load(self.rubric_ref)
         self.targets = read_roster(self.roster, self.class_tls)
+        from .store import Store
+
+        self.store = Store(self.db_url)  # opened (or made) only once the roster and rubric are good
         self.stop = threading.Event()
         self.results: list[Result] = []
 

@@ -204,13 +204,17 @@ def regrade(rubric_ref: str, student: str | None, db_url: str | None) -> None:
 
     from .regrade import regrade as run
 
-    with Progress(console=Console(stderr=True), transient=True) as bar:
-        job = bar.add_task("regrading", total=None)
+    bar = Progress(console=Console(stderr=True), transient=True)
+    job = bar.add_task("regrading", total=None)
 
-        def advance(done: int, total: int) -> None:
-            bar.update(job, completed=done, total=total)
+    def advance(done: int, total: int) -> None:
+        bar.start()  # shown once there is work: a bad --db or rubric is only its error line
+        bar.update(job, completed=done, total=total)
 
+    try:
         done = run(rubric_ref, db_url=db_url, student=student, progress=advance)
+    finally:
+        bar.stop()
     click.echo(
         f"regraded {done.attempts} attempts of {done.students} students; {len(done.changed)} scores changed"
         + (f"; {done.skipped} attempts without a snapshot skipped" if done.skipped else "")
@@ -382,7 +386,6 @@ def batch(
 
     from .batch import Batch, batch_name
     from .collect import TLSFiles
-    from .store import Store
 
     tls_given = [tls_ca, tls_cert, tls_key]
     if any(tls_given) and not all(tls_given):
@@ -390,13 +393,14 @@ def batch(
     class_tls = TLSFiles(tls_ca, tls_cert, tls_key) if tls_ca and tls_cert and tls_key else None
     console = Console(stderr=True)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    run = Batch(rubric_ref, roster, db_url, workers, timeout, probe_image, class_tls)
     with Progress(*columns, console=console, transient=True) as bar:
         job = bar.add_task("grading", total=None)
 
         def advance(result: Any, done: int, total: int) -> None:
             bar.update(job, completed=done, total=total, description=f"grading (last: {result.student})")
 
-        run = Batch(rubric_ref, roster, Store(db_url), workers, timeout, probe_image, class_tls, advance)
+        run.progress = advance
         try:
             if scale_out:
                 name = batch_id or batch_name(run.rubric, roster)

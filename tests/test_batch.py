@@ -149,6 +149,7 @@ def test_roster_errors_are_one_line(tmp_path: Path) -> None:
         proc = batch(bad, db)
         _, err = proc.communicate()
         assert proc.returncode == 2 and message in err and "Traceback" not in err, err
+        assert err.startswith("grader: ") and not (tmp_path / "class.db").exists()  # nothing made for a bad roster
 
 
 def test_workers_share_one_postgresql(classroom: dict[str, str], tmp_path: Path, pg_url: str) -> None:
