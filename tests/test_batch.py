@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from bench import labs
 from bench.daemon import BenchDaemon
+from bench.sshd import BenchSSH
 from bench.tls import TlsFiles, make_tls
 from conftest import start_daemon
 
@@ -54,8 +55,8 @@ class Blackhole:
 @pytest.fixture(scope="module")
 def classroom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """student -> roster row: a finished lab, a lab with a typical mistake, a dead daemon, a
-    daemon that never answers, a half-done lab reached over TCP with TLS, and the same TLS
-    daemon with a client certificate it does not trust."""
+    daemon that never answers, a half-done lab reached over TCP with TLS, the same daemon
+    with a client certificate it does not trust, and the same daemon again over ssh."""
     done = start_daemon(f"c1{os.getpid()}")
     mistake = start_daemon(f"c2{os.getpid()}")
     remote = start_daemon(f"c3{os.getpid()}", tls=True)
@@ -65,6 +66,9 @@ def classroom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
     labs.play(remote, labs.NETWORKS_LAB, upto=2)
     stranger = make_tls(tmp_path_factory.mktemp("stranger"), str(remote.address))
     hole = Blackhole()
+    ssh = BenchSSH(remote).start()
+    path = pytest.MonkeyPatch()
+    path.setenv("PATH", f"{ssh.client_path}:{os.environ['PATH']}")  # the instructor's ssh, configured
     yield {
         "ani": done.host,
         "budi": mistake.host,
@@ -72,7 +76,10 @@ def classroom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
         "dewi": hole.host,
         "eko": tls_row(remote.tcp_host, remote.tls_files),
         "fajar": tls_row(remote.tcp_host, stranger),
+        "gita": ssh.host,
     }
+    path.undo()
+    ssh.stop()
     hole.close()
     for daemon in (done, mistake, remote):
         assert probe_containers(daemon) == ""
@@ -107,14 +114,15 @@ def by_student(db: str) -> dict[str, list[Attempt]]:
 
 
 def assert_class_outcomes(attempts: dict[str, list[Attempt]]) -> None:
-    students = ("ani", "budi", "citra", "dewi", "eko", "fajar")
-    [ani], [budi], [citra], [dewi], [eko], [fajar] = (attempts[s] for s in students)
+    students = ("ani", "budi", "citra", "dewi", "eko", "fajar", "gita")
+    [ani], [budi], [citra], [dewi], [eko], [fajar], [gita] = (attempts[s] for s in students)
     assert ani.ok and ani.score == ani.max_score > 0
     assert budi.ok and {c.id: c.status for c in budi.checks if not c.passed} == FORGOT_CONNECT
     assert not citra.ok and "cannot reach the Docker daemon" in citra.error and citra.snapshot_digest is None
     assert not dewi.ok and "timed out" in dewi.error
     assert eko.ok and 0 < eko.score < eko.max_score and eko.checks[0].passed  # networks made, nothing attached
     assert not fajar.ok and "TLS refused" in fajar.error
+    assert gita.ok and gita.checks == eko.checks  # the same daemon, over ssh
 
 
 def test_batch_grades_every_daemon_and_keeps_going(classroom: dict[str, str], tmp_path: Path) -> None:
@@ -125,7 +133,7 @@ def test_batch_grades_every_daemon_and_keeps_going(classroom: dict[str, str], tm
     out, err = proc.communicate()
 
     assert proc.returncode == 1, err  # three daemons could not be graded
-    assert "graded 3 of 6 daemons" in err
+    assert "graded 4 of 7 daemons" in err
     for student in classroom:
         assert student in out
     assert_class_outcomes(by_student(db))
@@ -133,7 +141,7 @@ def test_batch_grades_every_daemon_and_keeps_going(classroom: dict[str, str], tm
     again = batch(roster, db, "--only-failed", "--timeout", "3")
     assert again.returncode == 1
     counts = {s: len(a) for s, a in by_student(db).items()}
-    assert counts == {"ani": 1, "budi": 1, "citra": 2, "dewi": 2, "eko": 1, "fajar": 2}
+    assert counts == {"ani": 1, "budi": 1, "citra": 2, "dewi": 2, "eko": 1, "fajar": 2, "gita": 1}
 
 
 def test_roster_errors_are_one_line(tmp_path: Path) -> None:

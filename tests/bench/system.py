@@ -12,6 +12,7 @@ PACKAGES = {
     "nsenter": "util-linux",
     "ip": "iproute2",
     "openssl": "openssl",
+    "sshd": "openssh-server",
 }
 
 
