@@ -98,7 +98,7 @@ def rates(rows: list[tuple[str, str, float]]) -> BarChart:
             label=label,
             value=f"{100 * rate:.0f}%",
             title=title,
-            css="p" if rate >= 0.75 else "b" if rate >= 0.4 else "f",
+            css="p" if rate >= 0.75 else "m" if rate >= 0.4 else "f",  # m: middling, not "blocked"
         )
         for i, (label, title, rate) in enumerate(rows)
     ]
