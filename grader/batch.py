@@ -18,8 +18,10 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,6 +33,9 @@ from .rubric import load
 from .rubric.model import Rubric
 
 if TYPE_CHECKING:
+    from docker import DockerClient
+
+    from .snapshot import Snapshot
     from .store import Job
 
 ROSTER_COLUMNS = ("student", "docker_host", "tls_ca", "tls_cert", "tls_key")
@@ -140,7 +145,7 @@ class Batch:
         started; the ones in progress finish (their probe containers are removed), and
         KeyboardInterrupt is raised again with ``results`` holding what was stored."""
         targets = self.to_grade(only_failed)
-        with ThreadPoolExecutor(self.workers) as pool:
+        with self._collectors(), ThreadPoolExecutor(self.workers) as pool:
             futures = [pool.submit(self._grade, t) for t in targets]
             try:
                 for future in as_completed(futures):
@@ -170,7 +175,7 @@ class Batch:
                     result = self._grade(target, job)
                 self._done(result, total)
 
-        with ThreadPoolExecutor(self.workers) as pool:
+        with self._collectors(), ThreadPoolExecutor(self.workers) as pool:
             futures = [pool.submit(loop) for _ in range(self.workers)]
             try:
                 for future in as_completed(futures):
@@ -180,6 +185,17 @@ class Batch:
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
         return self.results
+
+    @contextmanager
+    def _collectors(self) -> Iterator[None]:
+        """Where daemons are inspected and probed: a daemon past its time is given up on and
+        its collection left to finish here; leaving waits for those, so that their probe
+        containers are removed before the batch ends."""
+        self.collecting = ThreadPoolExecutor(self.workers, thread_name_prefix="collect")
+        try:
+            yield
+        finally:
+            self.collecting.shutdown(wait=True, cancel_futures=True)
 
     def _done(self, result: Result, total: int) -> None:
         self.results.append(result)
@@ -191,10 +207,12 @@ class Batch:
         started = time.monotonic()
         try:
             client = connect(target.docker_host, timeout=self.timeout, tls=target.tls)
+            collecting = self.collecting.submit(self._collect, client)
             try:
-                snapshot = collect(self.rubric.probes(), client=client, probe_image=self.probe_image)
-            finally:
-                client.close()
+                snapshot = collecting.result(timeout=max(0.0, started + self.timeout - time.monotonic()))
+            except FutureTimeout:
+                message = f"{target.docker_host} was not graded within {self.timeout:g} s"
+                raise DaemonUnreachable(message, "timeout") from None
             outcome = evaluate(self.rubric, snapshot)
             self.store.record(target.student, self.rubric, snapshot, outcome, "batch", job=job)
             return Result(target.student, "graded", outcome.score, outcome.max_score, seconds=_since(started))
@@ -206,6 +224,12 @@ class Batch:
             status, error = "error", f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}"
         self.store.record_error(target.student, self.rubric, "batch", error, job=job)
         return Result(target.student, status, error=error, seconds=_since(started))
+
+    def _collect(self, client: DockerClient) -> Snapshot:
+        try:
+            return collect(self.rubric.probes(), client=client, probe_image=self.probe_image)
+        finally:
+            client.close()
 
 
 def _since(started: float) -> float:

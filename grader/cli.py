@@ -341,9 +341,7 @@ def import_(files: tuple[Path, ...], rubric_ref: str | None, db_url: str | None)
 @click.option("--rubric", "rubric_ref", required=True, metavar="ID|FILE", help="Bundled rubric id or a rubric file.")
 @db_option
 @click.option("--workers", type=int, default=4, show_default=True, help="Daemons graded at the same time.")
-@click.option(
-    "--timeout", type=float, default=60, show_default=True, help="Seconds each Docker API call to a daemon may take."
-)
+@click.option("--timeout", type=float, default=60, show_default=True, help="Seconds a daemon may take to be graded.")
 @click.option("--only-failed", is_flag=True, help="Grade only students without a successful attempt of this rubric.")
 @click.option(
     "--worker",

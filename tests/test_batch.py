@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import docker
 import pytest
 from bench import labs
 from bench.daemon import BenchDaemon
@@ -52,11 +53,46 @@ class Blackhole:
             conn.close()
 
 
+class SlowProxy:
+    """A TCP port on loopback in front of a daemon's socket that delays every answer."""
+
+    def __init__(self, unix_socket: str, delay: float) -> None:
+        self.path, self.delay = unix_socket, delay
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.host = f"tcp://127.0.0.1:{self.server.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            upstream = socket.socket(socket.AF_UNIX)
+            upstream.connect(self.path)
+            threading.Thread(target=self._pump, args=(client, upstream, 0.0), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, self.delay), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, target: socket.socket, delay: float) -> None:
+        try:
+            while data := source.recv(65536):
+                time.sleep(delay)
+                target.sendall(data)
+            target.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self.server.close()
+
+
 @pytest.fixture(scope="module")
 def classroom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """student -> roster row: a finished lab, a lab with a typical mistake, a dead daemon, a
     daemon that never answers, a half-done lab reached over TCP with TLS, the same daemon
-    with a client certificate it does not trust, and the same daemon again over ssh."""
+    with a client certificate it does not trust, the same daemon again over ssh, and once
+    more with a good client certificate but a CA that did not sign the daemon's."""
     done = start_daemon(f"c1{os.getpid()}")
     mistake = start_daemon(f"c2{os.getpid()}")
     remote = start_daemon(f"c3{os.getpid()}", tls=True)
@@ -77,6 +113,7 @@ def classroom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
         "eko": tls_row(remote.tcp_host, remote.tls_files),
         "fajar": tls_row(remote.tcp_host, stranger),
         "gita": ssh.host,
+        "ida": f"{remote.tcp_host},{stranger.ca},{remote.tls_files.client_cert},{remote.tls_files.client_key}",
     }
     path.undo()
     ssh.stop()
@@ -114,8 +151,8 @@ def by_student(db: str) -> dict[str, list[Attempt]]:
 
 
 def assert_class_outcomes(attempts: dict[str, list[Attempt]]) -> None:
-    students = ("ani", "budi", "citra", "dewi", "eko", "fajar", "gita")
-    [ani], [budi], [citra], [dewi], [eko], [fajar], [gita] = (attempts[s] for s in students)
+    students = ("ani", "budi", "citra", "dewi", "eko", "fajar", "gita", "ida")
+    [ani], [budi], [citra], [dewi], [eko], [fajar], [gita], [ida] = (attempts[s] for s in students)
     assert ani.ok and ani.score == ani.max_score > 0
     assert budi.ok and {c.id: c.status for c in budi.checks if not c.passed} == FORGOT_CONNECT
     assert not citra.ok and "cannot reach the Docker daemon" in citra.error and citra.snapshot_digest is None
@@ -123,25 +160,26 @@ def assert_class_outcomes(attempts: dict[str, list[Attempt]]) -> None:
     assert eko.ok and 0 < eko.score < eko.max_score and eko.checks[0].passed  # networks made, nothing attached
     assert not fajar.ok and "TLS refused" in fajar.error
     assert gita.ok and gita.checks == eko.checks  # the same daemon, over ssh
+    assert not ida.ok and "TLS refused" in ida.error and "CERTIFICATE_VERIFY_FAILED" in ida.error  # server checked
 
 
 def test_batch_grades_every_daemon_and_keeps_going(classroom: dict[str, str], tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'class.db'}"
     roster = write_roster(tmp_path / "class.csv", classroom)
 
-    proc = batch(roster, db, "--workers", "4", "--timeout", "3")
+    proc = batch(roster, db, "--workers", "4", "--timeout", "12")
     out, err = proc.communicate()
 
-    assert proc.returncode == 1, err  # three daemons could not be graded
-    assert "graded 4 of 7 daemons" in err
+    assert proc.returncode == 1, err  # four daemons could not be graded
+    assert "graded 4 of 8 daemons" in err and "Warning" not in err
     for student in classroom:
         assert student in out
     assert_class_outcomes(by_student(db))
 
-    again = batch(roster, db, "--only-failed", "--timeout", "3")
+    again = batch(roster, db, "--only-failed", "--timeout", "12")
     assert again.returncode == 1
     counts = {s: len(a) for s, a in by_student(db).items()}
-    assert counts == {"ani": 1, "budi": 1, "citra": 2, "dewi": 2, "eko": 1, "fajar": 2, "gita": 1}
+    assert counts == {"ani": 1, "budi": 1, "citra": 2, "dewi": 2, "eko": 1, "fajar": 2, "gita": 1, "ida": 2}
 
 
 def test_roster_errors_are_one_line(tmp_path: Path) -> None:
@@ -162,7 +200,7 @@ def test_roster_errors_are_one_line(tmp_path: Path) -> None:
 
 def test_workers_share_one_postgresql(classroom: dict[str, str], tmp_path: Path, pg_url: str) -> None:
     roster = write_roster(tmp_path / "class.csv", classroom)
-    workers = [batch(roster, pg_url, "--worker", "--workers", "2", "--timeout", "3", wait=False) for _ in range(2)]
+    workers = [batch(roster, pg_url, "--worker", "--workers", "2", "--timeout", "12", wait=False) for _ in range(2)]
     outputs = [w.communicate(timeout=300) for w in workers]
 
     attempts = by_student(pg_url)
@@ -183,7 +221,7 @@ def test_a_worker_that_dies_releases_its_student(classroom: dict[str, str], tmp_
     first.kill()
     first.wait()
 
-    second = batch(roster, pg_url, "--worker", "--workers", "1", "--timeout", "2")
+    second = batch(roster, pg_url, "--worker", "--workers", "1", "--timeout", "8")
     assert second.returncode == 1, second.stderr.read()
     attempts = by_student(pg_url)
     assert [a.ok for a in attempts["dewi"]] == [False] and "timed out" in attempts["dewi"][0].error
@@ -196,7 +234,7 @@ def test_ctrl_c_keeps_what_was_stored(classroom: dict[str, str], tmp_path: Path)
     hole = Blackhole()
     students = {"dewi": hole.host, "ani": classroom["ani"], "budi": classroom["budi"]}
     roster = write_roster(tmp_path / "class.csv", students)
-    proc = batch(roster, db, "--workers", "2", "--timeout", "5", wait=False)
+    proc = batch(roster, db, "--workers", "2", "--timeout", "10", wait=False)
     assert hole.connected.wait(60)
     time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
@@ -208,3 +246,19 @@ def test_ctrl_c_keeps_what_was_stored(classroom: dict[str, str], tmp_path: Path)
     assert [a.ok for a in stored["ani"]] == [True]  # in progress when Ctrl-C came: finished and kept
     assert [a.ok for a in stored.get("budi", [])] in ([], [True])  # not started, or finished before Ctrl-C
     hole.close()
+
+
+def test_a_slow_daemon_is_given_up_as_a_whole(classroom: dict[str, str], tmp_path: Path) -> None:
+    """Every call answers within --timeout, but grading the daemon takes longer: it is a
+    timeout, and the probe containers it had started are still removed."""
+    slow = SlowProxy(classroom["ani"].removeprefix("unix://"), delay=0.5)
+    db = f"sqlite:///{tmp_path / 'class.db'}"
+    proc = batch(write_roster(tmp_path / "class.csv", {"hana": slow.host}), db, "--timeout", "3")
+    _, err = proc.communicate()
+
+    assert proc.returncode == 1, err
+    [hana] = by_student(db)["hana"]
+    assert not hana.ok and "was not graded within 3 s" in hana.error
+    client = docker.DockerClient(base_url=classroom["ani"])
+    assert client.containers.list(all=True, filters={"label": "grader.probe=1"}) == []
+    slow.close()

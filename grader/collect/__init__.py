@@ -56,7 +56,9 @@ def connect(docker_host: str | None = None, timeout: float = 30, tls: TLSFiles |
     (``unix://``, ``tcp://`` with ``tls``, ``ssh://user@host`` through the system's ssh). The
     API version is negotiated (Docker 29 refuses clients below 1.44)."""
     if docker_host:
-        tls_config = docker.tls.TLSConfig(client_cert=(tls.cert, tls.key), ca_cert=tls.ca) if tls else False
+        # verify=True: the daemon's certificate must be signed by tls.ca (the default is not to check).
+        files = {"client_cert": (tls.cert, tls.key), "ca_cert": tls.ca} if tls else {}
+        tls_config = docker.tls.TLSConfig(**files, verify=True) if tls else False
         params = {"base_url": docker_host, "tls": tls_config, "use_ssh_client": docker_host.startswith("ssh://")}
     else:
         params = docker.utils.kwargs_from_env()
