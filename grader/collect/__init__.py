@@ -27,6 +27,7 @@ import docker.errors
 import docker.tls
 import docker.utils
 import requests.exceptions
+from docker.utils.socket import consume_socket_output, frames_iter
 
 from .. import __version__, facts
 from ..errors import DaemonUnreachable
@@ -36,6 +37,7 @@ from ..snapshot import ProbeResult, Snapshot
 PROBE_LABEL = "grader.probe"
 RUN_LABEL = "grader.run"
 DEFAULT_PROBE_IMAGE = "alpine"
+SSH_WORKERS = 3
 MIN_API = "1.24"  # only for asking the daemon its API version
 ENGINE_KEYS = ("Version", "ApiVersion", "MinAPIVersion", "Os", "Arch", "KernelVersion")
 TIMED_OUT = (124, 143)  # exit codes of `timeout` and of a killed command
@@ -116,6 +118,10 @@ def collect(
 ) -> Snapshot:
     client = client or connect(docker_host)
     api = client.api
+    if str(api.base_url).startswith("http+docker://ssh"):
+        # Each concurrent call over ssh is a new ssh session; sshd drops new sessions at random
+        # beyond 10 that are still authenticating (MaxStartups): keep well below that.
+        workers = min(workers, SSH_WORKERS)
     timings: dict[str, float] = {}
     started = time.perf_counter()
     with ProbeRunner(client, probe_image) as runner:
@@ -264,7 +270,15 @@ class ProbeRunner:
             raise ProbeError(f"no running container {selector} to run the command in", state=True)
         try:
             exec_id = self.api.exec_create(running[0]["Id"], ["sh", "-c", text])
-            return self.api.exec_start(exec_id).decode(errors="replace")
+            sock = self.api.exec_start(exec_id, socket=True)
+            try:
+                frames = (data for _, data in frames_iter(sock, tty=False))
+                return consume_socket_output(frames).decode(errors="replace")
+            finally:
+                # Over ssh the stream's ssh process may have ended first, and docker-py's close
+                # then fails on flushing to it: the output is complete, that is not an error.
+                with contextlib.suppress(OSError):
+                    sock.close()
         except docker.errors.APIError as exc:
             raise ProbeError(f"exec in {selector} failed: {exc.explanation or exc}") from exc
 

@@ -27,6 +27,7 @@ class BenchSSH:
         self.daemon = daemon
         self.root = Path(tempfile.mkdtemp(prefix="grader-ssh-"))
         self.client_path = self.root / "bin"
+        self.log = self.root / "sshd.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -57,8 +58,8 @@ class BenchSSH:
         )
         wrapper.chmod(0o755)
         self.proc = subprocess.Popen(
-            ["nsenter", f"--net={self.daemon.netns_path}", shutil.which("sshd") or "/usr/sbin/sshd", "-D", "-e"]
-            + ["-f", str(config)],
+            ["nsenter", f"--net={self.daemon.netns_path}", shutil.which("sshd") or "/usr/sbin/sshd", "-D"]
+            + ["-f", str(config), "-E", str(self.log)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
