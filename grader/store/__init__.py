@@ -83,6 +83,16 @@ def _foreign_keys(connection: Connection, state: str) -> None:
         connection.connection.dbapi_connection.execute(f"PRAGMA foreign_keys={state}")
 
 
+def _row(session: Session, model: Any, key: dict[str, Any], values: dict[str, Any] | None = None) -> Any:
+    """The row of ``model`` with this unique ``key``, inserted with ``values`` when missing."""
+    query = select(model).filter_by(**key)
+    found = session.scalars(query).first()
+    if found is None:
+        _insert_missing(session, model, {**key, **(values or {})})
+        found = session.scalars(query).one()
+    return found
+
+
 def _insert_missing(session: Session, table: Any, values: dict[str, Any]) -> None:
     """INSERT unless a row with the same unique key exists, safe against concurrent writers."""
     dialect = session.get_bind().dialect.name
@@ -139,8 +149,7 @@ class Store:
         """Store one attempt with its snapshot and per-check results; returns its id. With a
         claimed ``job``, in the claim's transaction, which also marks the job done."""
         with self._session("store the attempt", write=True, job=job) as session:
-            if session.get(SnapshotRow, snapshot.digest) is None:
-                _insert_missing(session, SnapshotRow, {"digest": snapshot.digest, "body": snapshot.to_json()})
+            _insert_missing(session, SnapshotRow, {"digest": snapshot.digest, "body": snapshot.to_json()})
             attempt = self._attempt(session, student, rubric, source, graded_at)
             attempt.snapshot_digest = snapshot.digest
             encoded = encode(outcome)
@@ -225,12 +234,8 @@ class Store:
     def _attempt(
         self, session: Session, student: str, rubric: Rubric, source: str, graded_at: datetime | None
     ) -> AttemptRow:
-        student_row = session.scalar(select(StudentRow).where(StudentRow.name == student))
-        if student_row is None:
-            _insert_missing(session, StudentRow, {"name": student})
-            student_row = session.scalars(select(StudentRow).where(StudentRow.name == student)).one()
         return AttemptRow(
-            student=student_row,
+            student=_row(session, StudentRow, {"name": student}),
             rubric=self._rubric_row(session, rubric),
             source=source,
             graded_at=graded_at or datetime.now(UTC),
@@ -239,16 +244,8 @@ class Store:
 
     @staticmethod
     def _rubric_row(session: Session, rubric: Rubric) -> RubricRow:
-        found = session.scalar(
-            select(RubricRow).where(RubricRow.rubric_id == rubric.id, RubricRow.digest == rubric.digest)
-        )
-        if found is not None:
-            return found
         values = {"version": rubric.version, "content": rubric.model_dump(mode="json")}
-        _insert_missing(session, RubricRow, {"rubric_id": rubric.id, "digest": rubric.digest, **values})
-        return session.scalars(
-            select(RubricRow).where(RubricRow.rubric_id == rubric.id, RubricRow.digest == rubric.digest)
-        ).one()
+        return _row(session, RubricRow, {"rubric_id": rubric.id, "digest": rubric.digest}, values)
 
     # -- reading ------------------------------------------------------------------------
 
