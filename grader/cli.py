@@ -424,7 +424,7 @@ def _batch_summary(results: list[Any], console: Console) -> None:
     for r in sorted(results, key=lambda r: r.student):
         score = f"{r.score:g}/{r.max_score:g}" if r.score is not None else ""
         style = "green" if r.status == "graded" else "red"
-        table.add_row(r.student, f"[{style}]{r.status}[/]", score, r.error or "", f"{r.seconds:.1f}", style=None)
+        table.add_row(r.student, f"[{style}]{r.status}[/]", score, r.error or "", f"{r.seconds:.1f}")
     Console().print(table)
     graded = sum(r.status == "graded" for r in results)
     console.print(f"graded {graded} of {len(results)} daemons; {len(results) - graded} could not be graded")

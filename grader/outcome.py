@@ -42,12 +42,20 @@ class Outcome(BaseModel):
 
     @property
     def score(self) -> float:
-        return round(sum(c.points for c in self.checks), 2)
+        return points_of(self.checks)
 
     @property
     def max_score(self) -> float:
-        return round(sum(c.max_points for c in self.checks), 2)
+        return max_points_of(self.checks)
 
     @property
     def passed(self) -> bool:
         return all(c.passed for c in self.checks)
+
+
+def points_of(checks: list[CheckResult]) -> float:
+    return round(sum(c.points for c in checks), 2)
+
+
+def max_points_of(checks: list[CheckResult]) -> float:
+    return round(sum(c.max_points for c in checks), 2)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from .store import Attempt, Encoded, Store
 
 CHUNK = 100  # snapshots per task sent to a worker
+WORKERS = os.cpu_count() or 1  # worker processes: evaluation is CPU-bound
 IN_PROCESS = 4 * CHUNK  # fewer snapshots than this are evaluated without starting workers
 
 
@@ -72,8 +73,7 @@ def regrade(
 
 def _workers(rubric_ref: str, db_url: str) -> ProcessPoolExecutor:
     context = get_context("spawn")  # no fork of a process holding database connections
-    workers = os.cpu_count() or 1
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start, initargs=(rubric_ref, db_url))
+    pool = ProcessPoolExecutor(WORKERS, mp_context=context, initializer=_start, initargs=(rubric_ref, db_url))
     pool.submit(int)  # starts the workers now
     return pool
 
@@ -90,7 +90,7 @@ def _evaluate_all(
     pending: list[Future[list[tuple[str, Encoded]]]] = []
     for chunk in batched(digests, CHUNK):
         pending.append(pool.submit(_evaluate, chunk))
-        if len(pending) > 2 * (os.cpu_count() or 1):  # bounded: results are written as they come
+        if len(pending) > 2 * WORKERS:  # bounded: results are written as they come
             yield from pending.pop(0).result()
     for future in pending:
         yield from future.result()

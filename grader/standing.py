@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from itertools import groupby
 from typing import TYPE_CHECKING, Literal
 
-from .outcome import CheckResult
+from .outcome import CheckResult, max_points_of, points_of
 
 if TYPE_CHECKING:
     from .store import Attempt
@@ -31,11 +31,11 @@ class Standing:
 
     @property
     def score(self) -> float:
-        return round(sum(c.points for c in self.checks), 2)
+        return points_of(self.checks)
 
     @property
     def max_score(self) -> float:
-        return round(sum(c.max_points for c in self.checks), 2)
+        return max_points_of(self.checks)
 
     @property
     def best(self) -> float | None:
