@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,6 +40,7 @@ DEFAULT_PROBE_IMAGE = "alpine"
 SSH_WORKERS = 3
 MIN_API = "1.24"  # only for asking the daemon its API version
 ENGINE_KEYS = ("Version", "ApiVersion", "MinAPIVersion", "Os", "Arch", "KernelVersion")
+KEEP_ALIVE = 600  # seconds a probe container lives at most if the grader is killed
 TIMED_OUT = (124, 143)  # exit codes of `timeout` and of a killed command
 INFO_KEYS = ("Name", "ServerVersion", "Driver", "OperatingSystem", "NCPU", "MemTotal")
 
@@ -187,7 +188,15 @@ class ProbeRunner:
         groups: dict[Origin, list[ProbeSpec]] = defaultdict(list)
         for spec in unique.values():
             groups[spec.origin].append(spec)
-        self.futures = [self.pool.submit(self._run_origin, origin, group) for origin, group in groups.items()]
+        # Starting a container costs the daemon about 0.7 CPU-seconds, switching a running one
+        # to another network 0.04: one probe container per set of legacy links (fixed when it
+        # is created) visits each of its networks in turn.
+        visits: dict[tuple[str, ...], list[tuple[Origin, list[ProbeSpec]]]] = defaultdict(list)
+        for origin, group in groups.items():
+            if origin.container is None:
+                visits[origin.links].append((origin, group))
+        self.futures = [self.pool.submit(self._run_visits, v) for v in visits.values()]
+        self.futures += [self.pool.submit(self._run_exec, o, g) for o, g in groups.items() if o.container is not None]
 
     def results(self) -> dict[str, ProbeResult]:
         results: dict[str, ProbeResult] = {}
@@ -205,7 +214,21 @@ class ProbeRunner:
         if self.futures:
             self._remove_probes()
 
-    def _run_origin(self, origin: Origin, specs: list[ProbeSpec]) -> dict[str, ProbeResult]:
+    def _run_exec(self, origin: Origin, specs: list[ProbeSpec]) -> dict[str, ProbeResult]:
+        return self._run(origin, specs, lambda text: self._exec(origin.container, text))
+
+    def _run_visits(self, visits: list[tuple[Origin, list[ProbeSpec]]]) -> dict[str, ProbeResult]:
+        probe = ProbeContainer(self)
+        results: dict[str, ProbeResult] = {}
+        try:
+            for origin, specs in visits:
+                results.update(self._run(origin, specs, lambda text, at=origin: probe.run(at, text)))
+        finally:
+            probe.remove()
+        return results
+
+    def _run(self, origin: Origin, specs: list[ProbeSpec], execute: Callable[[str], str]) -> dict[str, ProbeResult]:
+        """Run one origin's probes as one script through ``execute``."""
         started = time.perf_counter()
         commands: list[str] = []
         runnable: list[ProbeSpec] = []
@@ -231,7 +254,9 @@ class ProbeRunner:
             return results
         nonce = uuid.uuid4().hex
         try:
-            output = self._execute(origin, script(commands, nonce))
+            if self.cancelled.is_set():
+                raise ProbeError("cancelled")
+            output = execute(script(commands, nonce))
         except ProbeError as exc:
             for spec in runnable:
                 results[spec.key] = self._result(spec, ok=False, error=str(exc), data={"state": exc.state})
@@ -257,19 +282,16 @@ class ProbeRunner:
             **fields,
         )
 
-    def _execute(self, origin: Origin, text: str) -> str:
-        if self.cancelled.is_set():
-            raise ProbeError("cancelled")
-        if origin.container is not None:
-            return self._exec(origin.container, text)
-        return self._probe_container(origin, text)
-
     def _exec(self, selector: facts.Selector, text: str) -> str:
         running = [c for c in facts.select(self.snapshot.result(), selector) if facts.is_running(c)]
         if not running:
             raise ProbeError(f"no running container {selector} to run the command in", state=True)
+        return self.exec_in(running[0]["Id"], text, f"exec in {selector}")
+
+    def exec_in(self, ident: str, text: str, doing: str) -> str:
+        """The output of ``sh -c text`` run in a running container."""
         try:
-            exec_id = self.api.exec_create(running[0]["Id"], ["sh", "-c", text])
+            exec_id = self.api.exec_create(ident, ["sh", "-c", text])
             sock = self.api.exec_start(exec_id, socket=True)
             try:
                 frames = (data for _, data in frames_iter(sock, tty=False))
@@ -279,47 +301,89 @@ class ProbeRunner:
                 # then fails on flushing to it: the output is complete, that is not an error.
                 with contextlib.suppress(OSError):
                     sock.close()
-        except docker.errors.APIError as exc:
-            raise ProbeError(f"exec in {selector} failed: {exc.explanation or exc}") from exc
-
-    def _probe_container(self, origin: Origin, text: str) -> str:
-        network = origin.network or "bridge"
-        links = {}
-        for link in origin.links:
-            target, _, alias = link.partition(":")
-            if not any(facts.is_running(c) for c in facts.select(self.snapshot.result(), facts.Selector(name=target))):
-                raise ProbeError(f"cannot link to {target}: no such running container", state=True)
-            links[target] = alias or target
-        try:
-            container = self.api.create_container(
-                self.image,
-                command=["sh", "-c", text],
-                labels={PROBE_LABEL: "1", RUN_LABEL: self.run_id},
-                host_config=self.api.create_host_config(network_mode=network, links=links or None),
-            )
-        except docker.errors.ImageNotFound as exc:
-            raise ProbeError(f"probe image {self.image!r} is not on the daemon (the grader never pulls)") from exc
-        except docker.errors.NotFound as exc:  # checked by the daemon: the snapshot may not be taken yet
-            raise ProbeError(f"network {network} does not exist", state=True) from exc
-        except docker.errors.APIError as exc:
-            raise ProbeError(f"cannot create a probe container on {network}: {exc.explanation or exc}") from exc
-        ident = container["Id"]
-        try:
-            self.api.start(ident)
-            self.api.wait(ident, timeout=ACTION_TIMEOUT * 3 + 10)
-            return self.api.logs(ident, stdout=True, stderr=True).decode(errors="replace")
         except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
-            raise ProbeError(f"probe on {network} failed: {_one_line(exc)}") from exc
-        finally:
-            self._remove(ident)
+            raise ProbeError(f"{doing} failed: {_one_line(exc)}") from exc
 
-    def _remove(self, ident: str) -> None:
+    def remove(self, ident: str) -> None:
         with contextlib.suppress(docker.errors.NotFound):
             self.api.remove_container(ident, force=True, v=True)
 
     def _remove_probes(self) -> None:
         for c in self.api.containers(all=True, filters={"label": f"{RUN_LABEL}={self.run_id}"}):
-            self._remove(c["Id"])
+            self.remove(c["Id"])
+
+
+class ProbeContainer:
+    """One labelled probe container of a run, started on the network of the first origin it
+    serves and moved to each next origin's network (connected to the new one before it leaves
+    the old one: a container left with no network loses its DNS resolver). Each origin's script
+    runs in it by exec; it only sleeps meanwhile, and is removed in the end."""
+
+    def __init__(self, runner: ProbeRunner):
+        self.runner = runner
+        self.api = runner.api
+        self.ident: str | None = None
+        self.network = ""
+
+    def run(self, origin: Origin, text: str) -> str:
+        network = origin.network or "bridge"
+        if self.ident is None:
+            self._start(origin, network)
+        elif network != self.network:
+            self._move(network)
+        assert self.ident is not None
+        return self.runner.exec_in(self.ident, text, f"probe on {network}")
+
+    def _start(self, origin: Origin, network: str) -> None:
+        links = {}
+        for link in origin.links:
+            target, _, alias = link.partition(":")
+            snapshot = self.runner.snapshot.result()
+            if not any(facts.is_running(c) for c in facts.select(snapshot, facts.Selector(name=target))):
+                raise ProbeError(f"cannot link to {target}: no such running container", state=True)
+            links[target] = alias or target
+        try:
+            container = self.api.create_container(
+                self.runner.image,
+                command=["sleep", str(KEEP_ALIVE)],
+                labels={PROBE_LABEL: "1", RUN_LABEL: self.runner.run_id},
+                host_config=self.api.create_host_config(network_mode=network, links=links or None),
+            )
+        except docker.errors.ImageNotFound as exc:
+            image = self.runner.image
+            raise ProbeError(f"probe image {image!r} is not on the daemon (the grader never pulls)") from exc
+        except docker.errors.NotFound as exc:  # checked by the daemon: the snapshot may not be taken yet
+            raise ProbeError(f"network {network} does not exist", state=True) from exc
+        except docker.errors.APIError as exc:
+            raise ProbeError(f"cannot create a probe container on {network}: {exc.explanation or exc}") from exc
+        self.ident = container["Id"]
+        try:
+            self.api.start(self.ident)
+        except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+            self.remove()  # the next origin starts afresh
+            if isinstance(exc, docker.errors.NotFound):  # some engines check the network only here
+                raise ProbeError(f"network {network} does not exist", state=True) from exc
+            raise ProbeError(f"probe on {network} failed: {_one_line(exc)}") from exc
+        self.network = network
+
+    def _move(self, network: str) -> None:
+        try:
+            self.api.connect_container_to_network(self.ident, network)
+        except docker.errors.NotFound as exc:
+            raise ProbeError(f"network {network} does not exist", state=True) from exc
+        except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+            raise ProbeError(f"cannot move the probe container to {network}: {_one_line(exc)}") from exc
+        try:
+            self.api.disconnect_container_from_network(self.ident, self.network)
+        except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+            self.remove()  # on two networks it would answer for both: the next origin starts afresh
+            raise ProbeError(f"cannot move the probe container off {self.network}: {_one_line(exc)}") from exc
+        self.network = network
+
+    def remove(self) -> None:
+        if self.ident is not None:
+            self.runner.remove(self.ident)
+            self.ident = None
 
 
 class ProbeError(Exception):
