@@ -17,6 +17,9 @@ from bench.daemon import BenchDaemon
 from click.testing import CliRunner
 
 from grader.cli import main
+from grader.collect import collect
+from grader.facts import Selector, address_of
+from grader.probes import Origin, ProbeSpec
 
 pytestmark = pytest.mark.docker
 
@@ -279,3 +282,29 @@ def test_ctrl_c_removes_probe_containers(daemon: BenchDaemon, tmp_path: Path) ->
     assert proc.returncode == 130, err
     assert "interrupted" in err
     assert probes() == []
+
+
+def test_the_probe_container_sees_each_network_alone(networks_lab: BenchDaemon) -> None:
+    """One probe container visits backend-network, frontend-network2 and frontend-network in
+    turn; on each it resolves names as a container on that network only would. (The unknown
+    name on frontend-network waits out the probe's timeout on the bench.)"""
+    lookups = [
+        ("backend-network", "redis"),
+        ("frontend-network2", "db"),
+        ("frontend-network2", "redis"),
+        ("frontend-network", "redis"),
+    ]
+    specs = [ProbeSpec(action="resolve", origin=Origin(network=n), host=h) for n, h in lookups]
+    snapshot = collect(specs, docker_host=networks_lab.host)
+    found = {(p.network, p.target): p.data["addresses"] for p in snapshot.probes.values()}
+    redis = Selector(name="redis")
+    backend = address_of(snapshot, redis, "backend-network")
+    frontend2 = address_of(snapshot, redis, "frontend-network2")
+    assert backend and frontend2 and backend != frontend2
+    assert found == {
+        ("net:backend-network", "redis"): [backend],
+        ("net:frontend-network2", "db"): [frontend2],
+        ("net:frontend-network2", "redis"): [frontend2],
+        ("net:frontend-network", "redis"): [],
+    }
+    assert networks_lab.docker("ps", "-aq", "--filter", "label=grader.probe=1").stdout.strip() == ""

@@ -1,8 +1,10 @@
 """Daemon -> Snapshot. The only layer that talks to Docker.
 
 One pass: list containers (stopped ones too), networks and images and inspect them
-concurrently, while the probes the rubric asks for run, one short-lived labelled probe
-container per origin (or one exec), in parallel. The grader never changes the student's
+concurrently, while the probes the rubric asks for run. Each network's probes run as one
+script, in a short-lived labelled probe container on that network, or in one exec. One
+probe container serves every network (it moves from one to the next) unless legacy links
+need another, and origins run in parallel. The grader never changes the student's
 objects; every probe container carries ``grader.probe=1`` and this run's id and is
 removed in all cases, Ctrl-C included.
 """
