@@ -6,7 +6,9 @@ with lab 2 played to its end. Batches run in this process (no interpreter start-
 the figures), into a fresh SQLite store each. Here every daemon shares the machine's cores,
 unlike students' machines: each probe container a daemon starts costs this machine CPU. So
 the batch is timed twice: with lab 2's full rubric, and with its checks that need no probe
-(inspects only), where the daemons' own work is light and the batch machinery shows.
+(inspects only), where the daemons' own work is light and the batch machinery shows. Each
+line also gives the CPU all processes spent per daemon (the daemons' included) and the floor
+that puts on N daemons sharing these cores: N x that CPU / cores.
 
     python benchmarks/batch_scaling.py [--sizes 1,3,6] [--rounds 3]
 """
@@ -34,6 +36,8 @@ from grader.evaluate import evaluate  # noqa: E402
 from grader.rubric import load  # noqa: E402
 from grader.store import Store  # noqa: E402
 
+CORES = os.cpu_count() or 1
+
 
 def machine_busy() -> tuple[float, float]:
     """(busy, total) jiffies of all cores since boot, from /proc/stat."""
@@ -59,7 +63,8 @@ def inspect_only(workdir: Path) -> Path:
 
 
 def run_batch(rubric: str, daemons: list[BenchDaemon], workdir: Path) -> tuple[float, float, float]:
-    """(wall seconds, this process's CPU seconds, the machine's busy fraction)."""
+    """(wall seconds, this process's CPU seconds, the machine's CPU seconds: every process's,
+    the daemons' included)."""
     roster = workdir / f"roster{len(daemons)}.csv"
     roster.write_text("student,docker_host\n" + "".join(f"s{n},{d.host}\n" for n, d in enumerate(daemons)))
     run = Batch(rubric, roster, f"sqlite:///{tempfile.mkdtemp(dir=workdir)}/batch.db", workers=len(daemons))
@@ -68,7 +73,7 @@ def run_batch(rubric: str, daemons: list[BenchDaemon], workdir: Path) -> tuple[f
     took, cpu = time.perf_counter() - started, time.process_time() - cpu
     busy_after, total_after = machine_busy()
     assert all(r.status == "graded" and r.score == r.max_score for r in results), results
-    return took, cpu, (busy_after - busy) / (total_after - total)
+    return took, cpu, (busy_after - busy) / (total_after - total) * took * CORES
 
 
 def direct(daemon: BenchDaemon, workdir: Path) -> float:
@@ -97,18 +102,22 @@ def main() -> None:
             daemons.append(daemon)
             images.load_images(daemon, images.images_tar(daemon))
             labs.play(daemon, labs.NETWORKS_LAB)
-        print(f"cores: {os.cpu_count()}, rounds: {args.rounds} (medians), lab 2 final state on every daemon")
+        print(f"cores: {CORES}, rounds: {args.rounds} (medians), lab 2 final state on every daemon")
         for label, rubric in [("full rubric", "docker-networks"), ("inspect-only", str(inspect_only(workdir)))]:
             run_batch(rubric, daemons[:1], workdir)  # warm-up: imports, first probe containers
             runs = {n: [run_batch(rubric, daemons[:n], workdir) for _ in range(args.rounds)] for n in sizes}
             times = {n: statistics.median(r[0] for r in runs[n]) for n in sizes}
+            one = statistics.median(r[2] for r in runs[sizes[0]]) / sizes[0]
             for n in sizes:
                 ratio = times[n] / times[sizes[0]]
                 cpu = statistics.median(r[1] for r in runs[n]) / n
-                busy = statistics.median(r[2] for r in runs[n])
+                machine = statistics.median(r[2] for r in runs[n])
+                # The least time n daemons' work can take when it all shares these cores.
+                floor = max(times[sizes[0]], n * one / CORES)
                 print(
                     f"{label}: N={n}: {times[n]:.2f} s  ({ratio:.2f}x N={sizes[0]}; target <= 1.5x); "
-                    f"grader CPU {cpu:.3f} s per daemon; machine {busy:.0%} busy"
+                    f"grader CPU {cpu:.3f} s per daemon; all processes {machine / n:.2f} CPU-s per daemon; "
+                    f"floor on {CORES} cores {floor:.2f} s ({floor / times[sizes[0]]:.2f}x)"
                 )
         alone = statistics.median(direct(daemons[0], workdir) for _ in range(args.rounds))
         batch_one = statistics.median(run_batch("docker-networks", daemons[:1], workdir)[0] for _ in range(args.rounds))
