@@ -133,7 +133,7 @@ def import_bundles(files: list[Path], *, rubric_ref: str | None = None, db_url: 
     with ``rubric_ref`` (default: the installed rubric of the bundle's rubric id). A bundle whose
     snapshot the student already has an attempt with is skipped, so importing twice is harmless.
     A bad file changes nothing and the others go on."""
-    from .store import Store
+    from .store import AlreadyStored, Store
 
     given = load(rubric_ref) if rubric_ref else None
     installed = cache(load)
@@ -149,10 +149,12 @@ def import_bundles(files: list[Path], *, rubric_ref: str | None = None, db_url: 
         student, snapshot = bundle.student, bundle.snapshot
         if rubric.id != bundle.rubric.id:
             done.failed.append(f"{path}: a bundle of rubric {bundle.rubric.id!r}, not {rubric.id!r}")
-        elif any(a.snapshot_digest == snapshot.digest for a in store.attempts(rubric.id, student, checks=False)):
+            continue
+        outcome = evaluate(rubric, snapshot)
+        try:
+            store.record(student, rubric, snapshot, outcome, "import", bundle.taken_at, once=True)
+        except AlreadyStored:
             done.skipped.append(f"{path}: already imported ({student}, snapshot {snapshot.digest[:12]})")
-        else:
-            outcome = evaluate(rubric, snapshot)
-            store.record(student, rubric, snapshot, outcome, "import", bundle.taken_at)
-            done.imported.append(f"{path}: {student} {outcome.score:g}/{outcome.max_score:g}")
+            continue
+        done.imported.append(f"{path}: {student} {outcome.score:g}/{outcome.max_score:g}")
     return done

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import multiprocessing
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,28 @@ def test_importing_twice_skips(db_url: str, tmp_path: Path) -> None:
     assert (again.imported, len(again.skipped), again.failed) == ([], 2, [])
     assert "already imported (ani, snapshot" in again.skipped[0]
     assert len(Store(db_url).attempts()) == 1
+
+
+def _import_when_told(go: multiprocessing.synchronize.Event, files: list[Path], db_url: str) -> None:
+    go.wait(60)
+    import_bundles(files, db_url=db_url)
+
+
+def test_concurrent_imports_store_a_bundle_once(db_url: str, tmp_path: Path) -> None:
+    """Six processes import the same three students' bundles at the same moment."""
+    files = [submit(tmp_path, "networks-reference", s, f"{s}.json") for s in ("ani", "budi", "cici")]
+    Store(db_url)
+    context = multiprocessing.get_context("spawn")
+    go = context.Event()
+    order = [files, files[::-1], files[1:] + files[:1]] * 2
+    workers = [context.Process(target=_import_when_told, args=(go, f, db_url)) for f in order]
+    for w in workers:
+        w.start()
+    go.set()
+    for w in workers:
+        w.join(120)
+    assert [w.exitcode for w in workers] == [0] * 6
+    assert sorted(a.student for a in Store(db_url).attempts()) == ["ani", "budi", "cici"]
 
 
 def test_student_edited_scores_are_not_trusted(db_url: str, tmp_path: Path) -> None:

@@ -145,12 +145,17 @@ class Store:
         source: str,
         graded_at: datetime | None = None,
         job: Job | None = None,
+        once: bool = False,
     ) -> int:
         """Store one attempt with its snapshot and per-check results; returns its id. With a
-        claimed ``job``, in the claim's transaction, which also marks the job done."""
+        claimed ``job``, in the claim's transaction, which also marks the job done. With
+        ``once``, raise AlreadyStored (storing nothing) when the student already has an attempt
+        of this rubric with this very snapshot (an imported bundle)."""
         with self._session("store the attempt", write=True, job=job) as session:
             _insert_missing(session, SnapshotRow, {"digest": snapshot.digest, "body": snapshot.to_json()})
             attempt = self._attempt(session, student, rubric, source, graded_at)
+            if once:
+                self._refuse_known(session, attempt.student, rubric.id, snapshot.digest)
             attempt.snapshot_digest = snapshot.digest
             encoded = encode(outcome)
             attempt.score, attempt.max_score, attempt.results = encoded.score, encoded.max_score, encoded.results
@@ -243,6 +248,23 @@ class Store:
         )
 
     @staticmethod
+    def _refuse_known(session: Session, student: StudentRow, rubric_id: str, digest: str) -> None:
+        # The student's row lock makes concurrent imports for one student wait for each other
+        # (PostgreSQL; SQLite's write transactions are serial anyway): the check sees the other's attempt.
+        session.execute(select(StudentRow.id).where(StudentRow.id == student.id).with_for_update())
+        known = (
+            select(AttemptRow.id)
+            .join(AttemptRow.rubric)
+            .where(
+                AttemptRow.student_id == student.id,
+                RubricRow.rubric_id == rubric_id,
+                AttemptRow.snapshot_digest == digest,
+            )
+        )
+        if session.scalars(known.limit(1)).first() is not None:
+            raise AlreadyStored(f"{student.name} already has an attempt with snapshot {digest[:12]}")
+
+    @staticmethod
     def _rubric_row(session: Session, rubric: Rubric) -> RubricRow:
         values = {"version": rubric.version, "content": rubric.model_dump(mode="json")}
         return _row(session, RubricRow, {"rubric_id": rubric.id, "digest": rubric.digest}, values)
@@ -312,6 +334,10 @@ class Store:
 
     def _session(self, doing: str, write: bool = False, job: Job | None = None) -> _Session:
         return _Session(self, doing, write, job)
+
+
+class AlreadyStored(Exception):
+    """``record(once=True)`` found the same snapshot already stored for the student."""
 
 
 @dataclass(frozen=True)
