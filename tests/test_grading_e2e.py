@@ -274,9 +274,9 @@ def test_ctrl_c_removes_probe_containers(daemon: BenchDaemon, tmp_path: Path) ->
     )
     probes = lambda: daemon.docker("ps", "-aq", "--filter", "label=grader.probe=1").stdout.split()  # noqa: E731
     deadline = time.monotonic() + 20
-    while not probes() and time.monotonic() < deadline:
+    while len(probes()) < 2 and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert len(probes()) == 1, "one probe container visits both networks: it never started"
+    assert len(probes()) == 2, "the probe containers (one per kind of network) never started"
     os.kill(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
@@ -286,8 +286,9 @@ def test_ctrl_c_removes_probe_containers(daemon: BenchDaemon, tmp_path: Path) ->
 
 def test_the_probe_container_sees_each_network_alone(networks_lab: BenchDaemon) -> None:
     """One probe container visits backend-network, frontend-network2 and frontend-network in
-    turn; on each it resolves names as a container on that network only would. (The unknown
-    name on frontend-network waits out the probe's timeout on the bench.)"""
+    turn; on each it resolves names as a container on that network only would. The default
+    bridge, where Docker's embedded DNS does not answer, gets a container of its own. (The
+    unknown name on frontend-network waits out the probe's timeout on the bench.)"""
     lookups = [
         ("backend-network", "redis"),
         ("frontend-network2", "db"),
@@ -295,8 +296,13 @@ def test_the_probe_container_sees_each_network_alone(networks_lab: BenchDaemon) 
         ("frontend-network", "redis"),
     ]
     specs = [ProbeSpec(action="resolve", origin=Origin(network=n), host=h) for n, h in lookups]
-    snapshot = collect(specs, docker_host=networks_lab.host)
-    found = {(p.network, p.target): p.data["addresses"] for p in snapshot.probes.values()}
+    resolvers = [ProbeSpec(action="resolv", origin=Origin(network=n)) for n in ("backend-network", "bridge")]
+    snapshot = collect([*specs, *resolvers], docker_host=networks_lab.host)
+    found = {(p.network, p.target): p.data["addresses"] for p in snapshot.probes.values() if p.kind == "resolve"}
+    nameservers = {p.network: p.data["nameservers"] for p in snapshot.probes.values() if p.kind == "resolv"}
+    # The default bridge has no embedded DNS: a container there uses the host's resolvers.
+    assert nameservers["net:backend-network"] == ["127.0.0.11"]
+    assert "127.0.0.11" not in nameservers["net:bridge"]
     redis = Selector(name="redis")
     backend = address_of(snapshot, redis, "backend-network")
     frontend2 = address_of(snapshot, redis, "frontend-network2")

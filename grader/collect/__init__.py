@@ -3,8 +3,8 @@
 One pass: list containers (stopped ones too), networks and images and inspect them
 concurrently, while the probes the rubric asks for run. Each network's probes run as one
 script, in a short-lived labelled probe container on that network, or in one exec. One
-probe container serves every network (it moves from one to the next) unless legacy links
-need another, and origins run in parallel. The grader never changes the student's
+probe container serves every user-defined network (it moves from one to the next); the
+default bridge and legacy links need containers of their own, which run in parallel. The grader never changes the student's
 objects; every probe container carries ``grader.probe=1`` and this run's id and is
 removed in all cases, Ctrl-C included.
 """
@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import docker
@@ -39,6 +40,7 @@ from ..snapshot import ProbeResult, Snapshot
 PROBE_LABEL = "grader.probe"
 RUN_LABEL = "grader.run"
 DEFAULT_PROBE_IMAGE = "alpine"
+BUILT_IN = ("bridge", "host", "none")  # networks unlike the user-defined ones
 SSH_WORKERS = 3
 MIN_API = "1.24"  # only for asking the daemon its API version
 ENGINE_KEYS = ("Version", "ApiVersion", "MinAPIVersion", "Os", "Arch", "KernelVersion")
@@ -169,8 +171,9 @@ def _inspect(fetch: Any, ident: str) -> dict[str, Any] | None:
 
 
 class ProbeRunner:
-    """Runs probe specs grouped by origin, in parallel, and always cleans up (on leaving the
-    ``with`` block). Origins start before the snapshot is taken; what a probe needs from it
+    """Runs probe specs grouped by origin, and always cleans up (on leaving the ``with``
+    block). Each origin's probes run as one script; the origins served by one probe container
+    run in turn, everything else in parallel. Origins start before the snapshot is taken; what a probe needs from it
     (a target's address, a link target, the container to exec into) waits for ``snapshot``."""
 
     def __init__(self, client: docker.DockerClient, image: str):
@@ -191,12 +194,15 @@ class ProbeRunner:
         for spec in unique.values():
             groups[spec.origin].append(spec)
         # Starting a container costs the daemon about 0.7 CPU-seconds, switching a running one
-        # to another network 0.04: one probe container per set of legacy links (fixed when it
-        # is created) visits each of its networks in turn.
-        visits: dict[tuple[str, ...], list[tuple[Origin, list[ProbeSpec]]]] = defaultdict(list)
+        # to another network 0.04: one probe container visits the user-defined networks in
+        # turn. Legacy links are fixed when a container is created, and a container made on
+        # the default bridge has no embedded DNS (nor keeps one made elsewhere the bridge's):
+        # each of those gets a container of its own.
+        visits: dict[tuple[str, tuple[str, ...]], list[tuple[Origin, list[ProbeSpec]]]] = defaultdict(list)
         for origin, group in groups.items():
             if origin.container is None:
-                visits[origin.links].append((origin, group))
+                network = origin.network or "bridge"
+                visits[network if network in BUILT_IN else "", origin.links].append((origin, group))
         self.futures = [self.pool.submit(self._run_visits, v) for v in visits.values()]
         self.futures += [self.pool.submit(self._run_exec, o, g) for o, g in groups.items() if o.container is not None]
 
@@ -224,7 +230,7 @@ class ProbeRunner:
         results: dict[str, ProbeResult] = {}
         try:
             for origin, specs in visits:
-                results.update(self._run(origin, specs, lambda text, at=origin: probe.run(at, text)))
+                results.update(self._run(origin, specs, partial(probe.run, origin)))
         finally:
             probe.remove()
         return results
