@@ -4,9 +4,9 @@ One pass: list containers (stopped ones too), networks and images and inspect th
 concurrently, while the probes the rubric asks for run. Each network's probes run as one
 script, in a short-lived labelled probe container on that network, or in one exec. One
 probe container serves every user-defined network (it moves from one to the next); the
-default bridge and legacy links need containers of their own, which run in parallel. The grader never changes the student's
-objects; every probe container carries ``grader.probe=1`` and this run's id and is
-removed in all cases, Ctrl-C included.
+default bridge and legacy links need containers of their own, which run in parallel. The
+grader never changes the student's objects; every probe container carries
+``grader.probe=1`` and this run's id and is removed in all cases, Ctrl-C included.
 """
 
 from __future__ import annotations
@@ -173,8 +173,9 @@ def _inspect(fetch: Any, ident: str) -> dict[str, Any] | None:
 class ProbeRunner:
     """Runs probe specs grouped by origin, and always cleans up (on leaving the ``with``
     block). Each origin's probes run as one script; the origins served by one probe container
-    run in turn, everything else in parallel. Origins start before the snapshot is taken; what a probe needs from it
-    (a target's address, a link target, the container to exec into) waits for ``snapshot``."""
+    run in turn, everything else in parallel. Origins start before the snapshot is taken;
+    what a probe needs from it (a target's address, a link target, the container to exec
+    into) waits for ``snapshot``."""
 
     def __init__(self, client: docker.DockerClient, image: str):
         self.api = client.api
