@@ -8,7 +8,7 @@ unlike students' machines: each probe container a daemon starts costs this machi
 the batch is timed twice: with lab 2's full rubric, and with its checks that need no probe
 (inspects only), where the daemons' own work is light and the batch machinery shows. Each
 line also gives the CPU all processes spent per daemon (the daemons' included) and the floor
-that puts on N daemons sharing these cores: N x that CPU / cores.
+that puts on the batch's time: all that CPU divided by the cores.
 
     python benchmarks/batch_scaling.py [--sizes 1,3,6] [--rounds 3]
 """
@@ -107,13 +107,12 @@ def main() -> None:
             run_batch(rubric, daemons[:1], workdir)  # warm-up: imports, first probe containers
             runs = {n: [run_batch(rubric, daemons[:n], workdir) for _ in range(args.rounds)] for n in sizes}
             times = {n: statistics.median(r[0] for r in runs[n]) for n in sizes}
-            one = statistics.median(r[2] for r in runs[sizes[0]]) / sizes[0]
             for n in sizes:
                 ratio = times[n] / times[sizes[0]]
                 cpu = statistics.median(r[1] for r in runs[n]) / n
                 machine = statistics.median(r[2] for r in runs[n])
-                # The least time n daemons' work can take when it all shares these cores.
-                floor = max(times[sizes[0]], n * one / CORES)
+                # The least time the CPU work of this batch (the daemons' included) can take on these cores.
+                floor = machine / CORES
                 print(
                     f"{label}: N={n}: {times[n]:.2f} s  ({ratio:.2f}x N={sizes[0]}; target <= 1.5x); "
                     f"grader CPU {cpu:.3f} s per daemon; all processes {machine / n:.2f} CPU-s per daemon; "
