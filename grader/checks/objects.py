@@ -19,7 +19,8 @@ class Params(BaseModel):
 
 
 def _near(name: str, candidates: list[str]) -> str:
-    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    # 0.8: backend_network for backend-network (0.93), not frontend-network (0.71).
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.8)
     return f" (found {close[0]!r}: a typo?)" if close else ""
 
 
