@@ -62,7 +62,7 @@ class Result:
 
 
 def read_roster(path: str | Path, class_tls: TLSFiles | None = None) -> list[Target]:
-    """Read a roster CSV. Columns: ``student``, ``docker_host`` (``unix://``, ``tcp://host:port``
+    """Read a roster CSV (comma, semicolon or tab separated). Columns: ``student``, ``docker_host`` (``unix://``, ``tcp://host:port``
     or ``ssh://user@host``), and optionally ``tls_ca``, ``tls_cert``, ``tls_key`` (paths relative
     to the roster); a row without them uses the class's TLS files, for ``tcp://`` hosts."""
     path = Path(path)
@@ -70,7 +70,8 @@ def read_roster(path: str | Path, class_tls: TLSFiles | None = None) -> list[Tar
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read the roster {path}: {exc}") from exc
-    reader = csv.DictReader(text.splitlines())
+    lines = text.splitlines()
+    reader = csv.DictReader(lines, delimiter=_delimiter(lines[0] if lines else ""))
     columns = [c.strip() for c in reader.fieldnames or []]
     missing = [c for c in ROSTER_COLUMNS[:2] if c not in columns]
     unknown = [c for c in columns if c not in ROSTER_COLUMNS]
@@ -94,6 +95,15 @@ def read_roster(path: str | Path, class_tls: TLSFiles | None = None) -> list[Tar
     if not targets:
         raise UsageError(f"{path}: the roster lists no student")
     return list(targets.values())
+
+
+def _delimiter(header: str) -> str:
+    """``,`` or, as spreadsheets save CSV where the decimal mark is a comma (Indonesia among
+    them), ``;``; or a tab."""
+    try:
+        return csv.Sniffer().sniff(header, delimiters=",;\t").delimiter
+    except csv.Error:  # one column: the error about missing ones says what is wrong
+        return ","
 
 
 def _tls(row: dict[str, str], base: Path, where: str) -> TLSFiles | None:

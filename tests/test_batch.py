@@ -22,6 +22,7 @@ from bench.sshd import BenchSSH
 from bench.tls import TlsFiles, make_tls
 from conftest import start_daemon
 
+from grader.batch import Target, read_roster
 from grader.store import Attempt, Store
 
 RUBRIC = "docker-networks"
@@ -196,6 +197,18 @@ def test_roster_errors_are_one_line(tmp_path: Path) -> None:
         _, err = proc.communicate()
         assert proc.returncode == 2 and message in err and "Traceback" not in err, err
         assert err.startswith("grader: ") and not (tmp_path / "class.db").exists()  # nothing made for a bad roster
+
+
+def test_roster_as_spreadsheets_save_it(tmp_path: Path) -> None:
+    """Excel in a comma-decimal locale (Indonesia's) saves CSV with semicolons, a BOM and CRLF."""
+    roster = tmp_path / "class.csv"
+    for separator in (",", ";", "\t"):
+        rows = ["student", "docker_host"], ["ani", "unix:///ani.sock"], ["budi", "ssh://budi@pc-07"]
+        roster.write_bytes(b"\xef\xbb\xbf" + "".join(separator.join(r) + "\r\n" for r in rows).encode())
+        assert read_roster(roster) == [
+            Target("ani", "unix:///ani.sock", None),
+            Target("budi", "ssh://budi@pc-07", None),
+        ], separator
 
 
 def test_workers_share_one_postgresql(classroom: dict[str, str], tmp_path: Path, pg_url: str) -> None:
