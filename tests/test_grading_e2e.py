@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -17,7 +18,8 @@ from bench.daemon import BenchDaemon
 from click.testing import CliRunner
 
 from grader.cli import main
-from grader.collect import collect
+from grader.collect import collect, connect
+from grader.errors import DaemonUnreachable
 from grader.facts import Selector, address_of
 from grader.probes import Origin, ProbeSpec
 
@@ -314,3 +316,35 @@ def test_the_probe_container_sees_each_network_alone(networks_lab: BenchDaemon) 
         ("net:frontend-network", "redis"): [],
     }
     assert networks_lab.docker("ps", "-aq", "--filter", "label=grader.probe=1").stdout.strip() == ""
+
+
+def test_a_socket_the_user_may_not_open_says_why(tmp_path: Path) -> None:
+    """A student outside the docker group: the socket refuses them (EACCES), and the message
+    says what to do. The check runs in a forked child that has dropped root."""
+    path = tmp_path / "docker.sock"
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(path))
+    server.listen()
+    os.chmod(path, 0o600)
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover (the child reports through the pipe)
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            connect(f"unix://{path}")
+            message = "connected"
+        except DaemonUnreachable as exc:
+            message = f"{exc.reason}: {exc}"
+        except BaseException as exc:  # noqa: BLE001
+            message = f"unexpected {exc!r}"
+        os.write(write, message.encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    message = os.read(read, 4096).decode()
+    server.close()
+    assert message == (
+        f"unreachable: cannot reach the Docker daemon at unix://{path}: "
+        "permission denied (run it as a user in the docker group, or with sudo)"
+    )

@@ -94,7 +94,8 @@ def _client(params: dict[str, Any], version: str, timeout: float) -> docker.Dock
 
 
 def lost(exc: BaseException, doing: str) -> DaemonUnreachable:
-    """A one-line DaemonUnreachable saying why: TLS refused, timeout, or unreachable."""
+    """A one-line DaemonUnreachable saying why: TLS refused, timeout, permission denied on the
+    socket, or unreachable."""
     chain: list[BaseException] = []
     cause: BaseException | None = exc
     while cause is not None and len(chain) < 10:
@@ -105,6 +106,8 @@ def lost(exc: BaseException, doing: str) -> DaemonUnreachable:
         return DaemonUnreachable(f"{doing}: TLS refused: {_one_line(exc)}", "tls")
     if any(isinstance(c, requests.exceptions.Timeout | TimeoutError | socket.timeout) for c in chain):
         return DaemonUnreachable(f"{doing}: timed out ({_one_line(exc)})", "timeout")
+    if any(isinstance(c, PermissionError) for c in chain) or "PermissionError" in text:
+        return DaemonUnreachable(f"{doing}: permission denied (run it as a user in the docker group, or with sudo)")
     return DaemonUnreachable(f"{doing}: {_one_line(exc)}")
 
 
