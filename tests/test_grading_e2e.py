@@ -348,3 +348,22 @@ def test_a_socket_the_user_may_not_open_says_why(tmp_path: Path) -> None:
         f"unreachable: cannot reach the Docker daemon at unix://{path}: "
         "permission denied (run it as a user in the docker group, or with sudo)"
     )
+
+
+def test_a_missing_probe_image_is_an_error_never_a_pull(networks_lab: BenchDaemon, tmp_path: Path) -> None:
+    """The probe checks cannot be observed: they are errors (not failures) that say what to do,
+    the others are graded, and nothing is pulled."""
+    before = state(networks_lab)
+    code, report = grade(networks_lab, "docker-networks", tmp_path, "--probe-image", "nosuch:1")
+    assert code == 1
+    probed = {c["id"]: c for c in report["checks"] if c["status"] == "error"}
+    assert set(probed) >= {"no-link-env", "embedded-dns", "redis-resolves", "db-resolves"}
+    for check in probed.values():
+        assert "probe image 'nosuch:1' is not on the daemon" in check["message"]
+        assert "docker pull nosuch:1" in check["message"] and check["points"] == 0
+    for check in report["checks"]:  # the rest pass, or wait for a check that could not be observed
+        if check["status"] == "blocked":
+            assert check["message"].removeprefix("blocked: needs ") in probed, check
+        else:
+            assert check["status"] in ("passed", "error"), check
+    assert state(networks_lab) == before

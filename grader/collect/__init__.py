@@ -363,7 +363,10 @@ class ProbeContainer:
             )
         except docker.errors.ImageNotFound as exc:
             image = self.runner.image
-            raise ProbeError(f"probe image {image!r} is not on the daemon (the grader never pulls)") from exc
+            raise ProbeError(
+                f"probe image {image!r} is not on the daemon and the grader never pulls: "
+                f"docker pull {image}, or grade with --probe-image IMAGE"
+            ) from exc
         except docker.errors.NotFound as exc:  # checked by the daemon: the snapshot may not be taken yet
             raise ProbeError(f"network {network} does not exist", state=True) from exc
         except docker.errors.APIError as exc:
