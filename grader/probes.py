@@ -19,6 +19,9 @@ from .facts import Selector
 
 Action = Literal["env", "hosts", "resolv", "resolve", "ping", "tcp", "http", "redis_ping", "command"]
 ACTION_TIMEOUT = 8  # seconds for one probe action inside the probe container
+# Docker's embedded DNS answers a container's name or alias at once; a name it does not know
+# goes to the host's resolvers, which on an offline lab machine never answer (20 s on the bench).
+RESOLVE_TIMEOUT = 3
 
 
 class Origin(BaseModel):
@@ -79,14 +82,19 @@ def command_for(spec: ProbeSpec, address: str | None) -> str:
     raise AssertionError(spec.action)
 
 
-def script(commands: list[str], nonce: str) -> str:
-    """Run every command concurrently, each with a timeout; print sections with a nonce
-    so that no command's output can forge another's result. The outputs wait in a temporary
-    folder that is removed at the end: an exec leaves nothing in a student's container."""
+def timeout_for(spec: ProbeSpec) -> int:
+    """Seconds one probe action may take."""
+    return RESOLVE_TIMEOUT if spec.action == "resolve" else ACTION_TIMEOUT
+
+
+def script(commands: list[tuple[str, int]], nonce: str) -> str:
+    """Run every (command, timeout) concurrently; print sections with a nonce so that no
+    command's output can forge another's result. The outputs wait in a temporary folder
+    that is removed at the end: an exec leaves nothing in a student's container."""
     lines = ['dir=$(mktemp -d) && cd "$dir" || exit 125']
-    for i, cmd in enumerate(commands):
+    for i, (cmd, seconds) in enumerate(commands):
         inner = shlex.quote(cmd)
-        lines.append(f"( timeout {ACTION_TIMEOUT} sh -c {inner} >o{i} 2>&1; echo $? >r{i} ) &")
+        lines.append(f"( timeout {seconds} sh -c {inner} >o{i} 2>&1; echo $? >r{i} ) &")
     lines.append("wait")
     for i in range(len(commands)):
         lines.append(f"echo '{nonce} {i}' $(cat r{i}); cat o{i}")

@@ -34,7 +34,7 @@ from docker.utils.socket import consume_socket_output, frames_iter
 
 from .. import __version__, facts
 from ..errors import DaemonUnreachable
-from ..probes import ACTION_TIMEOUT, Origin, ProbeSpec, command_for, parse, script, split_sections
+from ..probes import Origin, ProbeSpec, command_for, parse, script, split_sections, timeout_for
 from ..snapshot import ProbeResult, Snapshot
 
 PROBE_LABEL = "grader.probe"
@@ -242,7 +242,7 @@ class ProbeRunner:
     def _run(self, origin: Origin, specs: list[ProbeSpec], execute: Callable[[str], str]) -> dict[str, ProbeResult]:
         """Run one origin's probes as one script through ``execute``."""
         started = time.perf_counter()
-        commands: list[str] = []
+        commands: list[tuple[str, int]] = []
         runnable: list[ProbeSpec] = []
         results: dict[str, ProbeResult] = {}
         network = origin.network or "bridge"
@@ -259,7 +259,7 @@ class ProbeRunner:
                         data={"state": True},
                     )
                     continue
-            commands.append(command_for(spec, address))
+            commands.append((command_for(spec, address), timeout_for(spec)))
             runnable.append(spec)
             addresses.append(address)
         if not runnable:
@@ -280,7 +280,7 @@ class ProbeRunner:
             if address is not None:
                 data["address"] = address
             if rc in TIMED_OUT:  # no answer in time is a fact about the daemon, not a probe failure
-                data["timed_out"] = ACTION_TIMEOUT
+                data["timed_out"] = timeout_for(spec)
             results[spec.key] = self._result(spec, ok=ok, output=text[-4000:], data=data, duration=elapsed)
         return results
 
