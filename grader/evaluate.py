@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .checks import KINDS, Verdict
-from .i18n import say
+from .i18n import Text, say
 from .outcome import CheckResult, Outcome
 from .rubric.model import CheckBase, Rubric
 from .snapshot import Snapshot
@@ -49,7 +49,7 @@ def _one(number: int, check: CheckBase, snapshot: Snapshot, done: dict[str, Chec
             **base,
             status="blocked",
             points=0,
-            message=f"blocked: needs {', '.join(failed)}",
+            message=say(Text("blocked: needs {checks}", checks=", ".join(failed)), lang),
             hint=check.hint.get(lang),
         )
     try:

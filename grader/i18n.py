@@ -1,6 +1,7 @@
-"""Hints in the students' languages. A computed hint is a ``Text``: an English sentence
-that keeps its template and values, so ``say`` can put it in Indonesian (``--lang id``).
-Commands (``docker network connect ...``) are the same in every language."""
+"""Hints, and why a check is blocked, in the students' languages. A computed text is a
+``Text``: an English sentence that keeps its template and values, so ``say`` can put it in
+Indonesian (``--lang id``). Commands (``docker network connect ...``) are the same in every
+language."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ def say(text: str, lang: str) -> str:
 
 
 INDONESIAN = {
+    "blocked: needs {checks}": "terblokir: perlu {checks} dulu",
     "start it: {how}": "jalankan: {how}",
     "create it: docker network create {name}": "buat dulu: docker network create {name}",
     "recreate it with --driver {driver}": "buat ulang dengan --driver {driver}",

@@ -221,8 +221,13 @@ def test_redis_stopped(daemon: BenchDaemon, tmp_path: Path, rubric: str) -> None
     # A student reads the computed hint in Indonesian.
     args = ["check", "--rubric", rubric, "--lang", "id", "--format", "json", "--docker-host", daemon.host]
     result = CliRunner().invoke(main, [*args, "--db", f"sqlite:///{tmp_path / 'student.db'}"])
-    running = next(c for c in json.loads(result.stdout)["checks"] if c["id"] == running["id"])
-    assert f"jalankan lagi: docker start {name}" in running["hint"]
+    checks = {c["id"]: c for c in json.loads(result.stdout)["checks"]}
+    assert f"jalankan lagi: docker start {name}" in checks[running["id"]]["hint"]
+    stored = "redis-server-pong" if rubric == "docker-links" else "redis-pong"
+    waiting = "redis-server-pong" if rubric == "docker-links" else "app-stored-hits"
+    assert (
+        checks[waiting]["message"] == f"terblokir: perlu {running['id'] if rubric == 'docker-links' else stored} dulu"
+    )
 
 
 def test_unreachable_daemon_is_exit_3(tmp_path: Path) -> None:
