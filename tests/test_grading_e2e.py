@@ -223,11 +223,11 @@ def test_redis_stopped(daemon: BenchDaemon, tmp_path: Path, rubric: str) -> None
     result = CliRunner().invoke(main, [*args, "--db", f"sqlite:///{tmp_path / 'student.db'}"])
     checks = {c["id"]: c for c in json.loads(result.stdout)["checks"]}
     assert f"jalankan lagi: docker start {name}" in checks[running["id"]]["hint"]
-    stored = "redis-server-pong" if rubric == "docker-links" else "redis-pong"
-    waiting = "redis-server-pong" if rubric == "docker-links" else "app-stored-hits"
-    assert (
-        checks[waiting]["message"] == f"terblokir: perlu {running['id'] if rubric == 'docker-links' else stored} dulu"
+    # ... and why a check is blocked.
+    waiting, needs = (
+        ("redis-server-pong", "redis-server-running") if rubric == "docker-links" else ("app-stored-hits", "redis-pong")
     )
+    assert checks[waiting]["message"] == f"terblokir: perlu {needs} dulu"
 
 
 def test_unreachable_daemon_is_exit_3(tmp_path: Path) -> None:
