@@ -152,10 +152,10 @@ class Store:
         ``once``, raise AlreadyStored (storing nothing) when the student already has an attempt
         of this rubric with this very snapshot (an imported bundle)."""
         with self._session("store the attempt", write=True, job=job) as session:
-            _insert_missing(session, SnapshotRow, {"digest": snapshot.digest, "body": snapshot.to_json()})
             attempt = self._attempt(session, student, rubric, source, graded_at)
-            if once:
+            if once:  # before the snapshot's body (about 50 KB) is sent for nothing
                 self._refuse_known(session, attempt.student, rubric.id, snapshot.digest)
+            _insert_missing(session, SnapshotRow, {"digest": snapshot.digest, "body": snapshot.to_json()})
             attempt.snapshot_digest = snapshot.digest
             encoded = encode(outcome)
             attempt.score, attempt.max_score, attempt.results = encoded.score, encoded.max_score, encoded.results
