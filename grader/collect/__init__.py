@@ -368,7 +368,7 @@ class ProbeContainer:
                 f"docker pull {image}, or grade with --probe-image IMAGE"
             ) from exc
         except docker.errors.NotFound as exc:  # checked by the daemon: the snapshot may not be taken yet
-            raise ProbeError(f"network {network} does not exist", state=True) from exc
+            raise _no_network(network) from exc
         except docker.errors.APIError as exc:
             raise ProbeError(f"cannot create a probe container on {network}: {exc.explanation or exc}") from exc
         self.ident = container["Id"]
@@ -377,7 +377,7 @@ class ProbeContainer:
         except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
             self.remove()  # the next origin starts afresh
             if isinstance(exc, docker.errors.NotFound):  # some engines check the network only here
-                raise ProbeError(f"network {network} does not exist", state=True) from exc
+                raise _no_network(network) from exc
             raise ProbeError(f"probe on {network} failed: {_one_line(exc)}") from exc
         self.network = network
 
@@ -385,7 +385,7 @@ class ProbeContainer:
         try:
             self.api.connect_container_to_network(self.ident, network)
         except docker.errors.NotFound as exc:
-            raise ProbeError(f"network {network} does not exist", state=True) from exc
+            raise _no_network(network) from exc
         except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
             raise ProbeError(f"cannot move the probe container to {network}: {_one_line(exc)}") from exc
         try:
@@ -399,6 +399,11 @@ class ProbeContainer:
         if self.ident is not None:
             self.runner.remove(self.ident)
             self.ident = None
+
+
+def _no_network(network: str) -> ProbeError:
+    """The student's daemon has no such network (the daemon says so at create, start or connect)."""
+    return ProbeError(f"network {network} does not exist", state=True)
 
 
 class ProbeError(Exception):
