@@ -39,11 +39,10 @@ from grader.store import Store  # noqa: E402
 CORES = os.cpu_count() or 1
 
 
-def machine_busy() -> tuple[float, float]:
-    """(busy, total) jiffies of all cores since boot, from /proc/stat."""
+def machine_cpu() -> float:
+    """CPU-seconds all cores have been busy since boot, from /proc/stat."""
     fields = [float(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + fields[4]
-    return sum(fields) - idle, sum(fields)
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def inspect_only(workdir: Path) -> Path:
@@ -68,12 +67,11 @@ def run_batch(rubric: str, daemons: list[BenchDaemon], workdir: Path) -> tuple[f
     roster = workdir / f"roster{len(daemons)}.csv"
     roster.write_text("student,docker_host\n" + "".join(f"s{n},{d.host}\n" for n, d in enumerate(daemons)))
     run = Batch(rubric, roster, f"sqlite:///{tempfile.mkdtemp(dir=workdir)}/batch.db", workers=len(daemons))
-    started, cpu, (busy, total) = time.perf_counter(), time.process_time(), machine_busy()
+    started, cpu, machine = time.perf_counter(), time.process_time(), machine_cpu()
     results = run.run()
     took, cpu = time.perf_counter() - started, time.process_time() - cpu
-    busy_after, total_after = machine_busy()
     assert all(r.status == "graded" and r.score == r.max_score for r in results), results
-    return took, cpu, (busy_after - busy) / (total_after - total) * took * CORES
+    return took, cpu, machine_cpu() - machine
 
 
 def direct(daemon: BenchDaemon, workdir: Path) -> float:
