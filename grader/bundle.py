@@ -8,20 +8,30 @@ of all of it. Import verifies the file and the snapshot's own digest, then score
 again with the instructor's rubric: the bundle's scores are never trusted.
 
 The digests catch corrupt, truncated and hand-edited files; they are not a signature (the
-student runs the grader and could seal evidence of their own making)."""
+student runs the grader and could seal evidence of their own making).
+
+A bundle comes from a student's machine, so reading one is bounded: only a regular file (a
+FIFO or a device would block or never end), at most MAX_FILE bytes, at most MAX_JSON bytes once
+decompressed (read as a stream: a gzip bomb stops at the limit), JSON nested at most 200 deep.
+Its snapshot must have the shape of inspect JSON down to every field the checks and the report
+read (``_Evidence``), so a resealed, malformed one is refused here instead of failing later."""
 
 from __future__ import annotations
 
 import gzip
-import json
+import os
+import stat
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal, Required
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+import pydantic_core
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from typing_extensions import TypedDict  # pydantic takes typing.TypedDict only from Python 3.12
 
 from . import __version__
 from .errors import BundleError, UsageError
@@ -35,6 +45,13 @@ if TYPE_CHECKING:
 
 FORMAT = "grader-submission"
 VERSION = 1
+# A bundle is some 50 KB of JSON (10 KB gzipped); the limits leave room for the largest
+# daemon a lab makes, with every probe's output at its cap.
+MAX_FILE = 16 << 20  # bytes of the file as handed in
+MAX_JSON = 64 << 20  # bytes of its JSON, once decompressed
+# Parsed, 64 MB of `{},{},...` would take 2 GB: the JSON's separators (an upper bound of its
+# values) are counted first. A bundle has some 2,000.
+MAX_VALUES = 1_000_000
 
 
 class BundleRubric(BaseModel):
@@ -97,13 +114,15 @@ def read(path: Path) -> Bundle:
     def bad(problem: str) -> BundleError:
         return BundleError(f"{path}: {problem}")
 
+    data = _file_bytes(path, bad)
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise bad(f"cannot read: {exc.strerror}") from None
-    try:
-        body = json.loads(gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data)
-    except (OSError, EOFError, zlib.error, ValueError):
+        text = _inflate(data, bad) if data[:2] == b"\x1f\x8b" else data
+        if sum(text.count(mark) for mark in (b",", b"{", b"[")) > MAX_VALUES:
+            raise bad(f"not a submission bundle (more than {MAX_VALUES:,} JSON values)")
+        body = pydantic_core.from_json(text)
+    except ValueError as exc:
+        if "recursion limit" in str(exc):  # the parser's own bound, instead of a RecursionError
+            raise bad("not a submission bundle (JSON nested more than 200 levels deep)") from None
         raise bad("not a submission bundle (not JSON, or truncated)") from None
     if not isinstance(body, dict) or body.get("format") != FORMAT:
         raise bad(f"not a submission bundle (no {FORMAT!r} marker)")
@@ -112,13 +131,178 @@ def read(path: Path) -> Bundle:
     try:
         bundle = Bundle.model_validate(body)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise bad(f"invalid bundle: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        raise bad(f"invalid bundle: {_first_error(exc)}") from None
     if not bundle.snapshot.verify():
         raise bad("the snapshot does not match its digest (the evidence was edited or damaged)")
     if bundle.digest != bundle.content_digest():
         raise bad("the bundle does not match its digest (edited or damaged)")
+    try:
+        _EVIDENCE.validate_python(_evidence(bundle.snapshot), strict=True)
+    except ValidationError as exc:
+        raise bad(f"invalid bundle: snapshot.{_first_error(exc)}") from None
     return bundle
+
+
+def _first_error(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    return f"{'.'.join(map(str, first['loc']))}: {first['msg']}"
+
+
+_KINDS = {stat.S_IFDIR: "a directory", stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device"}
+
+
+def _file_bytes(path: Path, bad: Callable[[str], BundleError]) -> bytes:
+    """The file's bytes, if it is a regular file of at most MAX_FILE bytes."""
+    try:
+        # Non-blocking: opening a FIFO would otherwise wait for a writer that never comes.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise bad(f"cannot read: {exc.strerror}") from None
+    try:
+        mode = os.fstat(fd).st_mode  # of what was opened: no race with a file swapped meanwhile
+        if not stat.S_ISREG(mode):
+            raise bad(f"not a submission bundle ({_KINDS.get(stat.S_IFMT(mode), 'not a regular file')})")
+        with open(fd, "rb", closefd=False) as file:
+            data = file.read(MAX_FILE + 1)
+    except OSError as exc:
+        raise bad(f"cannot read: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_FILE:
+        raise bad(f"not a submission bundle (larger than {MAX_FILE >> 20} MB)")
+    return data
+
+
+def _inflate(data: bytes, bad: Callable[[str], BundleError]) -> bytes:
+    """gzip ``data`` decompressed a MB at a time, refused past MAX_JSON bytes: a 4 GB bomb costs
+    what its first 64 MB do. Concatenated gzip members are read one after the other."""
+    chunks: list[bytes] = []
+    size = 0
+    rest = data
+    try:
+        while rest:
+            member = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            while not member.eof:
+                chunk = member.decompress(rest, 1 << 20)
+                rest = member.unconsumed_tail
+                if not chunk and not rest:  # the input ended inside the member
+                    raise bad("not a submission bundle (not JSON, or truncated)")
+                size += len(chunk)
+                if size > MAX_JSON:
+                    raise bad(f"not a submission bundle (decompresses to more than {MAX_JSON >> 20} MB)")
+                chunks.append(chunk)
+            rest = member.unused_data
+    except zlib.error:
+        raise bad("not a submission bundle (not JSON, or truncated)") from None
+    return b"".join(chunks)
+
+
+# -- the shape of the evidence ---------------------------------------------------------------
+# What grader.facts, the checks and the report read of the inspect JSON, typed (strictly:
+# nothing is converted). Only checked: the snapshot keeps its JSON as the daemon gave it.
+
+
+class _Endpoint(TypedDict, total=False):
+    IPAddress: str | None
+    Aliases: list[str] | None
+    DNSNames: list[str] | None
+
+
+class _Binding(TypedDict, total=False):
+    HostPort: str | None
+
+
+_Ports = dict[str, list[_Binding] | None] | None
+
+
+class _Config(TypedDict, total=False):
+    Image: Required[str]
+    Cmd: list[str] | None
+    Env: list[str] | None
+    Entrypoint: list[str] | None
+    Labels: dict[str, str] | None
+    Hostname: str | None
+
+
+class _State(TypedDict, total=False):
+    Running: bool
+    Status: str
+
+
+class _HostConfig(TypedDict, total=False):
+    Links: list[str] | None
+    NetworkMode: str | None
+    PortBindings: _Ports
+
+
+class _NetworkSettings(TypedDict, total=False):
+    Networks: dict[str, _Endpoint] | None
+    Ports: _Ports
+
+
+class _Container(TypedDict, total=False):
+    Id: Required[str]
+    Name: Required[str]
+    Image: str
+    Created: str
+    Config: Required[_Config]
+    State: Required[_State]
+    HostConfig: Required[_HostConfig]
+    NetworkSettings: Required[_NetworkSettings]
+
+
+class _Network(TypedDict, total=False):
+    Name: Required[str]
+    Id: Required[str]
+    Driver: Required[str]
+    Containers: dict[str, dict[str, Any]] | None
+
+
+class _Image(TypedDict, total=False):
+    Id: Required[str]
+    RepoTags: list[str] | None
+
+
+class _Engine(TypedDict, total=False):
+    Version: str
+    ApiVersion: str
+
+
+class _ProbeData(TypedDict, total=False):
+    state: bool
+    vars: dict[str, str]
+    entries: list[list[str]]
+    nameservers: list[str]
+    addresses: list[str]
+    address: str | None
+    bodies: list[str]
+    reply: str
+
+
+class _Probe(TypedDict):
+    data: _ProbeData
+
+
+class _Evidence(TypedDict):
+    engine: _Engine
+    containers: list[_Container]
+    networks: list[_Network]
+    images: list[_Image]
+    probes: dict[str, _Probe]
+
+
+_EVIDENCE = TypeAdapter(_Evidence)
+
+
+def _evidence(snapshot: Snapshot) -> dict[str, Any]:
+    """The parts of ``snapshot`` that _Evidence types (the rest its model types already)."""
+    return {
+        "engine": snapshot.engine,
+        "containers": snapshot.containers,
+        "networks": snapshot.networks,
+        "images": snapshot.images,
+        "probes": {key: {"data": probe.data} for key, probe in snapshot.probes.items()},
+    }
 
 
 @dataclass

@@ -8,14 +8,22 @@ from __future__ import annotations
 import gzip
 import json
 import multiprocessing
+import os
+import struct
+import subprocess
+import sys
+import time
+import tracemalloc
+import zlib
 from pathlib import Path
 
 import pytest
 from bench.daemon import BenchDaemon
 from click.testing import CliRunner, Result
 
-from grader.bundle import import_bundles, read, write
+from grader.bundle import MAX_JSON, import_bundles, read, write
 from grader.cli import main
+from grader.errors import BundleError
 from grader.evaluate import evaluate
 from grader.grading import Graded
 from grader.rubric import load
@@ -44,6 +52,17 @@ def edit(path: Path, change, reseal: bool = False) -> Path:
         body["digest"] = canonical_digest({k: v for k, v in body.items() if k != "digest"})
     path.write_text(json.dumps(body))
     return path
+
+
+def forge(path: Path, change) -> Path:
+    """Change the evidence and reseal both digests, as a student who forges a bundle would."""
+
+    def changed(body: dict) -> None:
+        change(body)
+        snapshot = body["snapshot"]
+        snapshot["digest"] = canonical_digest({k: v for k, v in snapshot.items() if k != "digest"})
+
+    return edit(path, changed, reseal=True)
 
 
 def run_import(*args: str) -> Result:
@@ -213,6 +232,155 @@ def test_submit_with_task_is_a_usage_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["check", "--task", "2", "--submit", str(tmp_path / "b.json")])
     assert result.exit_code == 2 and "--submit hands in the whole lab" in result.stderr
     assert not (tmp_path / "b.json").exists()
+
+
+def gzip_bomb() -> bytes:
+    """A valid gzip of 4 GiB of zeros (4 MB), made in milliseconds: after a full flush, the
+    deflate blocks of each MiB of zeros are the same bytes, so one is repeated."""
+    deflate = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    mib = bytes(1 << 20)
+    first = deflate.compress(mib) + deflate.flush(zlib.Z_FULL_FLUSH)
+    again = deflate.compress(mib) + deflate.flush(zlib.Z_FULL_FLUSH)
+    last = deflate.flush()[:-8]  # the final block, without the trailer of 2 MiB
+    crc = 0xD202EF8D  # zlib.crc32(bytes(4 << 30)), computed once (it takes a second)
+    return first + again * 4095 + last + struct.pack("<II", crc, (4 << 30) & 0xFFFFFFFF)
+
+
+def test_a_gzip_bomb_is_refused_quickly_in_bounded_memory(tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.json.gz"
+    bomb.write_bytes(gzip_bomb())
+    tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        with pytest.raises(
+            BundleError, match=r"bomb.json.gz: not a submission bundle \(decompresses to more than 64 MB"
+        ):
+            read(bomb)
+        seconds, peak = time.perf_counter() - started, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # Before: gzip.decompress asked for the 4 GB (a MemoryError after 19 s under an 8 GB limit).
+    assert seconds < 5 and peak < MAX_JSON + (16 << 20), (seconds, peak)
+
+
+def test_json_of_a_million_tiny_values_is_refused_before_parsing(tmp_path: Path) -> None:
+    """64 MB of `{},` from a 64 KB file: parsed, 2 GB of dicts."""
+    path = tmp_path / "objects.json.gz"
+    path.write_bytes(gzip.compress(b"[" + b"{}," * (MAX_JSON // 3 - 1) + b"{}]"))
+    with pytest.raises(BundleError, match=r"more than 1,000,000 JSON values"):
+        read(path)
+
+
+def test_deep_json_is_one_line_and_the_next_file_is_imported(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'class.db'}"
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)  # before: a RecursionError ended the import
+    good = submit(tmp_path, "networks-reference")
+    result = run_import(str(deep), str(good), "--db", db)
+    assert result.exit_code == 1
+    assert result.stderr == f"grader: {deep}: not a submission bundle (JSON nested more than 200 levels deep)\n"
+    assert result.stdout.splitlines()[-1] == "imported 1, skipped 0, failed 1"
+
+
+def test_only_regular_files_are_read(tmp_path: Path) -> None:
+    """A FIFO (no writer: opening it would wait forever), /dev/zero (endless) and a folder are
+    one line each, at once; the bundle after them is imported. In a child process, so that a
+    regression fails on the timeout instead of hanging the tests."""
+    fifo = tmp_path / "lab2.json"
+    os.mkfifo(fifo)
+    good = submit(tmp_path, "networks-reference")
+    db = f"sqlite:///{tmp_path / 'class.db'}"
+    files = [str(fifo), "/dev/zero", str(tmp_path), str(good)]
+    done = subprocess.run(
+        [sys.executable, "-m", "grader.cli", "import", *files, "--db", db],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        f"grader: {fifo}: not a submission bundle (a FIFO)",
+        "grader: /dev/zero: not a submission bundle (a device)",
+        f"grader: {tmp_path}: not a submission bundle (a directory)",
+    ]
+    assert done.stdout.splitlines()[-1] == "imported 1, skipped 0, failed 3"
+
+
+def test_a_file_over_16_mb_is_not_read_whole(tmp_path: Path) -> None:
+    path = tmp_path / "video.json"
+    with path.open("wb") as file:
+        file.truncate(1 << 30)  # sparse: 1 GB on paper, nothing on disk
+    with pytest.raises(BundleError, match=r"not a submission bundle \(larger than 16 MB\)"):
+        read(path)
+
+
+def _first_container(body: dict) -> dict:
+    return body["snapshot"]["containers"][0]
+
+
+MALFORMED = {
+    "config-list": (
+        lambda b: _first_container(b).update(Config=[]),
+        "containers.0.Config: Input should be a valid dictionary",
+    ),
+    "state-string": (
+        lambda b: _first_container(b).update(State="running"),
+        "containers.0.State: Input should be a valid dictionary",
+    ),
+    "networks-list": (
+        lambda b: _first_container(b)["NetworkSettings"].update(Networks=[]),
+        "containers.0.NetworkSettings.Networks: Input should be a valid dictionary",
+    ),
+    "name-int": (lambda b: _first_container(b).update(Name=5), "containers.0.Name: Input should be a valid string"),
+    "cmd-string": (
+        lambda b: _first_container(b)["Config"].update(Cmd="redis-server"),
+        "containers.0.Config.Cmd: Input should be a valid list",
+    ),
+    "no-id": (lambda b: _first_container(b).pop("Id"), "containers.0.Id: Field required"),
+    "links-dict": (
+        lambda b: _first_container(b)["HostConfig"].update(Links={"redis": "r"}),
+        "containers.0.HostConfig.Links: Input should be a valid list",
+    ),
+    "network-driver": (
+        lambda b: b["snapshot"]["networks"][0].update(Driver=None),
+        "networks.0.Driver: Input should be a valid string",
+    ),
+    "repo-tags": (
+        lambda b: b["snapshot"]["images"][0].update(RepoTags="redis"),
+        "images.0.RepoTags: Input should be a valid list",
+    ),
+    "probe-entries": (
+        lambda b: next(iter(b["snapshot"]["probes"].values()))["data"].update(entries=[1]),
+        ".data.entries.0: Input should be a valid list",
+    ),
+}
+
+
+def test_malformed_evidence_is_refused_the_rest_imported_and_reported(tmp_path: Path) -> None:
+    """Resealed bundles whose inspect JSON has the wrong shape (it would break the checks and
+    the report): each is one line naming the file and the field; the good bundle in the same
+    folder is imported and the report is written."""
+    db = f"sqlite:///{tmp_path / 'class.db'}"
+    folder = tmp_path / "submissions"
+    folder.mkdir()
+    submit(folder, "networks-reference", student="budi", name="budi.json")
+    bad = {
+        case: forge(submit(folder, "networks-typo", name=f"{case}.json"), change)
+        for case, (change, _) in MALFORMED.items()
+    }
+
+    result = run_import(*sorted(str(p) for p in folder.iterdir()), "--db", db)
+
+    assert result.exit_code == 1
+    lines = {line.split(": ", 2)[1]: line for line in result.stderr.splitlines()}
+    assert sorted(lines) == sorted(str(p) for p in bad.values())
+    for case, (_, message) in MALFORMED.items():
+        line = lines[str(bad[case])]
+        assert line.startswith(f"grader: {bad[case]}: invalid bundle: snapshot.") and line.endswith(message), line
+    assert result.stdout.splitlines()[-1] == f"imported 1, skipped 0, failed {len(MALFORMED)}"
+    assert [a.student for a in Store(db).attempts()] == ["budi"]
+    report = CliRunner().invoke(main, ["report", "--db", db, "--out", str(tmp_path / "site")])
+    assert report.exit_code == 0, report.output
 
 
 @pytest.mark.docker
