@@ -19,27 +19,25 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .collect import DEFAULT_PROBE_IMAGE, TLSFiles, collect, connect
+from .collect import DEFAULT_PROBE_IMAGE, TLSFiles, check_host, collect, connect
 from .errors import DaemonUnreachable, StoreError, UsageError
 from .evaluate import evaluate
 from .rubric import load
 from .rubric.model import Rubric
 
 if TYPE_CHECKING:
-    from docker import DockerClient
-
+    from .outcome import Outcome
     from .snapshot import Snapshot
     from .store import Job
 
 ROSTER_COLUMNS = ("student", "docker_host", "tls_ca", "tls_cert", "tls_key")
-SCHEMES = ("unix://", "tcp://", "ssh://")
 
 
 @dataclass(frozen=True)
@@ -61,11 +59,38 @@ class Result:
     seconds: float = 0.0
 
 
-def read_roster(path: str | Path, class_tls: TLSFiles | None = None) -> list[Target]:
+def read_roster(path: str | Path, class_tls: TLSFiles | None = None, insecure_tcp: bool = False) -> list[Target]:
     """Read a roster CSV (comma, semicolon or tab separated). Columns: ``student``, ``docker_host`` (``unix://``, ``tcp://host:port``
     or ``ssh://user@host``), and optionally ``tls_ca``, ``tls_cert``, ``tls_key`` (paths relative
     to the roster); a row without them uses the class's TLS files, for ``tcp://`` hosts."""
     path = Path(path)
+    targets: list[Target] = []
+    for line, row in _rows(path, ROSTER_COLUMNS[:2]):
+        host = row.get("docker_host", "")
+        tls = _tls(row, path.parent, f"{path}:{line}") or (class_tls if host.startswith("tcp://") else None)
+        try:
+            check_host(host, tls is not None, insecure_tcp)
+        except UsageError as exc:
+            raise UsageError(f"{path}:{line}: {exc}") from None
+        targets.append(Target(row["student"], host, tls))
+    if not targets:
+        raise UsageError(f"{path}: the roster lists no student")
+    return targets
+
+
+def roster_students(path: str | Path) -> list[str]:
+    """The students of a roster CSV read as ``read_roster`` reads it, for which only the
+    ``student`` column is needed (``grader keys``)."""
+    path = Path(path)
+    students = [row["student"] for _, row in _rows(path, ROSTER_COLUMNS[:1])]
+    if not students:
+        raise UsageError(f"{path}: the roster lists no student")
+    return students
+
+
+def _rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line number, stripped cells) of each row that names a student, once the header has the
+    ``required`` columns and no unknown one; a row without student and docker_host is skipped."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -73,28 +98,23 @@ def read_roster(path: str | Path, class_tls: TLSFiles | None = None) -> list[Tar
     lines = text.splitlines()
     reader = csv.DictReader(lines, delimiter=_delimiter(lines[0] if lines else ""))
     columns = [c.strip() for c in reader.fieldnames or []]
-    missing = [c for c in ROSTER_COLUMNS[:2] if c not in columns]
+    missing = [c for c in required if c not in columns]
     unknown = [c for c in columns if c not in ROSTER_COLUMNS]
     if missing or unknown:
         problem = f"missing column(s) {', '.join(missing)}" if missing else f"unknown column(s) {', '.join(unknown)}"
         raise UsageError(f"{path}:1: {problem}; the columns are {', '.join(ROSTER_COLUMNS)}")
-    targets: dict[str, Target] = {}
+    seen: set[str] = set()
     for line, row in enumerate(reader, 2):
         row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
-        student, host = row.get("student", ""), row.get("docker_host", "")
-        if not student and not host:
+        student = row.get("student", "")
+        if not student and not row.get("docker_host"):
             continue
         if not student:
             raise UsageError(f"{path}:{line}: the student is empty")
-        if student in targets:
+        if student in seen:
             raise UsageError(f"{path}:{line}: student {student!r} is listed twice")
-        if not host.startswith(SCHEMES):
-            raise UsageError(f"{path}:{line}: docker_host {host!r} must start with {', '.join(SCHEMES)}")
-        tls = _tls(row, path.parent, f"{path}:{line}") or (class_tls if host.startswith("tcp://") else None)
-        targets[student] = Target(student, host, tls)
-    if not targets:
-        raise UsageError(f"{path}: the roster lists no student")
-    return list(targets.values())
+        seen.add(student)
+        yield line, row
 
 
 def _delimiter(header: str) -> str:
@@ -132,17 +152,19 @@ class Batch:
     probe_image: str = DEFAULT_PROBE_IMAGE
     class_tls: TLSFiles | None = None
     progress: Callable[[Result, int, int], None] | None = None  # (result, done, total)
+    insecure_tcp: bool = False
 
     def __post_init__(self) -> None:
         if self.workers < 1:
             raise UsageError("--workers must be at least 1")
         self.rubric = load(self.rubric_ref)
-        self.targets = read_roster(self.roster, self.class_tls)
+        self.targets = read_roster(self.roster, self.class_tls, self.insecure_tcp)
         from .store import Store
 
         self.store = Store(self.db_url)  # opened (or made) only once the roster and rubric are good
         self.stop = threading.Event()
         self.results: list[Result] = []
+        self.stopped_by: StoreError | None = None  # the store failed: no daemon is started after it
 
     def to_grade(self, only_failed: bool) -> list[Target]:
         if not only_failed:
@@ -153,18 +175,26 @@ class Batch:
     def run(self, only_failed: bool = False) -> list[Result]:
         """Grade every target here, ``workers`` at a time. On Ctrl-C, no new daemon is
         started; the ones in progress finish (their probe containers are removed), and
-        KeyboardInterrupt is raised again with ``results`` holding what was stored."""
+        KeyboardInterrupt is raised again with ``results`` holding what was stored. When the
+        store fails, no new daemon is started either, and its StoreError is raised."""
         targets = self.to_grade(only_failed)
         with self._collectors(), ThreadPoolExecutor(self.workers) as pool:
             futures = [pool.submit(self._grade, t) for t in targets]
-            try:
-                for future in as_completed(futures):
-                    self._done(future.result(), len(targets))
-            except KeyboardInterrupt:
-                self.stop.set()
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
+            self._wait(pool, futures, len(targets))
         return self.results
+
+    def _wait(self, pool: ThreadPoolExecutor, futures: list[Future[Result | None]], total: int) -> None:
+        try:
+            for future in as_completed(futures):
+                result = future.result()
+                if result is not None:
+                    self._done(result, total)
+        except (KeyboardInterrupt, UsageError, StoreError) as exc:
+            self.stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            if isinstance(exc, StoreError):
+                self.stopped_by = exc
+            raise
 
     def work(self, batch: str, only_failed: bool = False) -> list[Result]:
         """A scale-out worker: enqueue the batch (idempotent), then claim and grade its
@@ -183,24 +213,18 @@ class Batch:
                     if target is None:  # enqueued from another roster under the same batch name
                         raise UsageError(f"batch {batch} has student {job.student!r}, who is not in {self.roster}")
                     result = self._grade(target, job)
-                self._done(result, total)
+                if result is not None:
+                    self._done(result, total)
 
         with self._collectors(), ThreadPoolExecutor(self.workers) as pool:
-            futures = [pool.submit(loop) for _ in range(self.workers)]
-            try:
-                for future in as_completed(futures):
-                    future.result()
-            except KeyboardInterrupt:
-                self.stop.set()
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
+            self._wait(pool, [pool.submit(loop) for _ in range(self.workers)], total)
         return self.results
 
     @contextmanager
     def _collectors(self) -> Iterator[None]:
-        """Where daemons are inspected and probed: a daemon past its time is given up on and
-        its collection left to finish here; leaving waits for those, so that their probe
-        containers are removed before the batch ends."""
+        """Where daemons are connected to, inspected, probed and scored. A daemon past its
+        time is cancelled (no new probe starts) and its collection left to end here; leaving
+        waits for those, so that their probe containers are removed before the batch ends."""
         self.collecting = ThreadPoolExecutor(self.workers, thread_name_prefix="collect")
         try:
             yield
@@ -212,18 +236,25 @@ class Batch:
         if self.progress:
             self.progress(result, len(self.results), total)
 
-    def _grade(self, target: Target, job: Job | None = None) -> Result:
-        """Grade one daemon and store the attempt, or the reason it could not be graded."""
+    def _grade(self, target: Target, job: Job | None = None) -> Result | None:
+        """Grade one daemon and store the attempt, or the reason it could not be graded.
+        ``--timeout`` counts from when this daemon's collection starts (not while it waits for
+        a free collector) and covers connecting, collecting and scoring. None: the batch was
+        stopped before this daemon was started."""
+        if self.stop.is_set():
+            return None
         started = time.monotonic()
+        cancel = threading.Event()
+        began: Future[float] = Future()
         try:
-            client = connect(target.docker_host, timeout=self.timeout, tls=target.tls)
-            collecting = self.collecting.submit(self._collect, client)
+            work = self.collecting.submit(self._collect, target, cancel, began)
+            deadline = began.result() + self.timeout
             try:
-                snapshot = collecting.result(timeout=max(0.0, started + self.timeout - time.monotonic()))
+                snapshot, outcome = work.result(timeout=max(0.0, deadline - time.monotonic()))
             except FutureTimeout:
-                message = f"{target.docker_host} was not graded within {self.timeout:g} s"
+                cancel.set()  # its probes stop; its probe containers are removed as it ends
+                message = f"{target.docker_host} timed out: not graded within {self.timeout:g} s"
                 raise DaemonUnreachable(message, "timeout") from None
-            outcome = evaluate(self.rubric, snapshot)
             self.store.record(target.student, self.rubric, snapshot, outcome, "batch", job=job)
             return Result(target.student, "graded", outcome.score, outcome.max_score, seconds=_since(started))
         except DaemonUnreachable as exc:
@@ -235,9 +266,12 @@ class Batch:
         self.store.record_error(target.student, self.rubric, "batch", error, job=job)
         return Result(target.student, status, error=error, seconds=_since(started))
 
-    def _collect(self, client: DockerClient) -> Snapshot:
+    def _collect(self, target: Target, cancel: threading.Event, began: Future[float]) -> tuple[Snapshot, Outcome]:
+        began.set_result(time.monotonic())
+        client = connect(target.docker_host, timeout=self.timeout, tls=target.tls, insecure_tcp=self.insecure_tcp)
         try:
-            return collect(self.rubric.probes(), client=client, probe_image=self.probe_image)
+            snapshot = collect(self.rubric.probes(), client=client, probe_image=self.probe_image, cancel=cancel)
+            return snapshot, evaluate(self.rubric, snapshot)
         finally:
             client.close()
 

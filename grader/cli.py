@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import getpass
 import json
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -14,16 +16,37 @@ import yaml
 from rich.console import Console
 
 from . import __version__
-from .errors import BundleError, GraderError, RubricError, UsageError
+from .errors import BundleError, GraderError, RubricError, StoreError, UsageError
 
 SHOWN = 20  # changed scores listed by regrade
 EXIT_DOC = (
-    "Exit codes: 0 all passed, 1 some check did not pass, 2 usage error, 3 daemon unreachable, 78 invalid rubric."
+    "Exit codes: 0 all passed, 1 some check did not pass, 2 usage error, 3 daemon unreachable, "
+    "4 graded but not stored (the result is shown), 78 invalid rubric; 130, 143, 129 on SIGINT, SIGTERM, SIGHUP."
 )
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT, SIGTERM or SIGHUP: each ends a run as Ctrl-C does, probe containers removed on the way out."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _interrupt(signum: int, _frame: Any) -> None:
+    # Once: a second signal must not cut the clean-up short (what it cannot remove ends by
+    # itself within the probe containers' life).
+    for each in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(each, signal.SIG_IGN)
+    raise Interrupted(signum)
 
 
 class GraderGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
+        handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+        before = {}
+        if threading.current_thread() is threading.main_thread():  # signals reach only that one
+            before = {each: signal.signal(each, _interrupt) for each in handled}
         try:
             return super().invoke(ctx)
         except RubricError as exc:
@@ -33,9 +56,13 @@ class GraderGroup(click.Group):
         except GraderError as exc:
             click.echo(f"grader: {exc}", err=True)
             ctx.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            click.echo("grader: interrupted; probe containers were removed", err=True)
-            ctx.exit(130)
+        except KeyboardInterrupt as exc:
+            signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+            click.echo(f"grader: interrupted ({signal.Signals(signum).name}); probe containers were removed", err=True)
+            ctx.exit(128 + signum)
+        finally:
+            for each, handler in before.items():
+                signal.signal(each, handler)
 
 
 @click.group(cls=GraderGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -54,6 +81,11 @@ docker_host_option = click.option(
     metavar="URL",
     default=None,
     help="Daemon to grade (default: as the docker SDK finds it: DOCKER_HOST, TLS variables, local socket).",
+)
+insecure_tcp_option = click.option(
+    "--insecure-tcp",
+    is_flag=True,
+    help="Allow a tcp:// daemon without TLS (refused otherwise: plain TCP gives anyone on the way root on it).",
 )
 db_option = click.option(
     "--db",
@@ -94,6 +126,7 @@ probe_image_option = click.option(
 @format_option
 @mode_option
 @docker_host_option
+@insecure_tcp_option
 @probe_image_option
 def grade(
     rubric_ref: str,
@@ -102,6 +135,7 @@ def grade(
     fmt: str,
     mode: str | None,
     docker_host: str | None,
+    insecure_tcp: bool,
     probe_image: str,
 ) -> None:
     """Grade one student's daemon and store the attempt (instructors).
@@ -113,10 +147,16 @@ def grade(
     from .grading import grade as run
 
     graded = run(
-        rubric_ref, student=student, db_url=db_url, docker_host=docker_host, probe_image=probe_image, mode=mode
+        rubric_ref,
+        student=student,
+        db_url=db_url,
+        docker_host=docker_host,
+        probe_image=probe_image,
+        mode=mode,
+        insecure_tcp=insecure_tcp,
     )
     _emit(graded, fmt, "en")
-    sys.exit(0 if graded.outcome.passed else 1)
+    _finish(graded)
 
 
 @main.command(epilog=EXIT_DOC)
@@ -182,7 +222,7 @@ def check(
 
         write(graded, submit)
         click.echo(f"submission bundle written to {submit}", err=True)
-    sys.exit(0 if graded.outcome.passed else 1)
+    _finish(graded)
 
 
 @main.command()
@@ -253,13 +293,21 @@ def report(db_url: str | None, out_dir: str, mode: str | None) -> None:
     from .report import build
     from .store import Store
 
-    store = Store(db_url, create=False)
+    store = Store(db_url, create=False, read_only=True)
     with Progress(console=Console(stderr=True), transient=True) as bar:
         job = bar.add_task("writing pages", total=None)
         index = build(
             store, out_dir, mode=mode, progress=lambda done, total: bar.update(job, completed=done, total=total)
         )
     click.echo(f"wrote {index}")
+
+
+def _finish(graded: Any) -> None:
+    """Exit as the result says; a result that could not be stored was shown, and says why."""
+    if graded.store_error:
+        click.echo(f"grader: graded, not stored: {graded.store_error}", err=True)
+        sys.exit(StoreError.exit_code)
+    sys.exit(0 if graded.outcome.passed else 1)
 
 
 def _emit(graded: Any, fmt: str, lang: str) -> None:
@@ -336,7 +384,10 @@ def import_(files: tuple[Path, ...], rubric_ref: str | None, db_url: str | None)
     sys.exit(BundleError.exit_code if done.failed else 0)
 
 
-@main.command(epilog="Exit codes: 0 every daemon was graded, 1 some could not be (reasons stored), 2 usage error.")
+@main.command(
+    epilog="Exit codes: 0 every daemon was graded, 1 some could not be (reasons stored), 2 usage error, "
+    "4 the store failed (the batch stopped: no daemon was started after it)."
+)
 @click.argument("roster", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--rubric", "rubric_ref", required=True, metavar="ID|FILE", help="Bundled rubric id or a rubric file.")
 @db_option
@@ -353,6 +404,7 @@ def import_(files: tuple[Path, ...], rubric_ref: str | None, db_url: str | None)
 @click.option("--tls-ca", type=click.Path(exists=True, dir_okay=False), help="Class CA for tcp:// daemons.")
 @click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), help="Class client certificate.")
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="Class client key.")
+@insecure_tcp_option
 @probe_image_option
 def batch(
     roster: Path,
@@ -366,6 +418,7 @@ def batch(
     tls_ca: str | None,
     tls_cert: str | None,
     tls_key: str | None,
+    insecure_tcp: bool,
     probe_image: str,
 ) -> None:
     """Grade every student's daemon in ROSTER and store each attempt (instructors).
@@ -391,7 +444,7 @@ def batch(
     class_tls = TLSFiles(tls_ca, tls_cert, tls_key) if tls_ca and tls_cert and tls_key else None
     console = Console(stderr=True)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    run = Batch(rubric_ref, roster, db_url, workers, timeout, probe_image, class_tls)
+    run = Batch(rubric_ref, roster, db_url, workers, timeout, probe_image, class_tls, insecure_tcp=insecure_tcp)
     with Progress(*columns, console=console, transient=True) as bar:
         job = bar.add_task("grading", total=None)
 
@@ -407,10 +460,10 @@ def batch(
                 console.print(f"batch {name}: {states.count('done')} done, {states.count('pending')} pending")
             else:
                 results = run.run(only_failed)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, StoreError):
             bar.stop()
             _batch_summary(run.results, console)
-            raise
+            raise  # the store's failure is said last, and no daemon was started after it
     _batch_summary(results, console)
     sys.exit(0 if all(r.status == "graded" for r in results) else 1)
 
@@ -418,13 +471,16 @@ def batch(
 def _batch_summary(results: list[Any], console: Console) -> None:
     from rich.table import Table
 
+    from .text import shown
+
     table = Table(title="batch")
     for column in ("student", "status", "score", "reason", "seconds"):
         table.add_column(column, overflow="fold")
     for r in sorted(results, key=lambda r: r.student):
         score = f"{r.score:g}/{r.max_score:g}" if r.score is not None else ""
         style = "green" if r.status == "graded" else "red"
-        table.add_row(r.student, f"[{style}]{r.status}[/]", score, r.error or "", f"{r.seconds:.1f}")
+        # The roster's names and the daemons' errors are shown as they are: never console markup.
+        table.add_row(shown(r.student), f"[{style}]{r.status}[/]", score, shown(r.error or ""), f"{r.seconds:.1f}")
     Console().print(table)
     graded = sum(r.status == "graded" for r in results)
     console.print(f"graded {graded} of {len(results)} daemons; {len(results) - graded} could not be graded")

@@ -35,7 +35,10 @@ class RubricError(GraderError):
 
 
 class StoreError(GraderError):
-    exit_code = 1
+    """The results store could not be opened, read or written (exit 4: for ``grade`` and
+    ``check``, "graded, not stored": the result was shown)."""
+
+    exit_code = 4
 
 
 class BundleError(GraderError):

@@ -58,7 +58,7 @@ def gradebook(
 ) -> Gradebook:
     from .store import Store
 
-    store = Store(db_url, create=False)
+    store = Store(db_url, create=False, read_only=True)
     if rubric_id is None:
         stored = store.rubric_ids()
         if len(stored) != 1:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from importlib import import_module
 
 from .collect import DEFAULT_PROBE_IMAGE, collect
-from .errors import UsageError
+from .errors import StoreError, UsageError
 from .evaluate import evaluate
 from .outcome import Outcome
 from .rubric import load
@@ -25,6 +25,7 @@ class Graded:
     outcome: Outcome
     graded_at: str
     attempt_id: int | None = None
+    store_error: str | None = None  # why the graded result could not be stored
 
 
 def grade(
@@ -39,6 +40,7 @@ def grade(
     probe_image: str = DEFAULT_PROBE_IMAGE,
     store: bool = True,
     mode: Mode | None = None,
+    insecure_tcp: bool = False,
 ) -> Graded:
     """Grade one daemon. In progress mode (the rubric's, or ``mode``) a checkpoint the
     student proved in an earlier stored attempt keeps its credit in the result."""
@@ -50,13 +52,18 @@ def grade(
         # SQLAlchemy's import overlaps the probes; the database itself is opened (and a new
         # SQLite file made) only once the daemon was graded.
         database = pool.submit(import_module, "grader.store") if store else None
-        snapshot = collect(rubric.probes(task), docker_host=docker_host, probe_image=probe_image)
+        snapshot = collect(
+            rubric.probes(task), docker_host=docker_host, probe_image=probe_image, insecure_tcp=insecure_tcp
+        )
         outcome = evaluate(rubric, snapshot, lang=lang, task=task)
         graded = Graded(student, rubric, snapshot, outcome, datetime.now(UTC).isoformat(timespec="seconds"))
         if database is not None:
-            db = database.result().Store(db_url)
-            graded.attempt_id = db.record(student, rubric, snapshot, outcome, source)
-            if (mode or rubric.mode) == "progress":
-                checks = with_progress(outcome.checks, db.attempts(rubric.id, student))
-                graded.outcome = outcome.model_copy(update={"checks": checks})
+            try:
+                db = database.result().Store(db_url)
+                graded.attempt_id = db.record(student, rubric, snapshot, outcome, source)
+                if (mode or rubric.mode) == "progress":
+                    checks = with_progress(outcome.checks, db.attempts(rubric.id, student))
+                    graded.outcome = outcome.model_copy(update={"checks": checks})
+            except StoreError as exc:  # the result is still shown; the caller says it was not stored
+                graded.store_error = str(exc)
     return graded

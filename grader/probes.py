@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -19,6 +20,11 @@ from .facts import Selector
 
 Action = Literal["env", "hosts", "resolv", "resolve", "ping", "tcp", "http", "redis_ping", "command"]
 ACTION_TIMEOUT = 8  # seconds for one probe action inside the probe container
+# Bytes of one action's output that are kept; the rest is counted and dropped in the container,
+# so a student's command printing a gigabyte costs the grader at most this much per action.
+OUTPUT_CAP = 1 << 20
+# Actions that read a fact (a file, the environment): a run that did not succeed is no evidence.
+READS = frozenset({"env", "hosts", "resolv"})
 # Docker's embedded DNS answers a container's name or alias at once; a name it does not know
 # goes to the host's resolvers, which on an offline lab machine never answer (20 s on the bench).
 RESOLVE_TIMEOUT = 3
@@ -89,27 +95,47 @@ def timeout_for(spec: ProbeSpec) -> int:
 
 def script(commands: list[tuple[str, int]], nonce: str) -> str:
     """Run every (command, timeout) concurrently; print sections with a nonce so that no
-    command's output can forge another's result. The outputs wait in a temporary folder
-    that is removed at the end: an exec leaves nothing in a student's container."""
+    command's output can forge another's result. Each section's header carries the command's
+    exit code and the bytes of output dropped beyond OUTPUT_CAP. The outputs wait in a
+    temporary folder that is removed at the end: an exec leaves nothing in a student's
+    container."""
     lines = ['dir=$(mktemp -d) && cd "$dir" || exit 125']
     for i, (cmd, seconds) in enumerate(commands):
         inner = shlex.quote(cmd)
-        lines.append(f"( timeout {seconds} sh -c {inner} >o{i} 2>&1; echo $? >r{i} ) &")
+        lines.append(
+            f"( {{ timeout {seconds} sh -c {inner} 2>&1; echo $? >r{i}; }}"
+            f" | {{ head -c {OUTPUT_CAP} >o{i}; wc -c >n{i}; }} ) &"
+        )
     lines.append("wait")
     for i in range(len(commands)):
-        lines.append(f"echo '{nonce} {i}' $(cat r{i}); cat o{i}")
+        lines.append(f"echo '{nonce} {i}' $(cat r{i}) $(cat n{i}); cat o{i}")
     lines.append('cd / && rm -rf "$dir"')
     return "\n".join(lines)
 
 
-def split_sections(output: str, nonce: str, count: int) -> list[tuple[int, str]]:
-    """(exit code, output) per command, from the script's combined output."""
-    found: dict[int, tuple[int, str]] = {}
-    parts = re.split(rf"^{re.escape(nonce)} (\d+) ?(\d*)\n?", output, flags=re.M)
-    for i in range(1, len(parts) - 2, 3):
-        rc = int(parts[i + 1]) if parts[i + 1] else 124
-        found[int(parts[i])] = (rc, parts[i + 2])
-    return [found.get(i, (125, "")) for i in range(count)]
+def output_limit(count: int) -> int:
+    """The most a script of ``count`` commands can print (headers included)."""
+    return count * (OUTPUT_CAP + 200) + 4096
+
+
+@dataclass(frozen=True)
+class Section:
+    """One command's exit code, its output (up to OUTPUT_CAP) and the bytes dropped after it."""
+
+    rc: int
+    output: str
+    dropped: int = 0
+
+
+def split_sections(output: str, nonce: str, count: int) -> list[Section | None]:
+    """Each command's section of the script's combined output; None where the section is
+    missing or its header unreadable (the run was cut short: that is no evidence)."""
+    found: dict[int, Section] = {}
+    parts = re.split(rf"^{re.escape(nonce)} (\d+) ?(\d*) ?(\d*)\n?", output, flags=re.M)
+    for i in range(1, len(parts) - 3, 4):
+        if parts[i + 1]:
+            found[int(parts[i])] = Section(int(parts[i + 1]), parts[i + 3], int(parts[i + 2] or 0))
+    return [found.get(i) for i in range(count)]
 
 
 IPV4 = re.compile(r"\b(\d{1,3}(?:\.\d{1,3}){3})\b")

@@ -12,10 +12,12 @@ grader never changes the student's objects; every probe container carries
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import ssl
 import threading
 import time
+import urllib.parse
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -30,11 +32,22 @@ import docker.errors
 import docker.tls
 import docker.utils
 import requests.exceptions
-from docker.utils.socket import consume_socket_output, frames_iter
+from docker.utils.socket import frames_iter
 
 from .. import __version__, facts
-from ..errors import DaemonUnreachable
-from ..probes import Origin, ProbeSpec, command_for, parse, script, split_sections, timeout_for
+from ..errors import DaemonUnreachable, UsageError
+from ..probes import (
+    READS,
+    Origin,
+    ProbeSpec,
+    Section,
+    command_for,
+    output_limit,
+    parse,
+    script,
+    split_sections,
+    timeout_for,
+)
 from ..snapshot import ProbeResult, Snapshot
 
 PROBE_LABEL = "grader.probe"
@@ -44,7 +57,11 @@ BUILT_IN = ("bridge", "host", "none")  # networks unlike the user-defined ones
 SSH_WORKERS = 3
 MIN_API = "1.24"  # only for asking the daemon its API version
 ENGINE_KEYS = ("Version", "ApiVersion", "MinAPIVersion", "Os", "Arch", "KernelVersion")
-KEEP_ALIVE = 600  # seconds a probe container lives at most if the grader is killed
+# Seconds a probe container lives at most: it exits by itself then and the daemon removes it
+# (AutoRemove), so a grader that is killed leaves nothing for long. A run's probes take a few
+# seconds; one past this span gets an ``error`` (its container is gone), never a verdict.
+PROBE_LIFE = 60
+SWEEP_AFTER = PROBE_LIFE + 30  # an older probe container is a leftover of a dead run (never started)
 TIMED_OUT = (124, 143)  # exit codes of `timeout` and of a killed command
 INFO_KEYS = ("Name", "ServerVersion", "Driver", "OperatingSystem", "NCPU", "MemTotal")
 
@@ -58,17 +75,46 @@ class TLSFiles:
     key: str
 
 
-def connect(docker_host: str | None = None, timeout: float = 30, tls: TLSFiles | None = None) -> docker.DockerClient:
+SCHEMES = ("unix://", "tcp://", "ssh://")
+
+
+def check_host(docker_host: str, tls: bool, insecure_tcp: bool = False) -> None:
+    """Refuse (UsageError) a daemon URL that is malformed, and a ``tcp://`` one without TLS
+    unless ``insecure_tcp``: plain TCP to a Docker daemon gives anyone on the way root on it."""
+    if not docker_host.startswith(SCHEMES):
+        raise UsageError(f"docker host {docker_host!r} must start with {', '.join(SCHEMES)}")
+    try:
+        url = urllib.parse.urlsplit(docker_host)
+        url.port  # noqa: B018 - parsing the port is the check (out of range, not a number)
+    except ValueError as exc:
+        raise UsageError(f"docker host {docker_host!r} is malformed: {exc}") from None
+    if url.scheme != "unix" and not url.hostname:
+        raise UsageError(f"docker host {docker_host!r} names no host")
+    if url.scheme == "tcp" and not tls and not insecure_tcp:
+        raise UsageError(
+            f"docker host {docker_host} without TLS: plain TCP gives anyone on the network root on that "
+            "daemon; give TLS files (DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=DIR, or --tls-*), or --insecure-tcp"
+        )
+
+
+def connect(
+    docker_host: str | None = None, timeout: float = 30, tls: TLSFiles | None = None, insecure_tcp: bool = False
+) -> docker.DockerClient:
     """A client as the docker SDK finds the daemon (DOCKER_HOST, TLS vars) or ``docker_host``
-    (``unix://``, ``tcp://`` with ``tls``, ``ssh://user@host`` through the system's ssh). The
-    API version is negotiated (Docker 29 refuses clients below 1.44)."""
+    (``unix://``, ``tcp://`` with ``tls`` or the TLS variables, ``ssh://user@host`` through the
+    system's ssh). The API version is negotiated (Docker 29 refuses clients below 1.44)."""
+    try:
+        from_env = docker.utils.kwargs_from_env()
+    except docker.errors.DockerException as exc:  # DOCKER_CERT_PATH without its files, say
+        raise UsageError(f"the DOCKER_* variables do not work: {_one_line(exc)}") from None
     if docker_host:
         # verify=True: the daemon's certificate must be signed by tls.ca (the default is not to check).
         files = {"client_cert": (tls.cert, tls.key), "ca_cert": tls.ca} if tls else {}
-        tls_config = docker.tls.TLSConfig(**files, verify=True) if tls else False
+        tls_config = docker.tls.TLSConfig(**files, verify=True) if tls else from_env.get("tls", False)
         params = {"base_url": docker_host, "tls": tls_config, "use_ssh_client": docker_host.startswith("ssh://")}
     else:
-        params = docker.utils.kwargs_from_env()
+        params = from_env
+    check_host(params.get("base_url") or "unix:///var/run/docker.sock", bool(params.get("tls")), insecure_tcp)
     try:
         # Negotiated by hand rather than with version="auto", which talks to the daemon inside
         # the constructor, before trust_env can be turned off (docker/docker-py#2433).
@@ -123,8 +169,12 @@ def collect(
     client: docker.DockerClient | None = None,
     probe_image: str = DEFAULT_PROBE_IMAGE,
     workers: int = 8,
+    insecure_tcp: bool = False,
+    cancel: threading.Event | None = None,
 ) -> Snapshot:
-    client = client or connect(docker_host)
+    """One pass over the daemon. ``cancel``, once set, starts no further probe (the run's
+    probe containers are still removed at the end)."""
+    client = client or connect(docker_host, insecure_tcp=insecure_tcp)
     api = client.api
     if str(api.base_url).startswith("http+docker://ssh"):
         # Each concurrent call over ssh is a new ssh session; sshd drops new sessions at random
@@ -132,7 +182,7 @@ def collect(
         workers = min(workers, SSH_WORKERS)
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    with ProbeRunner(client, probe_image) as runner:
+    with ProbeRunner(client, probe_image, cancel) as runner:
         # Starting a probe container is the slowest step: it overlaps the inspects.
         runner.start(list(probes))
         try:
@@ -146,8 +196,9 @@ def collect(
                 networks = [n for n in pool.map(lambda i: _inspect(api.inspect_network, i), network_ids) if n]
                 engine = {k: v for k, v in version.result().items() if k in ENGINE_KEYS}
                 engine.update({k: v for k, v in info.result().items() if k in INFO_KEYS})
+                pool.submit(runner.sweep, _daemon_time(info.result()))
                 image_list = [{"Id": i["Id"], "RepoTags": i.get("RepoTags") or []} for i in images.result()]
-        except (requests.exceptions.RequestException, docker.errors.APIError) as exc:
+        except (requests.exceptions.RequestException, docker.errors.DockerException, OSError) as exc:
             raise lost(exc, "lost the Docker daemon while inspecting it") from exc
         timings["inspect"] = round(time.perf_counter() - started, 3)
         snapshot = Snapshot(
@@ -165,6 +216,15 @@ def collect(
     return snapshot.model_copy(update={"probes": results, "timings": timings}).sealed()
 
 
+def _daemon_time(info: dict[str, Any]) -> float:
+    """The daemon's clock (``docker info`` SystemTime, RFC 3339 with nanoseconds), else ours."""
+    text = str(info.get("SystemTime") or "")
+    match = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d\d:\d\d)?$", text)
+    if match is None:
+        return time.time()
+    return datetime.fromisoformat(match.group(1) + (match.group(2) or "Z").replace("Z", "+00:00")).timestamp()
+
+
 def _inspect(fetch: Any, ident: str) -> dict[str, Any] | None:
     """Inspect one object; one removed while we were listing is simply gone, not an error."""
     try:
@@ -180,11 +240,11 @@ class ProbeRunner:
     what a probe needs from it (a target's address, a link target, the container to exec
     into) waits for ``snapshot``."""
 
-    def __init__(self, client: docker.DockerClient, image: str):
+    def __init__(self, client: docker.DockerClient, image: str, cancelled: threading.Event | None = None):
         self.api = client.api
         self.image = image
         self.run_id = uuid.uuid4().hex[:12]
-        self.cancelled = threading.Event()
+        self.cancelled = cancelled or threading.Event()
         self.snapshot: Future[Snapshot] = Future()
         self.pool = ThreadPoolExecutor(max_workers=8)
         self.futures: list[Future[dict[str, ProbeResult]]] = []
@@ -217,6 +277,8 @@ class ProbeRunner:
         return dict(sorted(results.items()))
 
     def __exit__(self, *exc_info: object) -> None:
+        # Never raises: a clean-up problem must not mask the error that ended the run, and
+        # what it could not remove ends by itself within PROBE_LIFE.
         self.cancelled.set()
         if not self.snapshot.done():  # the snapshot failed: origins waiting for it give up
             self.snapshot.set_exception(ProbeError("cancelled"))
@@ -227,7 +289,7 @@ class ProbeRunner:
             self._remove_probes()
 
     def _run_exec(self, origin: Origin, specs: list[ProbeSpec]) -> dict[str, ProbeResult]:
-        return self._run(origin, specs, lambda text: self._exec(origin.container, text))
+        return self._run(origin, specs, lambda text, count: self._exec(origin.container, text, count))
 
     def _run_visits(self, visits: list[tuple[Origin, list[ProbeSpec]]]) -> dict[str, ProbeResult]:
         probe = ProbeContainer(self)
@@ -239,8 +301,10 @@ class ProbeRunner:
             probe.remove()
         return results
 
-    def _run(self, origin: Origin, specs: list[ProbeSpec], execute: Callable[[str], str]) -> dict[str, ProbeResult]:
-        """Run one origin's probes as one script through ``execute``."""
+    def _run(
+        self, origin: Origin, specs: list[ProbeSpec], execute: Callable[[str, int], str]
+    ) -> dict[str, ProbeResult]:
+        """Run one origin's probes as one script through ``execute(script, commands)``."""
         started = time.perf_counter()
         commands: list[tuple[str, int]] = []
         runnable: list[ProbeSpec] = []
@@ -264,24 +328,42 @@ class ProbeRunner:
             addresses.append(address)
         if not runnable:
             return results
-        nonce = uuid.uuid4().hex
-        try:
-            if self.cancelled.is_set():
-                raise ProbeError("cancelled")
-            output = execute(script(commands, nonce))
-        except ProbeError as exc:
-            for spec in runnable:
-                results[spec.key] = self._result(spec, ok=False, error=str(exc), data={"state": exc.state})
-            return results
+        # Docker 20.10 sometimes returns an exec's stream without its output although the exec
+        # ran: a section that is missing is run once more, and otherwise no evidence at all.
+        sections: list[Section | None] = [None] * len(runnable)
+        for _ in range(2):
+            missing = [i for i, section in enumerate(sections) if section is None]
+            if not missing:
+                break
+            nonce = uuid.uuid4().hex
+            try:
+                if self.cancelled.is_set():
+                    raise ProbeError("cancelled")
+                output = execute(script([commands[i] for i in missing], nonce), len(missing))
+            except ProbeError as exc:
+                for i in missing:
+                    spec = runnable[i]
+                    results[spec.key] = self._result(spec, ok=False, error=str(exc), data={"state": exc.state})
+                return results
+            for i, section in zip(missing, split_sections(output, nonce, len(missing)), strict=True):
+                sections[i] = section
         elapsed = round(time.perf_counter() - started, 3)
-        sections = split_sections(output, nonce, len(runnable))
-        for spec, address, (rc, text) in zip(runnable, addresses, sections, strict=True):
-            ok, data = parse(spec, rc, text)
+        for spec, address, section in zip(runnable, addresses, sections, strict=True):
+            if section is None:
+                results[spec.key] = self._result(spec, ok=False, error="the probe's output was cut short, twice")
+                continue
+            ok, data = parse(spec, section.rc, section.output)
             if address is not None:
                 data["address"] = address
-            if rc in TIMED_OUT:  # no answer in time is a fact about the daemon, not a probe failure
+            if section.dropped:
+                data["dropped_bytes"] = section.dropped
+            if section.rc in TIMED_OUT:  # no answer in time is a fact about the daemon, not a probe failure
                 data["timed_out"] = timeout_for(spec)
-            results[spec.key] = self._result(spec, ok=ok, output=text[-4000:], data=data, duration=elapsed)
+            error = None
+            if spec.action in READS and section.rc != 0:  # what it read is no evidence
+                error = f"`{command_for(spec, address)}` exited {section.rc}: {section.output.strip()[-200:]}"
+            output = section.output[-4000:]
+            results[spec.key] = self._result(spec, ok=ok, output=output, data=data, duration=elapsed, error=error)
         return results
 
     def _result(self, spec: ProbeSpec, **fields: Any) -> ProbeResult:
@@ -294,35 +376,69 @@ class ProbeRunner:
             **fields,
         )
 
-    def _exec(self, selector: facts.Selector, text: str) -> str:
+    def _exec(self, selector: facts.Selector, text: str, count: int) -> str:
         running = [c for c in facts.select(self.snapshot.result(), selector) if facts.is_running(c)]
         if not running:
             raise ProbeError(f"no running container {selector} to run the command in", state=True)
-        return self.exec_in(running[0]["Id"], text, f"exec in {selector}")
+        return self.exec_in(running[0]["Id"], text, count, f"exec in {selector}")
 
-    def exec_in(self, ident: str, text: str, doing: str) -> str:
-        """The output of ``sh -c text`` run in a running container."""
+    def exec_in(self, ident: str, text: str, count: int, doing: str) -> str:
+        """The output of ``sh -c text`` (a script of ``count`` commands) run in a running
+        container, read up to what such a script can print: a stream beyond it is cut."""
+        limit = output_limit(count)
         try:
             exec_id = self.api.exec_create(ident, ["sh", "-c", text])
             sock = self.api.exec_start(exec_id, socket=True)
             try:
-                frames = (data for _, data in frames_iter(sock, tty=False))
-                return consume_socket_output(frames).decode(errors="replace")
+                chunks: list[bytes] = []
+                size = 0
+                for _, data in frames_iter(sock, tty=False):
+                    chunks.append(data[: limit - size])
+                    size += len(chunks[-1])
+                    if size >= limit:
+                        break
+                return b"".join(chunks).decode(errors="replace")
             finally:
                 # Over ssh the stream's ssh process may have ended first, and docker-py's close
                 # then fails on flushing to it: the output is complete, that is not an error.
                 with contextlib.suppress(OSError):
                     sock.close()
-        except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+        except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
             raise ProbeError(f"{doing} failed: {_one_line(exc)}") from exc
 
     def remove(self, ident: str) -> None:
-        with contextlib.suppress(docker.errors.NotFound):
+        """Remove a probe container; one already gone or being removed (AutoRemove, another
+        clean-up path) is fine. A daemon that fails here is left to the container's own life."""
+        try:
             self.api.remove_container(ident, force=True, v=True)
+        except docker.errors.APIError as exc:
+            if exc.status_code not in (404, 409):
+                raise ProbeError(f"cannot remove probe container {ident[:12]}: {_one_line(exc)}") from exc
+        except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
+            raise ProbeError(f"cannot remove probe container {ident[:12]}: {_one_line(exc)}") from exc
 
     def _remove_probes(self) -> None:
-        for c in self.api.containers(all=True, filters={"label": f"{RUN_LABEL}={self.run_id}"}):
-            self.remove(c["Id"])
+        try:
+            found = self.api.containers(all=True, filters={"label": f"{RUN_LABEL}={self.run_id}"})
+        except (docker.errors.DockerException, requests.exceptions.RequestException, OSError):
+            return  # the daemon is gone: the containers end by themselves within PROBE_LIFE
+        for c in found:
+            with contextlib.suppress(ProbeError):
+                self.remove(c["Id"])
+
+    def sweep(self, daemon_now: float) -> None:
+        """Remove the probe containers of earlier runs that outlived their life: a grader
+        killed between creating and starting one leaves it created, never started, forever.
+        Ages are read on the daemon's clock (``daemon_now``), which may differ from ours."""
+        try:
+            found = self.api.containers(all=True, filters={"label": f"{PROBE_LABEL}=1"})
+        except (docker.errors.DockerException, requests.exceptions.RequestException, OSError):
+            return
+        for c in found:
+            labels = c.get("Labels") or {}
+            if labels.get(RUN_LABEL) != self.run_id and daemon_now - c.get("Created", daemon_now) > SWEEP_AFTER:
+                with contextlib.suppress(ProbeError):
+                    self.remove(c["Id"])
 
 
 class ProbeContainer:
@@ -337,14 +453,14 @@ class ProbeContainer:
         self.ident: str | None = None
         self.network = ""
 
-    def run(self, origin: Origin, text: str) -> str:
+    def run(self, origin: Origin, text: str, count: int) -> str:
         network = origin.network or "bridge"
         if self.ident is None:
             self._start(origin, network)
         elif network != self.network:
             self._move(network)
         assert self.ident is not None
-        return self.runner.exec_in(self.ident, text, f"probe on {network}")
+        return self.runner.exec_in(self.ident, text, count, f"probe on {network}")
 
     def _start(self, origin: Origin, network: str) -> None:
         links = {}
@@ -357,9 +473,9 @@ class ProbeContainer:
         try:
             container = self.api.create_container(
                 self.runner.image,
-                command=["sleep", str(KEEP_ALIVE)],
+                command=["sleep", str(PROBE_LIFE)],
                 labels={PROBE_LABEL: "1", RUN_LABEL: self.runner.run_id},
-                host_config=self.api.create_host_config(network_mode=network, links=links or None),
+                host_config=self.api.create_host_config(network_mode=network, links=links or None, auto_remove=True),
             )
         except docker.errors.ImageNotFound as exc:
             image = self.runner.image
@@ -371,10 +487,12 @@ class ProbeContainer:
             raise _no_network(network) from exc
         except docker.errors.APIError as exc:
             raise ProbeError(f"cannot create a probe container on {network}: {exc.explanation or exc}") from exc
+        except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
+            raise ProbeError(f"cannot create a probe container on {network}: {_one_line(exc)}") from exc
         self.ident = container["Id"]
         try:
             self.api.start(self.ident)
-        except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+        except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
             self.remove()  # the next origin starts afresh
             if isinstance(exc, docker.errors.NotFound):  # some engines check the network only here
                 raise _no_network(network) from exc
@@ -386,19 +504,20 @@ class ProbeContainer:
             self.api.connect_container_to_network(self.ident, network)
         except docker.errors.NotFound as exc:
             raise _no_network(network) from exc
-        except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+        except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
             raise ProbeError(f"cannot move the probe container to {network}: {_one_line(exc)}") from exc
         try:
             self.api.disconnect_container_from_network(self.ident, self.network)
-        except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+        except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
             self.remove()  # on two networks it would answer for both: the next origin starts afresh
             raise ProbeError(f"cannot move the probe container off {self.network}: {_one_line(exc)}") from exc
         self.network = network
 
     def remove(self) -> None:
         if self.ident is not None:
-            self.runner.remove(self.ident)
-            self.ident = None
+            ident, self.ident = self.ident, None
+            with contextlib.suppress(ProbeError):  # the run's clean-up tries again
+                self.runner.remove(ident)
 
 
 def _no_network(network: str) -> ProbeError:

@@ -59,14 +59,18 @@ class Attempt:
         return self.error is None
 
 
-def _sqlite_setup(engine: Engine) -> None:
+LOCK_WAIT = 10  # seconds a SQLite writer waits for another one's lock before it gives up
+
+
+def _sqlite_setup(engine: Engine, read_only: bool) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # SQLAlchemy's "begin" below opens transactions
-        dbapi_connection.execute("PRAGMA journal_mode=WAL")  # concurrent writers on one machine
-        # With WAL, a crashed grader loses nothing; only a power cut may lose the last commits.
-        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
-        dbapi_connection.execute("PRAGMA busy_timeout=30000")
+        if not read_only:
+            dbapi_connection.execute("PRAGMA journal_mode=WAL")  # concurrent writers on one machine
+            # With WAL, a crashed grader loses nothing; only a power cut may lose the last commits.
+            dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+        dbapi_connection.execute(f"PRAGMA busy_timeout={LOCK_WAIT * 1000}")
         dbapi_connection.execute("PRAGMA foreign_keys=ON")
 
     @event.listens_for(engine, "begin")
@@ -106,28 +110,58 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
+def _why(exc: BaseException) -> str:
+    """One line; a lock held too long says so (SQLite's own words are only "database is locked")."""
+    line = _first_line(exc)
+    if "database is locked" in line:
+        return f"another grader held the database locked for more than {LOCK_WAIT} s; try again"
+    return line
+
+
+def _read_only_sqlite(database: str | None) -> Any:
+    """A connection factory for a SQLite file opened read-only. In a folder or on a file the
+    user may not write, the file is opened as immutable: SQLite then needs no lock or WAL
+    index file next to it (nobody can be writing it through this user either)."""
+    import sqlite3
+    from urllib.parse import quote
+
+    path = Path(database or "")
+    writable = os.access(path, os.W_OK) and os.access(path.parent if str(path.parent) else ".", os.W_OK)
+    uri = f"file:{quote(str(path.absolute()))}?mode=ro" + ("" if writable else "&immutable=1")
+    return lambda: sqlite3.connect(uri, uri=True, check_same_thread=False)
+
+
 class Store:
-    def __init__(self, url: str | None = None, *, create: bool = True):
+    def __init__(self, url: str | None = None, *, create: bool = True, read_only: bool = False):
         """Open (and upgrade) the store at ``url``. With ``create=False`` a database that
-        does not exist yet is an error instead of being created empty."""
+        does not exist yet is an error instead of being created empty. ``read_only`` (exports,
+        reports) opens a SQLite file read-only: it works in a folder or on a file the user
+        may not write, and never upgrades the schema."""
         self.url = url or default_url()
         try:
             # Batch workers each hold a connection while they grade (up to 64 in one process).
             pool = {} if self.url.startswith("sqlite") else {"pool_size": 8, "max_overflow": 56}
             self.engine = create_engine(self.url, **pool)
             if self.engine.dialect.name == "sqlite":
-                self._check_sqlite_file(create)
-                _sqlite_setup(self.engine)
+                self._check_sqlite_file(create or not read_only)
+                if read_only:
+                    self.engine = create_engine(self.url, creator=_read_only_sqlite(self.engine.url.database))
+                _sqlite_setup(self.engine, read_only)
             with self.engine.connect() as connection:
                 with connection.begin():  # a read: the common case takes no write lock
                     current = _revision(connection)[1]
+                if current != HEAD and read_only:
+                    raise StoreError(
+                        f"the results database {self.url} has schema {current}, not {HEAD}: "
+                        "open it once with a grader that may write it (grade, regrade) to upgrade it"
+                    )
                 if current != HEAD:
                     _foreign_keys(connection, "OFF")
                     with connection.execution_options(write=True).begin():
                         _migrate(connection)
                     _foreign_keys(connection, "ON")
-        except (SQLAlchemyError, ImportError, ValueError) as exc:
-            raise StoreError(f"cannot open the results database {self.url}: {_first_line(exc)}") from exc
+        except (SQLAlchemyError, ImportError, ValueError, OSError) as exc:
+            raise StoreError(f"cannot open the results database {self.url}: {_why(exc)}") from exc
 
     def _check_sqlite_file(self, create: bool) -> None:
         database = self.engine.url.database
@@ -360,8 +394,12 @@ class _Session:
         if self.job is not None:
             return self.job.session
         self.session = Session(self.store.engine, expire_on_commit=False)
-        self.session.begin()
-        self.session.connection(execution_options={"write": self.write})
+        try:
+            self.session.begin()
+            self.session.connection(execution_options={"write": self.write})  # SQLite: waits for the write lock
+        except SQLAlchemyError as exc:
+            self.session.close()
+            raise StoreError(f"cannot {self.doing} in {self.store.url}: {_why(exc)}") from exc
         return self.session
 
     def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
@@ -376,7 +414,7 @@ class _Session:
             finally:
                 self.session.close()
         if isinstance(exc, SQLAlchemyError):
-            raise StoreError(f"cannot {self.doing} in {self.store.url}: {_first_line(exc)}") from exc
+            raise StoreError(f"cannot {self.doing} in {self.store.url}: {_why(exc)}") from exc
 
 
 def _add(session: Session, attempt: AttemptRow, job: Job | None) -> int:
@@ -408,6 +446,12 @@ def encode(outcome: Outcome) -> Encoded:
 
 def _attempt(row: AttemptRow, checks: bool) -> Attempt:
     graded_at = row.graded_at if row.graded_at.tzinfo else row.graded_at.replace(tzinfo=UTC)  # SQLite drops tz
+    error, results = row.error, []
+    if checks:
+        try:
+            results = _RESULTS.validate_json(row.results)
+        except ValueError as exc:  # one damaged row is that attempt's error, never the class's
+            error = f"its stored results cannot be read ({_first_line(exc)})"
     return Attempt(
         id=row.id,
         student=row.student.name,
@@ -420,8 +464,8 @@ def _attempt(row: AttemptRow, checks: bool) -> Attempt:
         score=row.score,
         max_score=row.max_score,
         snapshot_digest=row.snapshot_digest,
-        error=row.error,
-        checks=_RESULTS.validate_json(row.results) if checks else [],
+        error=error,
+        checks=results,
     )
 
 
