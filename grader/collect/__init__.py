@@ -12,6 +12,7 @@ grader never changes the student's objects; every probe container carries
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import socket
 import ssl
@@ -60,8 +61,10 @@ ENGINE_KEYS = ("Version", "ApiVersion", "MinAPIVersion", "Os", "Arch", "KernelVe
 # Seconds a probe container lives at most: it exits by itself then and the daemon removes it
 # (AutoRemove), so a grader that is killed leaves nothing for long. A run's probes take a few
 # seconds; one past this span gets an ``error`` (its container is gone), never a verdict.
-PROBE_LIFE = 60
-SWEEP_AFTER = PROBE_LIFE + 30  # an older probe container is a leftover of a dead run (never started)
+# GRADER_PROBE_LIFE changes it (a very slow daemon; the tests' kill-and-wait cases).
+PROBE_LIFE = int(os.environ.get("GRADER_PROBE_LIFE") or 60)
+LIFE_LABEL = "grader.life"  # each probe container's own life, read by the sweep of later runs
+SWEEP_MARGIN = 10  # seconds past a probe container's life before a later run removes it
 TIMED_OUT = (124, 143)  # exit codes of `timeout` and of a killed command
 INFO_KEYS = ("Name", "ServerVersion", "Driver", "OperatingSystem", "NCPU", "MemTotal")
 
@@ -436,7 +439,9 @@ class ProbeRunner:
             return
         for c in found:
             labels = c.get("Labels") or {}
-            if labels.get(RUN_LABEL) != self.run_id and daemon_now - c.get("Created", daemon_now) > SWEEP_AFTER:
+            life = int(labels[LIFE_LABEL]) if labels.get(LIFE_LABEL, "").isdigit() else PROBE_LIFE
+            age = daemon_now - c.get("Created", daemon_now)
+            if labels.get(RUN_LABEL) != self.run_id and age > life + SWEEP_MARGIN:
                 with contextlib.suppress(ProbeError):
                     self.remove(c["Id"])
 
@@ -474,7 +479,7 @@ class ProbeContainer:
             container = self.api.create_container(
                 self.runner.image,
                 command=["sleep", str(PROBE_LIFE)],
-                labels={PROBE_LABEL: "1", RUN_LABEL: self.runner.run_id},
+                labels={PROBE_LABEL: "1", RUN_LABEL: self.runner.run_id, LIFE_LABEL: str(PROBE_LIFE)},
                 host_config=self.api.create_host_config(network_mode=network, links=links or None, auto_remove=True),
             )
         except docker.errors.ImageNotFound as exc:

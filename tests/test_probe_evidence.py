@@ -1,0 +1,68 @@
+"""No evidence, no verdict: a probe whose output comes back cut short (Docker 20.10 sometimes
+returns an exec stream without its output although the exec ran) is run once more, and
+otherwise an ``error``, never ``failed`` and never ``passed``, for "must not" checks above all.
+The probe script really runs here, in the host's shell, through the runner's own parsing."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+from concurrent.futures import Future
+from pathlib import Path
+
+from grader.collect import ProbeRunner
+from grader.evaluate import evaluate
+from grader.probes import OUTPUT_CAP, Origin, ProbeSpec
+from grader.rubric import load
+from grader.snapshot import Snapshot
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def runner_for(snapshot: Snapshot) -> ProbeRunner:
+    runner = ProbeRunner.__new__(ProbeRunner)  # no daemon: only the script and its parsing are used
+    runner.snapshot = Future()
+    runner.snapshot.set_result(snapshot)
+    runner.cancelled = threading.Event()
+    return runner
+
+
+def sh(text: str, _count: int) -> str:
+    return subprocess.run(["sh", "-c", text], capture_output=True, text=True, timeout=30).stdout
+
+
+def test_a_cut_short_stream_is_run_again() -> None:
+    snapshot = Snapshot.from_json((GOLDEN / "networks-reference" / "snapshot.json").read_text())
+    calls: list[str] = []
+
+    def flaky(text: str, count: int) -> str:
+        calls.append(text)
+        return "" if len(calls) == 1 else sh(text, count)
+
+    spec = ProbeSpec(action="env", origin=Origin(network="backend-network"))
+    [result] = runner_for(snapshot)._run(spec.origin, [spec], flaky).values()
+    assert len(calls) == 2 and result.error is None and result.ok and "PATH" in result.data["vars"]
+
+
+def test_no_output_twice_is_an_error_for_a_must_not_check() -> None:
+    """`no-link-env` (no REDIS_* variables on backend-network) passed on an empty stream before."""
+    rubric = load("docker-networks")
+    snapshot = Snapshot.from_json((GOLDEN / "networks-reference" / "snapshot.json").read_text())
+    specs = [s for s in rubric.probes() if s.action in ("env", "hosts")]
+    origin = specs[0].origin
+    mine = [s for s in specs if s.origin == origin]
+    results = runner_for(snapshot)._run(origin, mine, lambda text, count: "")
+    assert {r.error for r in results.values()} == {"the probe's output was cut short, twice"}
+    probes = {**snapshot.probes, **results}
+    outcome = evaluate(rubric, snapshot.model_copy(update={"probes": probes}).sealed())
+    statuses = {c.id: c.status for c in outcome.checks}
+    assert statuses["no-link-env"] == "error" and statuses["no-hosts-entry"] == "error"
+
+
+def test_a_huge_output_is_capped_and_counted() -> None:
+    snapshot = Snapshot.from_json((GOLDEN / "networks-reference" / "snapshot.json").read_text())
+    spec = ProbeSpec(
+        action="command", origin=Origin(network="backend-network"), argv=("head", "-c", "5000000", "/dev/zero")
+    )
+    [result] = runner_for(snapshot)._run(spec.origin, [spec], sh).values()
+    assert result.data["dropped_bytes"] == 5_000_000 - OUTPUT_CAP and len(result.output) <= 4000
