@@ -3,12 +3,14 @@
 
 A bundle is one JSON file (gzip-compressed when its name ends in ``.gz``): a format marker and
 version, the student's name, the rubric (id, version, digest) it was checked with, the sealed
-Snapshot of the student's daemon, the student's own outcome (informational only) and a sha256
-of all of it. Import verifies the file and the snapshot's own digest, then scores the snapshot
-again with the instructor's rubric: the bundle's scores are never trusted.
+Snapshot of the student's daemon, the student's own outcome (informational only), a sha256 of
+all of it and, when the student has a key, the seal made with it (``grader.keys``). Import
+verifies the file and the snapshot's own digest, then scores the snapshot again with the
+instructor's rubric: the bundle's scores are never trusted.
 
 The digests catch corrupt, truncated and hand-edited files; they are not a signature (the
-student runs the grader and could seal evidence of their own making).
+student runs the grader and could seal evidence of their own making). The seal, checked with
+``import --secret``, says who made the bundle; never that its evidence is real.
 
 A bundle comes from a student's machine, so reading one is bounded: only a regular file (a
 FIFO or a device would block or never end), at most MAX_FILE bytes, at most MAX_JSON bytes once
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import stat
 import zlib
 from collections.abc import Callable
@@ -33,7 +36,7 @@ import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 from typing_extensions import TypedDict  # pydantic takes typing.TypedDict only from Python 3.12
 
-from . import __version__
+from . import __version__, keys
 from .errors import BundleError, UsageError
 from .evaluate import evaluate
 from .outcome import Outcome
@@ -44,7 +47,9 @@ if TYPE_CHECKING:
     from .grading import Graded
 
 FORMAT = "grader-submission"
-VERSION = 1
+VERSION = 2  # 2: the seal
+READS = (1, 2)
+NAME = r"^[^\x00-\x1f\x7f]{1,200}$"  # a student's name: one line, as long as the store keeps
 # A bundle is some 50 KB of JSON (10 KB gzipped); the limits leave room for the largest
 # daemon a lab makes, with every probe's output at its cap.
 MAX_FILE = 16 << 20  # bytes of the file as handed in
@@ -66,14 +71,15 @@ class Bundle(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     format: Literal["grader-submission"] = FORMAT
-    version: Literal[1] = VERSION
-    student: str = Field(min_length=1)
+    version: Literal[1, 2] = VERSION
+    student: str = Field(pattern=NAME)
     rubric: BundleRubric
     created_at: str
     grader_version: str
     snapshot: Snapshot
     outcome: Outcome  # what the student's grader said: informational, never imported
     digest: str = ""
+    seal: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")  # made with the student's key, of the digest
 
     @field_validator("snapshot")
     @classmethod
@@ -88,21 +94,32 @@ class Bundle(BaseModel):
         return taken if taken.tzinfo else taken.replace(tzinfo=UTC)
 
     def content_digest(self) -> str:
-        return canonical_digest(self.model_dump(mode="json", exclude={"digest"}))
+        # Not of the seal, which is of the digest (and a version-1 bundle has none).
+        return canonical_digest(self.model_dump(mode="json", exclude={"digest", "seal"}))
 
 
-def write(graded: Graded, path: Path) -> Bundle:
-    """Write ``graded`` (a whole-lab check) as a bundle to ``path``."""
+def student_name(name: str) -> str:
+    """``name`` as a bundle keeps it, or a UsageError."""
+    name = name.strip()
+    if not re.match(NAME, name):
+        raise UsageError(f"a student's name is one line of 1 to 200 characters, not {name[:40]!r}")
+    return name
+
+
+def write(graded: Graded, path: Path, key: str | None = None) -> Bundle:
+    """Write ``graded`` (a whole-lab check) as a bundle to ``path``, sealed with the student's
+    ``key`` when given."""
     rubric = graded.rubric
     bundle = Bundle(
-        student=graded.student,
+        student=student_name(graded.student),
         rubric=BundleRubric(id=rubric.id, version=rubric.version, digest=rubric.digest),
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         grader_version=__version__,
         snapshot=graded.snapshot,
         outcome=graded.outcome,
     )
-    bundle = bundle.model_copy(update={"digest": bundle.content_digest()})
+    digest = bundle.content_digest()
+    bundle = bundle.model_copy(update={"digest": digest, "seal": keys.seal(key, digest) if key else None})
     text = bundle.model_dump_json(indent=1).encode()
     path.write_bytes(gzip.compress(text) if path.name.endswith(".gz") else text)
     return bundle
@@ -126,8 +143,9 @@ def read(path: Path) -> Bundle:
         raise bad("not a submission bundle (not JSON, or truncated)") from None
     if not isinstance(body, dict) or body.get("format") != FORMAT:
         raise bad(f"not a submission bundle (no {FORMAT!r} marker)")
-    if body.get("version") != VERSION:
-        raise bad(f"bundle format version {body.get('version')!r}; this grader reads version {VERSION}")
+    if body.get("version") not in READS:
+        versions = " and ".join(map(str, READS))
+        raise bad(f"bundle format version {body.get('version')!r}; this grader reads versions {versions}")
     try:
         bundle = Bundle.model_validate(body)
     except ValidationError as exc:
@@ -312,13 +330,26 @@ class Imported:
     failed: list[str] = field(default_factory=list)  # one error line per bad file
 
 
-def import_bundles(files: list[Path], *, rubric_ref: str | None = None, db_url: str | None = None) -> Imported:
+def import_bundles(
+    files: list[Path],
+    *,
+    rubric_ref: str | None = None,
+    db_url: str | None = None,
+    secret: Path | None = None,
+    student: str | None = None,
+) -> Imported:
     """Verify each bundle and store its snapshot as an attempt (source ``import``), scored again
-    with ``rubric_ref`` (default: the installed rubric of the bundle's rubric id). A bundle whose
-    snapshot the student already has an attempt with is skipped, so importing twice is harmless.
-    A bad file changes nothing and the others go on."""
+    with ``rubric_ref`` (default: the installed rubric of the bundle's rubric id). With the course
+    ``secret``, a bundle must be sealed with the key of the student it is stored under (its own,
+    or ``student`` for a single file) and its attempt is "verified"; without, "unverified". A
+    bundle whose snapshot the student already has an attempt with is skipped, so importing twice
+    is harmless. A bad file changes nothing and the others go on."""
     from .store import AlreadyStored, Store
 
+    if student is not None and len(files) != 1:
+        raise UsageError("--student names the student of one bundle: import one FILE with it")
+    name = student_name(student) if student is not None else None
+    course_secret = keys.secret(secret)[0] if secret else None
     given = load(rubric_ref) if rubric_ref else None
     installed = cache(load)
     store = Store(db_url)
@@ -330,15 +361,24 @@ def import_bundles(files: list[Path], *, rubric_ref: str | None = None, db_url: 
         except (BundleError, UsageError) as exc:
             done.failed.append(str(exc) if isinstance(exc, BundleError) else f"{path}: {exc}")
             continue
-        student, snapshot = bundle.student, bundle.snapshot
+        owner, snapshot = name or bundle.student, bundle.snapshot
         if rubric.id != bundle.rubric.id:
             done.failed.append(f"{path}: a bundle of rubric {bundle.rubric.id!r}, not {rubric.id!r}")
             continue
+        if course_secret is not None:
+            if bundle.seal is None:
+                done.failed.append(f"{path}: not sealed with a student key (made without --key): cannot be verified")
+                continue
+            if not keys.sealed_by(course_secret, owner, bundle.digest, bundle.seal):
+                done.failed.append(f"{path}: not sealed with {owner}'s key (another student's key, or an edited name)")
+                continue
+        identity = "verified" if course_secret is not None else "unverified"
         outcome = evaluate(rubric, snapshot)
         try:
-            store.record(student, rubric, snapshot, outcome, "import", bundle.taken_at, once=True)
+            store.record(owner, rubric, snapshot, outcome, "import", bundle.taken_at, once=True, identity=identity)
         except AlreadyStored:
-            done.skipped.append(f"{path}: already imported ({student}, snapshot {snapshot.digest[:12]})")
+            done.skipped.append(f"{path}: already imported ({owner}, snapshot {snapshot.digest[:12]})")
             continue
-        done.imported.append(f"{path}: {student} {outcome.score:g}/{outcome.max_score:g}")
+        unverified = " (identity not verified)" if identity == "unverified" else ""
+        done.imported.append(f"{path}: {owner} {outcome.score:g}/{outcome.max_score:g}{unverified}")
     return done

@@ -181,6 +181,18 @@ def grade(
     metavar="FILE",
     help="Also write a submission bundle (FILE.json or FILE.json.gz) to hand in; the instructor runs grader import.",
 )
+@click.option(
+    "--student",
+    envvar="GRADER_STUDENT",
+    default=None,
+    help="Your name as your instructor's roster has it (default: $GRADER_STUDENT, then your login name).",
+)
+@click.option(
+    "--key",
+    envvar="GRADER_KEY",
+    default=None,
+    help="Your student key from your instructor (default: $GRADER_KEY): seals the bundle of --submit as yours.",
+)
 def check(
     rubric_ref: str,
     task: int | None,
@@ -191,6 +203,8 @@ def check(
     docker_host: str | None,
     probe_image: str,
     submit: Path | None,
+    student: str | None,
+    key: str | None,
 ) -> None:
     """Self-check your own daemon while you work on a lab (students).
 
@@ -199,15 +213,21 @@ def check(
     \b
     Example:
       grader check --rubric docker-links --task 2 --lang id
-      grader check --rubric docker-networks --submit lab2.json
+      grader check --rubric docker-networks --submit lab2.json --student "Ani Lestari" --key K7QJ2MXRAB4D
     """
+    from .bundle import student_name, write
     from .grading import grade as run
+    from .keys import typed_key
 
     if submit and task is not None:
         raise UsageError("--submit hands in the whole lab: leave out --task")
+    if submit and key and not student:
+        raise UsageError("--key needs --student: the name your key was made for")
+    name = student_name(student) if student else getpass.getuser()
+    seal_key = typed_key(key) if submit and key else None  # checked before the daemon is graded
     graded = run(
         rubric_ref,
-        student=getpass.getuser(),
+        student=name,
         source="check",
         db_url=db_url,
         docker_host=docker_host,
@@ -218,10 +238,9 @@ def check(
     )
     _emit(graded, fmt, lang)
     if submit:
-        from .bundle import write
-
-        write(graded, submit)
-        click.echo(f"submission bundle written to {submit}", err=True)
+        write(graded, submit, seal_key)
+        sealed = f", sealed with {name}'s key" if seal_key else " (no --key: its sender cannot be verified)"
+        click.echo(f"submission bundle written to {submit}{sealed}", err=True)
     _finish(graded)
 
 
@@ -361,27 +380,72 @@ def export(
     help="Rubric to score with (default: the installed rubric of each bundle's rubric id).",
 )
 @db_option
-def import_(files: tuple[Path, ...], rubric_ref: str | None, db_url: str | None) -> None:
+@click.option(
+    "--secret",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="Course secret of grader keys: a bundle must be sealed with its student's key (default: not verified).",
+)
+@click.option("--student", default=None, help="Store the one FILE under this name (with --secret: NAME's key).")
+def import_(
+    files: tuple[Path, ...], rubric_ref: str | None, db_url: str | None, secret: Path | None, student: str | None
+) -> None:
     """Store students' submission bundles (from grader check --submit) as attempts.
 
     Each file is verified (format, snapshot and bundle digests) and its snapshot scored
-    again with the instructor's rubric; the student's own scores are never trusted. A
-    bundle already imported for that student is skipped. Bad files are named on stderr,
-    change nothing, and make the exit code 1.
+    again with the instructor's rubric; the student's own scores are never trusted. With
+    --secret, a bundle must be sealed with the key of its student (grader keys); without,
+    its attempt is marked "identity not verified" in reports and exports. An attempt is
+    placed in the student's history at the time of its import. A bundle already imported
+    for that student is skipped. Bad files are named on stderr, change nothing, and make
+    the exit code 1.
 
     \b
     Example:
-      grader import submissions/*.json --db sqlite:///class.db
+      grader import submissions/*.json --secret course.key --db sqlite:///class.db
     """
     from .bundle import import_bundles
 
-    done = import_bundles(list(files), rubric_ref=rubric_ref, db_url=db_url)
+    done = import_bundles(list(files), rubric_ref=rubric_ref, db_url=db_url, secret=secret, student=student)
     for line in done.imported + done.skipped:
         click.echo(line)
     for line in done.failed:
         click.echo(f"grader: {line}", err=True)
     click.echo(f"imported {len(done.imported)}, skipped {len(done.skipped)}, failed {len(done.failed)}")
     sys.exit(BundleError.exit_code if done.failed else 0)
+
+
+@main.command()
+@click.argument("roster", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--secret",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    metavar="FILE",
+    help="The course secret (made when missing: 32 random bytes, readable by you only). Keep it; never hand it out.",
+)
+def keys(roster: Path, secret: Path) -> None:
+    """Print student,key for every student of ROSTER: the key each student gives to
+    grader check --submit --key, so that grader import --secret knows who sent a bundle.
+
+    Only the roster's student column is read. The same secret gives the same keys every
+    time; a new secret gives new keys.
+
+    \b
+    Example:
+      grader keys class.csv --secret course.key > keys.csv
+    """
+    import csv
+
+    from .keys import roster_keys
+
+    pairs, created = roster_keys(roster, secret)
+    if created:
+        click.echo(f"grader: made a new course secret in {secret}", err=True)
+    out = csv.writer(sys.stdout, lineterminator="\n")
+    out.writerow(["student", "key"])
+    out.writerows(pairs)
 
 
 @main.command(

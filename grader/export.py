@@ -15,6 +15,7 @@ from typing import Any
 
 from .errors import UsageError
 from .outcome import CheckResult
+from .provenance import identity
 from .render import check_dict
 from .rubric.model import CheckBase, Rubric
 from .standing import Mode, Standing, standing, standings
@@ -84,21 +85,23 @@ def status(s: Standing) -> str:
 
 
 def as_csv(book: Gradebook) -> str:
-    """One row per student: points per task, total, max, status, when the latest attempt was made.
-    Points are empty, not zero, for a student no attempt could grade."""
+    """One row per student: points per task, total, max, status, when the latest attempt was made,
+    and how the counted attempts came in (``grader.provenance.identity``: "not verified" for a
+    bundle imported without the course secret). Points are empty, not zero, for a student no
+    attempt could grade."""
     titles = [task.title for task in book.rubric.tasks]
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(_cells(["student", *titles, "total", "max", "status", "graded_at"]))
+    writer.writerow(_cells(["student", *titles, "total", "max", "status", "graded_at", "identity"]))
     for s in book.standings:
         scored = s.latest is not None
         earned = [sum(c.points for c in s.checks if c.task == n) for n in range(1, len(titles) + 1)]
         points = [f"{p:g}" if scored else "" for p in earned]
         state = f"unreachable: {s.error}" if status(s) == "unreachable" else status(s)
         when = s.attempts[-1].graded_at.isoformat(timespec="seconds") if s.attempts else ""
-        writer.writerow(
-            _cells([s.student, *points, f"{s.score:g}" if scored else "", f"{book.max_score:g}", state, when])
-        )
+        total = f"{s.score:g}" if scored else ""
+        came = identity(s, book.mode) or ""
+        writer.writerow(_cells([s.student, *points, total, f"{book.max_score:g}", state, when, came]))
     return out.getvalue()
 
 
@@ -123,6 +126,7 @@ def _student(book: Gradebook, s: Standing) -> dict[str, Any]:
         "max_score": book.max_score,
         "graded_at": s.attempts[-1].graded_at.isoformat(timespec="seconds") if s.attempts else None,
         "snapshot_digest": counted.snapshot_digest if counted else None,
+        "identity": identity(s, book.mode),
         "attempts": len(s.attempts),
         "checks": [check_dict(c) for c in s.checks],
     }

@@ -34,12 +34,12 @@ GOLDEN = Path(__file__).parent / "golden"
 ROOT = Path(__file__).parent.parent
 
 
-def submit(tmp_path: Path, case: str, student: str = "ani", name: str = "ani.json") -> Path:
-    """The bundle a student's ``grader check --submit`` writes for a recorded daemon."""
+def submit(tmp_path: Path, case: str, student: str = "ani", name: str = "ani.json", key: str | None = None) -> Path:
+    """The bundle a student's ``grader check --submit [--key KEY]`` writes for a recorded daemon."""
     rubric = load((GOLDEN / case / "rubric").read_text().strip())
     snapshot = Snapshot.from_json((GOLDEN / case / "snapshot.json").read_text())
     path = tmp_path / name
-    write(Graded(student, rubric, snapshot, evaluate(rubric, snapshot), snapshot.taken_at), path)
+    write(Graded(student, rubric, snapshot, evaluate(rubric, snapshot), snapshot.taken_at), path, key)
     return path
 
 
@@ -49,7 +49,7 @@ def edit(path: Path, change, reseal: bool = False) -> Path:
     body = json.loads(path.read_text())
     change(body)
     if reseal:
-        body["digest"] = canonical_digest({k: v for k, v in body.items() if k != "digest"})
+        body["digest"] = canonical_digest({k: v for k, v in body.items() if k not in ("digest", "seal")})
     path.write_text(json.dumps(body))
     return path
 
@@ -75,7 +75,7 @@ def test_round_trip(db_url: str, tmp_path: Path) -> None:
     assert packed.read_bytes()[:2] == b"\x1f\x8b"
     bundle = read(plain)
     typo = Snapshot.from_json((GOLDEN / "networks-typo" / "snapshot.json").read_text())
-    assert (bundle.format, bundle.version, bundle.student, bundle.snapshot) == ("grader-submission", 1, "ani", typo)
+    assert (bundle.format, bundle.version, bundle.student, bundle.snapshot) == ("grader-submission", 2, "ani", typo)
     assert bundle.rubric.id == "docker-networks" and bundle.rubric.digest == load("docker-networks").digest
 
     done = import_bundles([plain, packed], db_url=db_url)
@@ -148,7 +148,7 @@ def test_the_instructors_rubric_scores(db_url: str, tmp_path: Path) -> None:
     [attempt] = Store(db_url).attempts()
     assert attempt.rubric_digest == load(fixed).digest != read(path).rubric.digest
     assert attempt.score == attempt.max_score > read(path).outcome.max_score
-    assert done.imported == [f"{path}: ani {attempt.score:g}/{attempt.max_score:g}"]
+    assert done.imported == [f"{path}: ani {attempt.score:g}/{attempt.max_score:g} (identity not verified)"]
 
 
 def _probe_output(body: dict) -> None:
@@ -167,7 +167,10 @@ BAD = {
     "truncated": (lambda p: p.write_bytes(p.read_bytes()[:5000]), "not JSON, or truncated"),
     "truncated-gz": (lambda p: p.write_bytes(gzip.compress(p.read_bytes())[:3000]), "not JSON, or truncated"),
     "corrupt-gz": (lambda p: p.write_bytes(b"\x1f\x8b" + bytes(100)), "not JSON, or truncated"),
-    "newer": (lambda p: edit(p, lambda b: b.update(version=2)), "bundle format version 2; this grader reads version 1"),
+    "newer": (
+        lambda p: edit(p, lambda b: b.update(version=3)),
+        "bundle format version 3; this grader reads versions 1 and 2",
+    ),
     "invalid": (
         lambda p: edit(p, lambda b: b.pop("snapshot"), reseal=True),
         "invalid bundle: snapshot: Field required",
@@ -385,8 +388,12 @@ def test_malformed_evidence_is_refused_the_rest_imported_and_reported(tmp_path: 
 
 @pytest.mark.docker
 def test_check_submit_then_import_on_the_bench(networks_lab: BenchDaemon, tmp_path: Path) -> None:
-    """A student checks the played lab 2 and submits; the instructor imports into another store
-    and gets the same result, scored by the grader's own rubric."""
+    """A student checks the played lab 2 and submits with her key; the instructor imports into
+    another store with the course secret and gets the same result, scored by the grader's own
+    rubric, from a verified sender."""
+    roster, secret = tmp_path / "class.csv", tmp_path / "course.key"
+    roster.write_text("student\nani\n")
+    key = CliRunner().invoke(main, ["keys", str(roster), "--secret", str(secret)]).stdout.splitlines()[1].split(",")[1]
     bundle = tmp_path / "lab2.json.gz"
     result = CliRunner().invoke(
         main,
@@ -403,21 +410,24 @@ def test_check_submit_then_import_on_the_bench(networks_lab: BenchDaemon, tmp_pa
             "--submit",
             str(bundle),
         ],
+        env={"GRADER_STUDENT": "ani", "GRADER_KEY": key},
     )
     assert result.exit_code == 0, result.output
     checked = json.loads(result.stdout)
-    assert result.stderr == f"submission bundle written to {bundle}\n"
+    assert result.stderr == f"submission bundle written to {bundle}, sealed with ani's key\n"
 
     instructor = f"sqlite:///{tmp_path / 'class.db'}"
-    imported = run_import(str(bundle), "--db", instructor)
+    imported = run_import(str(bundle), "--secret", str(secret), "--db", instructor)
 
     assert imported.exit_code == 0, imported.output
     assert imported.stdout.splitlines()[-1] == "imported 1, skipped 0, failed 0"
     [attempt] = Store(instructor).attempts()
-    assert (attempt.student, attempt.source, attempt.snapshot_digest) == (
-        checked["student"],
+    assert checked["student"] == "ani"
+    assert (attempt.student, attempt.source, attempt.snapshot_digest, attempt.identity) == (
+        "ani",
         "import",
         checked["snapshot_digest"],
+        "verified",
     )
     assert attempt.score == attempt.max_score == checked["score"] == checked["max_score"] > 0
     assert [(c.id, c.status, c.points) for c in attempt.checks] == [

@@ -28,6 +28,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, Template
 from .. import __version__
 from ..errors import StoreError
 from ..outcome import CheckResult
+from ..provenance import NOT_VERIFIED, attempt_identity, identity
 from ..rubric.model import Rubric
 from ..snapshot import ProbeResult, Snapshot
 from ..standing import Mode, Standing, standings
@@ -78,6 +79,7 @@ class HeatRow:
     href: str
     score: str
     cells: list[str]  # one css class per column, "" without a result
+    marks: list[str]  # what to check by hand, e.g. "identity not verified"
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,7 @@ class AttemptLink:
     href: str
     graded_at: str
     score: str
+    identity: str  # verified, not verified (imports) or live
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,7 @@ class StudentSection:
     counted: str  # the score under the mode
     best: str
     latest: str
+    marks: list[str]  # as on the dashboard
     history: charts.Timeline
     attempts: list[AttemptLink]
 
@@ -165,6 +169,7 @@ class AttemptPage:
     rubric: Rubric
     graded_at: str
     score: str
+    identity: str  # who sent it, as far as the grader knows
     engine: str
     tasks: list[TaskView]
     observed: topology.Picture | None  # None: no snapshot (the daemon could not be read)
@@ -236,6 +241,7 @@ def _section(rubric: Rubric, mode: Mode, found: list[Standing], names: list[str]
                 student_file(s.student),
                 score_text(s.score),
                 [STATUS_CSS.get(status.get(c.id, ""), "") for c in columns],
+                marks(s, mode),
             )
         )
     share = len(counted) or 1
@@ -255,10 +261,19 @@ def _section(rubric: Rubric, mode: Mode, found: list[Standing], names: list[str]
     )
 
 
+def marks(s: Standing, mode: Mode) -> list[str]:
+    """What an instructor should look at before trusting the standing's score."""
+    return [f"identity {NOT_VERIFIED}"] if identity(s, mode) == NOT_VERIFIED else []
+
+
 def _student_section(rubric: Rubric, mode: Mode, s: Standing) -> StudentSection:
     links = [
         AttemptLink(
-            a, "../" + attempt_file(a), when(a.graded_at), score_text(a.score, a.max_score) if a.ok else "error"
+            a,
+            "../" + attempt_file(a),
+            when(a.graded_at),
+            score_text(a.score, a.max_score) if a.ok else "error",
+            attempt_identity(a),
         )
         for a in s.attempts
     ]
@@ -278,6 +293,7 @@ def _student_section(rubric: Rubric, mode: Mode, s: Standing) -> StudentSection:
         counted=score_text(s.score, s.max_score) if s.latest else "—",
         best=score_text(s.best),
         latest=score_text(s.latest.score, s.latest.max_score) if s.latest else "—",
+        marks=marks(s, mode),
         history=charts.timeline(points),
         attempts=links,
     )
@@ -306,11 +322,20 @@ def attempt_page(attempt: Attempt, rubric: Rubric, snapshot: Snapshot | None) ->
         rubric=rubric,
         graded_at=when(attempt.graded_at),
         score=score_text(attempt.score, attempt.max_score),
+        identity=_identity_text(attempt),
         engine=f"Docker {engine.get('Version', '?')} (API {engine.get('ApiVersion', '?')})" if snapshot else "",
         tasks=tasks,
         observed=topology.layout(topology.observed(snapshot)) if snapshot else None,
         expected=topology.layout(topology.expected(rubric, attempt.checks)),
     )
+
+
+def _identity_text(attempt: Attempt) -> str:
+    if attempt.identity == "verified":
+        return "verified: the bundle was sealed with this student's key"
+    if attempt.identity == "unverified":
+        return "not verified: a bundle imported without the course secret (anyone may have sent it)"
+    return "the grader inspected the daemon itself"
 
 
 @cache

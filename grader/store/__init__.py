@@ -29,7 +29,7 @@ from .schema import AttemptRow, JobRow, RubricRow, SnapshotRow, StudentRow
 
 DEFAULT_DB = "sqlite:///grader.db"
 MIGRATIONS = Path(__file__).with_name("migrations")
-HEAD = "0004"  # the newest migration; tests/test_store.py checks it matches migrations/versions
+HEAD = "0005"  # the newest migration; tests/test_store.py checks it matches migrations/versions
 
 
 def default_url() -> str:
@@ -53,6 +53,7 @@ class Attempt:
     snapshot_digest: str | None
     error: str | None
     checks: list[CheckResult]
+    identity: str | None = None  # of an import: "verified" or "unverified" (a student key, checked or not)
 
     @property
     def ok(self) -> bool:
@@ -180,13 +181,16 @@ class Store:
         graded_at: datetime | None = None,
         job: Job | None = None,
         once: bool = False,
+        identity: str | None = None,
     ) -> int:
         """Store one attempt with its snapshot and per-check results; returns its id. With a
         claimed ``job``, in the claim's transaction, which also marks the job done. With
         ``once``, raise AlreadyStored (storing nothing) when the student already has an attempt
-        of this rubric with this very snapshot (an imported bundle)."""
+        of this rubric with this very snapshot (an imported bundle). ``identity``: an import's
+        "verified" or "unverified"."""
         with self._session("store the attempt", write=True, job=job) as session:
             attempt = self._attempt(session, student, rubric, source, graded_at)
+            attempt.identity = identity
             if once:  # before the snapshot's body (about 50 KB) is sent for nothing
                 self._refuse_known(session, attempt.student, rubric.id, snapshot.digest)
             _insert_missing(session, SnapshotRow, {"digest": snapshot.digest, "body": snapshot.to_json()})
@@ -466,6 +470,7 @@ def _attempt(row: AttemptRow, checks: bool) -> Attempt:
         snapshot_digest=row.snapshot_digest,
         error=error,
         checks=results,
+        identity=row.identity,
     )
 
 

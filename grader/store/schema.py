@@ -45,6 +45,9 @@ class AttemptRow(Base):
     snapshot_digest: Mapped[str | None] = mapped_column(ForeignKey("snapshots.digest"), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     source: Mapped[str] = mapped_column(String(20))  # grade | check | batch | import
+    # Of an import: "verified" (sealed with the student's key, checked with the course
+    # secret) or "unverified"; None for a daemon the grader inspected itself.
+    identity: Mapped[str | None] = mapped_column(String(10), nullable=True)
     graded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     regraded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     grader_version: Mapped[str] = mapped_column(String(40))
