@@ -2,7 +2,8 @@
 
 Engines differ: from API 1.45 a container's network ``Aliases`` no longer holds its short
 id, and ``DNSNames`` (API 1.44+) lists every name it answers to. These helpers read both,
-so evaluators never touch raw keys.
+so evaluators never touch raw keys. A submitted bundle can carry any shape (``Config`` a
+list, ``Name`` a number): a value of the wrong type reads as missing, never as an exception.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from .snapshot import Snapshot
+from .text import head
 
 Container = dict[str, Any]
 
@@ -40,12 +42,52 @@ class Selector(BaseModel):
         return self.name if self.name is not None else f"image {self.image}"
 
 
+def _at(value: Any, *path: str) -> Any:
+    """The value at ``path`` in nested inspect JSON, or None where a level is missing or is not
+    an object: a forged bundle can carry any shape, and a wrong type reads as missing."""
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _texts(value: Any) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def name_of(container: Container) -> str:
-    return container.get("Name", "").lstrip("/")
+    return _text(_at(container, "Name")).lstrip("/")
+
+
+def _id(container: Container) -> str:
+    return _text(_at(container, "Id"))
 
 
 def short_id(container: Container) -> str:
-    return container.get("Id", "")[:12]
+    return _id(container)[:12]
+
+
+def image_of(container: Container) -> str:
+    """The image as the student named it (``docker run redis`` -> ``redis``)."""
+    return _text(_at(container, "Config", "Image"))
+
+
+def command_of(container: Container) -> str:
+    """The command line the container was created with, cut to the head checks read."""
+    return head(" ".join(_texts(_at(container, "Config", "Cmd"))))
+
+
+def network_mode(container: Container) -> str:
+    return _text(_at(container, "HostConfig", "NetworkMode"))
 
 
 def normalize_image(ref: str) -> str:
@@ -56,19 +98,19 @@ def normalize_image(ref: str) -> str:
 
 
 def image_tags(snapshot: Snapshot, container: Container) -> set[str]:
-    return _index(snapshot).tags[container.get("Id", "")]
+    return _index(snapshot).tags[_id(container)]
 
 
 def is_running(container: Container) -> bool:
-    return bool(container.get("State", {}).get("Running"))
+    return _at(container, "State", "Running") is True
 
 
 def state_of(container: Container) -> str:
-    return container.get("State", {}).get("Status", "unknown")
+    return _text(_at(container, "State", "Status")) or "unknown"
 
 
 def is_probe(container: Container) -> bool:
-    return (container.get("Config", {}).get("Labels") or {}).get("grader.probe") == "1"
+    return _at(container, "Config", "Labels", "grader.probe") == "1"
 
 
 def students_containers(snapshot: Snapshot) -> list[Container]:
@@ -100,42 +142,36 @@ def _index(snapshot: Snapshot) -> _Index:
     for seen, index in _last:
         if seen is snapshot:
             return index
-    images = {i.get("Id"): {normalize_image(t) for t in i.get("RepoTags") or []} for i in snapshot.images}
+    images = {_text(i.get("Id")): {normalize_image(t) for t in _texts(i.get("RepoTags"))} for i in snapshot.images}
     students = [c for c in snapshot.containers if not is_probe(c)]
-    tags = {
-        c.get("Id", ""): {normalize_image(c.get("Config", {}).get("Image", "")), *images.get(c.get("Image"), ())}
-        for c in snapshot.containers
-    }
+    tags = {_id(c): {normalize_image(image_of(c)), *images.get(_text(c.get("Image")), ())} for c in snapshot.containers}
     index = _Index(students, tags)
-    for c in sorted(students, key=lambda c: (not is_running(c), c.get("Created", ""))):
+    for c in sorted(students, key=lambda c: (not is_running(c), _text(c.get("Created")))):
         index.by_name.setdefault(name_of(c), []).append(c)
-        for tag in tags[c.get("Id", "")]:
+        for tag in tags[_id(c)]:
             index.by_tag.setdefault(tag, []).append(c)
     _last[:] = [(snapshot, index)]
     return index
 
 
 def networks_of(container: Container) -> dict[str, dict[str, Any]]:
-    return container.get("NetworkSettings", {}).get("Networks") or {}
+    networks = _object(_at(container, "NetworkSettings", "Networks"))
+    return {name: _object(endpoint) for name, endpoint in networks.items()}
 
 
 def aliases_on(container: Container, endpoint: dict[str, Any]) -> list[str]:
     """User-given aliases on one network, without the names Docker adds by itself."""
-    automatic = {short_id(container), name_of(container), container.get("Id", "")}
-    hostname = container.get("Config", {}).get("Hostname")
+    automatic = {short_id(container), name_of(container), _id(container)}
+    hostname = _text(_at(container, "Config", "Hostname"))
     if hostname:
         automatic.add(hostname)
-    names = list(endpoint.get("Aliases") or []) + list(endpoint.get("DNSNames") or [])
-    seen: list[str] = []
-    for alias in names:
-        if alias not in automatic and alias not in seen:
-            seen.append(alias)
-    return seen
+    # A dict keeps the first of each name in order, in time linear in the names.
+    names = dict.fromkeys(_texts(endpoint.get("Aliases")) + _texts(endpoint.get("DNSNames")))
+    return [alias for alias in names if alias not in automatic]
 
 
 def address_on(container: Container, network: str) -> str | None:
-    endpoint = networks_of(container).get(network)
-    return (endpoint or {}).get("IPAddress") or None
+    return _text(_at(container, "NetworkSettings", "Networks", network, "IPAddress")) or None
 
 
 def address_of(snapshot: Snapshot, selector: Selector, network: str) -> str | None:
@@ -147,10 +183,14 @@ def network(snapshot: Snapshot, name: str) -> dict[str, Any] | None:
     return next((n for n in snapshot.networks if n.get("Name") == name), None)
 
 
+def network_names(snapshot: Snapshot) -> list[str]:
+    return [_text(n.get("Name")) for n in snapshot.networks]
+
+
 def links_of(container: Container) -> list[tuple[str, str]]:
     """Legacy links as (target name, alias): ``/redis-server:/app/redis`` -> (redis-server, redis)."""
     pairs = []
-    for link in container.get("HostConfig", {}).get("Links") or []:
+    for link in _texts(_at(container, "HostConfig", "Links")):
         target, _, inner = link.partition(":")
         pairs.append((target.lstrip("/"), inner.rsplit("/", 1)[-1]))
     return pairs
@@ -158,22 +198,20 @@ def links_of(container: Container) -> list[tuple[str, str]]:
 
 def published(container: Container) -> dict[str, list[str]]:
     """Container port -> host ports asked for (HostConfig) or bound (NetworkSettings)."""
-    result: dict[str, list[str]] = {}
-    for source in (
-        container.get("HostConfig", {}).get("PortBindings") or {},
-        container.get("NetworkSettings", {}).get("Ports") or {},
-    ):
-        for port, bindings in source.items():
-            for binding in bindings or []:
-                host_port = binding.get("HostPort")
-                if host_port and host_port not in result.setdefault(port, []):
-                    result[port].append(host_port)
-    return result
+    found: dict[str, dict[str, None]] = {}  # dicts as ordered sets: linear in the bindings
+    for source in (_at(container, "HostConfig", "PortBindings"), _at(container, "NetworkSettings", "Ports")):
+        for port, bindings in _object(source).items():
+            for binding in bindings if isinstance(bindings, list) else []:
+                host_port = _text(_at(binding, "HostPort"))
+                if host_port:
+                    found.setdefault(port, {})[host_port] = None
+    return {port: list(host_ports) for port, host_ports in found.items()}
 
 
 def engine_version(snapshot: Snapshot) -> tuple[int, ...]:
-    raw = snapshot.engine.get("Version", "0")
+    raw = _text(snapshot.engine.get("Version")) or "0"
     parts = []
     for piece in raw.split("+")[0].split("-")[0].split("."):
-        parts.append(int(piece) if piece.isdigit() else 0)
+        # isdecimal, not isdigit: int() refuses "²"; and it refuses more than 4300 digits.
+        parts.append(int(piece) if piece.isdecimal() and len(piece) < 10 else 0)
     return tuple(parts)

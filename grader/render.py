@@ -7,11 +7,12 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from .grading import Graded
 from .outcome import CheckResult
+from .text import printable, shown
 
 LABELS = {
     "en": {
@@ -84,13 +85,15 @@ def as_json(graded: Graded) -> str:
 
 
 def as_junit(graded: Graded) -> str:
+    """JUnit XML; every text goes through ``printable``, as XML 1.0 cannot carry most control
+    characters (a name with ESC or NUL made a file no parser reads)."""
     outcome = graded.outcome
     failures = sum(c.status == "failed" for c in outcome.checks)
     errors = sum(c.status == "error" for c in outcome.checks)
     skipped = sum(c.status == "blocked" for c in outcome.checks)
     suite = ET.Element(
         "testsuite",
-        name=f"{graded.rubric.id}:{graded.student}",
+        name=printable(f"{graded.rubric.id}:{graded.student}"),
         tests=str(len(outcome.checks)),
         failures=str(failures),
         errors=str(errors),
@@ -98,31 +101,34 @@ def as_junit(graded: Graded) -> str:
         timestamp=graded.graded_at,
     )
     for c in outcome.checks:
-        case = ET.SubElement(suite, "testcase", classname=f"{graded.rubric.id}.task{c.task}", name=c.id)
-        text = f"{c.title}\n{c.message}" + (f"\nhint: {c.hint}" if c.hint else "")
+        case = ET.SubElement(suite, "testcase", classname=printable(f"{graded.rubric.id}.task{c.task}"), name=c.id)
+        message = printable(c.message)
+        text = printable(f"{c.title}\n{c.message}" + (f"\nhint: {c.hint}" if c.hint else ""))
         if c.status == "failed":
-            ET.SubElement(case, "failure", message=c.message).text = text
+            ET.SubElement(case, "failure", message=message).text = text
         elif c.status == "error":
-            ET.SubElement(case, "error", message=c.message).text = text
+            ET.SubElement(case, "error", message=message).text = text
         elif c.status == "blocked":
-            ET.SubElement(case, "skipped", message=c.message)
+            ET.SubElement(case, "skipped", message=message)
     suites = ET.Element("testsuites")
     suites.append(suite)
     return ET.tostring(suites, encoding="unicode", xml_declaration=True)
 
 
 def print_table(graded: Graded, console: Console, lang: str = "en") -> None:
+    """The result as tables, a task each. Every text from the rubric, the daemon or the command
+    line is ``shown``: its head, control characters escaped, never read as console markup."""
     words = LABELS[lang]
     outcome = graded.outcome
     by_task: dict[int, list[Any]] = {}
     for c in outcome.checks:
         by_task.setdefault(c.task, []).append(c)
-    console.print(f"[bold]{escape(graded.rubric.title)}[/] · {escape(graded.student)}")
+    console.print(Text.assemble(shown(graded.rubric.title, "bold"), " · ", shown(graded.student)))
     for number, checks in by_task.items():
         got = sum(c.points for c in checks)
         top = sum(c.max_points for c in checks)
         table = Table(
-            title=f"{words['task']} {escape(graded.rubric.tasks[number - 1].title)} — {got:g}/{top:g}",
+            title=shown(f"{words['task']} {graded.rubric.tasks[number - 1].title} — {got:g}/{top:g}", "table.title"),
             title_justify="left",
             show_header=True,
             expand=False,
@@ -132,11 +138,11 @@ def print_table(graded: Graded, console: Console, lang: str = "en") -> None:
         table.add_column(words["points"], justify="right")
         table.add_column(words["detail"], overflow="fold", max_width=70)
         for c in checks:
-            detail = escape(c.message)
+            detail = shown(c.message)
             if c.hint:
-                detail += f"\n[cyan]{words['hint']}: {escape(c.hint)}[/]"
+                detail.append_text(shown(f"\n{words['hint']}: {c.hint}", "cyan"))
             status = f"[{STYLE[c.status]}]{MARK[c.status]} {words[c.status]}[/]"
-            table.add_row(escape(c.title), status, f"{c.points:g}/{c.max_points:g}", detail)
+            table.add_row(shown(c.title), status, f"{c.points:g}/{c.max_points:g}", detail)
         console.print(table)
     colour = "green" if outcome.passed else "red"
     console.print(f"[bold {colour}]{words['total']}: {outcome.score:g}/{outcome.max_score:g}[/]")

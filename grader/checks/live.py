@@ -11,6 +11,7 @@ from ..facts import Selector
 from ..i18n import Text
 from ..probes import Origin, ProbeSpec
 from ..snapshot import ProbeResult, Snapshot
+from ..text import head
 from .objects import Params
 from .registry import Verdict, check_kind
 
@@ -309,7 +310,7 @@ def http(p: HttpParams, snapshot: Snapshot) -> Verdict:
     result = probe_verdict(snapshot, _http_spec(p))
     if isinstance(result, Verdict):
         return result
-    bodies = result.data.get("bodies", [])
+    bodies = [head(b) for b in result.data.get("bodies", [])]
     matches = [re.search(p.pattern, b) for b in bodies]
     evidence = [result.key]
     if not bodies or not matches[0]:
@@ -357,7 +358,7 @@ def redis_ping(p: RedisPingParams, snapshot: Snapshot) -> Verdict:
     result = probe_verdict(snapshot, _redis_spec(p))
     if isinstance(result, Verdict):
         return result
-    reply = result.data.get("reply", "")
+    reply = head(result.data.get("reply", ""))
     return Verdict(
         result.ok,
         expected="+PONG",
@@ -384,7 +385,7 @@ def command(p: CommandParams, snapshot: Snapshot) -> Verdict:
     result = probe_verdict(snapshot, _command_spec(p))
     if isinstance(result, Verdict):
         return result
-    ok = result.ok and re.search(p.expect, result.output, flags=re.M) is not None
+    ok = result.ok and re.search(p.expect, head(result.output), flags=re.M) is not None
     return Verdict(
         ok,
         expected=p.expect,

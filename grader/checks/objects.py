@@ -48,7 +48,7 @@ class NetworkParams(Params):
 def network_exists(p: NetworkParams, snapshot: Snapshot) -> Verdict:
     """A network exists with the given driver (or, with `exists: false`, does not exist)."""
     found = facts.network(snapshot, p.name)
-    names = [n.get("Name", "") for n in snapshot.networks]
+    names = facts.network_names(snapshot)
     if not p.exists:
         return Verdict(
             found is None,
@@ -93,7 +93,7 @@ def container_state(p: ContainerParams, snapshot: Snapshot) -> Verdict:
     actual = {
         "name": facts.name_of(c),
         "state": facts.state_of(c),
-        "image": c.get("Config", {}).get("Image"),
+        "image": facts.image_of(c),
     }
     if p.image and facts.normalize_image(p.image) not in facts.image_tags(snapshot, c):
         return Verdict(
@@ -254,15 +254,11 @@ def ran(p: RanParams, snapshot: Snapshot) -> Verdict:
     candidates = facts.select(snapshot, Selector(image=p.image))
     seen = []
     for c in candidates:
-        line = " ".join(c.get("Config", {}).get("Cmd") or [])
+        line = facts.command_of(c)
         seen.append(line)
         if not pattern.search(line):
             continue
-        if (
-            p.network
-            and p.network not in facts.networks_of(c)
-            and c.get("HostConfig", {}).get("NetworkMode") != p.network
-        ):
+        if p.network and p.network not in facts.networks_of(c) and facts.network_mode(c) != p.network:
             continue
         if p.link and tuple(p.link.split(":", 1)) not in facts.links_of(c):
             continue
