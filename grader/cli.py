@@ -1,5 +1,5 @@
 """The command line: each command parses, calls one core function, and maps the core's
-errors to a one-line message and a documented exit code (DESIGN.md)."""
+errors to a one-line message and a documented exit code (docs/design.md, README)."""
 
 from __future__ import annotations
 

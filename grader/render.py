@@ -49,7 +49,7 @@ MARK = {"passed": "✔", "failed": "✘", "blocked": "⊘", "error": "!"}
 
 
 def as_dict(graded: Graded) -> dict[str, Any]:
-    """The JSON contract of DESIGN.md."""
+    """The JSON contract of ``grade --format json`` (docs/design.md)."""
     outcome = graded.outcome
     return {
         "student": graded.student,
@@ -64,7 +64,7 @@ def as_dict(graded: Graded) -> dict[str, Any]:
 
 
 def check_dict(c: CheckResult) -> dict[str, Any]:
-    """One check's result in the JSON contract of DESIGN.md (``grade --format json`` and exports)."""
+    """One check's result in the JSON contract (docs/design.md) (``grade --format json`` and exports)."""
     return {
         "id": c.id,
         "title": c.title,

@@ -1,4 +1,4 @@
-"""The bench itself: the labs played on it show the facts LABS.md lists."""
+"""The bench itself: the labs played on it show the facts docs/labs.md lists."""
 
 from __future__ import annotations
 

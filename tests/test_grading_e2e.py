@@ -108,7 +108,7 @@ def test_empty_daemon_scores_close_to_zero(daemon: BenchDaemon, tmp_path: Path, 
 
 
 MISTAKES = {
-    # LABS.md: "a typo in a network name (backend_network)"
+    # docs/labs.md: "a typo in a network name (backend_network)"
     "network-typo": (
         "docker-networks",
         labs.replace("backend-network", "backend_network"),

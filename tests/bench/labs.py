@@ -1,4 +1,4 @@
-"""The two labs of shared/LABS.md, played with the students' own commands.
+"""The two labs of docs/labs.md, played with the students' own commands.
 
 A lab is a list of steps; a step is the commands a student types, kept as data so that a
 test can replay a lab with a typical mistake (``rewrite``). A command is the docker CLI's
