@@ -23,6 +23,7 @@ from grader.cli import _batch_summary
 from grader.evaluate import evaluate
 from grader.grading import Graded
 from grader.outcome import Outcome
+from grader.report import topology
 from grader.rubric import load
 from grader.snapshot import Snapshot
 from grader.text import HEAD, head, printable
@@ -151,6 +152,7 @@ def test_an_odd_container_reads_as_missing_facts(change: Callable[[dict[str, Any
         read(odd)
     for endpoint in facts.networks_of(odd).values():
         facts.aliases_on(odd, endpoint)
+    topology.observed(result.snapshot)  # the attempt page's drawing of what was observed
 
 
 def test_odd_networks_images_and_engine_read_as_missing() -> None:

@@ -39,16 +39,16 @@ class Graph:
 def observed(snapshot: Snapshot) -> Graph:
     graph = Graph()
     for net in snapshot.networks:
-        name = net.get("Name", "")
+        name = str(net.get("Name", ""))  # a stored snapshot's JSON may be odd: read it as text
         if name not in BUILTIN:
             graph.networks[name] = ""
             graph.details[name] = f"{name} ({net.get('Driver', '?')})"
     for c in facts.students_containers(snapshot):
         name = facts.name_of(c)
         graph.containers[name] = "running" if facts.is_running(c) else "stopped"
-        graph.details[name] = f"{name}: {c.get('Config', {}).get('Image', '?')}, {facts.state_of(c)}"
+        graph.details[name] = f"{name}: {facts.image_of(c) or '?'}, {facts.state_of(c)}"
         for net, endpoint in facts.networks_of(c).items():
-            label = " ".join(filter(None, [endpoint.get("IPAddress"), *facts.aliases_on(c, endpoint)]))
+            label = " ".join(filter(None, [facts.address_on(c, net), *facts.aliases_on(c, endpoint)]))
             graph.attach(name, net, label, "")
         for target, alias in facts.links_of(c):
             graph.link(name, target, alias, "")
