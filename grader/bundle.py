@@ -27,7 +27,7 @@ import stat
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Required
@@ -50,6 +50,9 @@ FORMAT = "grader-submission"
 VERSION = 2  # 2: the seal
 READS = (1, 2)
 NAME = r"^[^\x00-\x1f\x7f]{1,200}$"  # a student's name: one line, as long as the store keeps
+# A student's clock may run a little ahead of the instructor's; a bundle from further in the
+# future is refused (a claimed 2099 once made an import outrank every later grade).
+CLOCK_SKEW = timedelta(minutes=5)
 # A bundle is some 50 KB of JSON (10 KB gzipped); the limits leave room for the largest
 # daemon a lab makes, with every probe's output at its cap.
 MAX_FILE = 16 << 20  # bytes of the file as handed in
@@ -89,7 +92,8 @@ class Bundle(BaseModel):
 
     @property
     def taken_at(self) -> datetime:
-        """When the student's daemon was inspected: the attempt's time once imported."""
+        """When the bundle claims the student's daemon was inspected. Kept as claimed (in the
+        snapshot); the attempt's place in the student's history is its import."""
         taken = datetime.fromisoformat(self.snapshot.taken_at)
         return taken if taken.tzinfo else taken.replace(tzinfo=UTC)
 
@@ -339,7 +343,9 @@ def import_bundles(
     student: str | None = None,
 ) -> Imported:
     """Verify each bundle and store its snapshot as an attempt (source ``import``), scored again
-    with ``rubric_ref`` (default: the installed rubric of the bundle's rubric id). With the course
+    with ``rubric_ref`` (default: the installed rubric of the bundle's rubric id), at the time of its
+    import: a live grade made after it outranks it. A bundle claiming a time more than CLOCK_SKEW
+    after the import is refused. With the course
     ``secret``, a bundle must be sealed with the key of the student it is stored under (its own,
     or ``student`` for a single file) and its attempt is "verified"; without, "unverified". A
     bundle whose snapshot the student already has an attempt with is skipped, so importing twice
@@ -372,10 +378,15 @@ def import_bundles(
             if not keys.sealed_by(course_secret, owner, bundle.digest, bundle.seal):
                 done.failed.append(f"{path}: not sealed with {owner}'s key (another student's key, or an edited name)")
                 continue
+        now = datetime.now(UTC)
+        if bundle.taken_at > now + CLOCK_SKEW:
+            claimed = bundle.snapshot.taken_at
+            done.failed.append(f"{path}: claims its daemon was inspected at {claimed}, after this import")
+            continue
         identity = "verified" if course_secret is not None else "unverified"
         outcome = evaluate(rubric, snapshot)
         try:
-            store.record(owner, rubric, snapshot, outcome, "import", bundle.taken_at, once=True, identity=identity)
+            store.record(owner, rubric, snapshot, outcome, "import", now, once=True, identity=identity)
         except AlreadyStored:
             done.skipped.append(f"{path}: already imported ({owner}, snapshot {snapshot.digest[:12]})")
             continue

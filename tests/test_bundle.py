@@ -15,6 +15,7 @@ import sys
 import time
 import tracemalloc
 import zlib
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,7 @@ from grader.evaluate import evaluate
 from grader.grading import Graded
 from grader.rubric import load
 from grader.snapshot import Snapshot, canonical_digest
+from grader.standing import standing
 from grader.store import Store
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -78,6 +80,7 @@ def test_round_trip(db_url: str, tmp_path: Path) -> None:
     assert (bundle.format, bundle.version, bundle.student, bundle.snapshot) == ("grader-submission", 2, "ani", typo)
     assert bundle.rubric.id == "docker-networks" and bundle.rubric.digest == load("docker-networks").digest
 
+    before = datetime.now(UTC)
     done = import_bundles([plain, packed], db_url=db_url)
 
     assert (len(done.imported), done.skipped, done.failed) == (2, [], [])
@@ -85,9 +88,10 @@ def test_round_trip(db_url: str, tmp_path: Path) -> None:
     rubric = load("docker-networks")
     assert (ani.student, ani.source, ani.snapshot_digest) == ("ani", "import", typo.digest)
     assert ani.checks == evaluate(rubric, typo).checks and 0 < ani.score < ani.max_score
-    assert ani.graded_at == bundle.taken_at  # when the daemon was inspected, not when imported
+    assert before <= ani.graded_at <= datetime.now(UTC)  # when imported, not when the bundle says
+    assert bundle.taken_at < before
     assert (budi.student, budi.rubric_id, budi.score) == ("budi", "docker-links", budi.max_score)
-    assert Store(db_url).snapshot(typo.digest) == typo
+    assert Store(db_url).snapshot(typo.digest) == typo  # with the time it claims, as claimed
 
 
 def test_importing_twice_skips(db_url: str, tmp_path: Path) -> None:
@@ -235,6 +239,46 @@ def test_submit_with_task_is_a_usage_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["check", "--task", "2", "--submit", str(tmp_path / "b.json")])
     assert result.exit_code == 2 and "--submit hands in the whole lab" in result.stderr
     assert not (tmp_path / "b.json").exists()
+
+
+def _taken(moment: datetime):
+    def change(body: dict) -> None:
+        body["snapshot"]["taken_at"] = moment.isoformat(timespec="seconds")
+
+    return change
+
+
+def test_a_forged_name_and_date_are_refused(db_url: str, tmp_path: Path) -> None:
+    """ani's bundle renamed to budi and dated 2099, both digests resealed: without the course
+    secret the name cannot be checked, but the date is refused (it would have outranked every
+    later grade of budi's); nothing is stored."""
+
+    def as_budi_in_2099(body: dict) -> None:
+        body["student"] = "budi"
+        _taken(datetime(2099, 1, 1, tzinfo=UTC))(body)
+
+    path = forge(submit(tmp_path, "networks-reference"), as_budi_in_2099)
+    result = run_import(str(path), "--db", db_url)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"grader: {path}: claims its daemon was inspected at 2099-01-01T00:00:00+00:00, after this import\n"
+    )
+    assert Store(db_url).attempts() == []
+
+
+def test_an_import_never_outranks_a_later_live_grade(db_url: str, tmp_path: Path) -> None:
+    """A bundle whose clock runs 4 minutes ahead is imported, at the time of its import; budi's
+    live grade made after it is his latest attempt, whatever the bundle claims."""
+    ahead = forge(submit(tmp_path, "networks-typo", student="budi"), _taken(datetime.now(UTC) + timedelta(minutes=4)))
+    assert len(import_bundles([ahead], db_url=db_url).imported) == 1
+    store = Store(db_url)
+    rubric = load("docker-networks")
+    snapshot = Snapshot.from_json((GOLDEN / "networks-reference" / "snapshot.json").read_text())
+    store.record("budi", rubric, snapshot, evaluate(rubric, snapshot), "grade")
+    imported, live = store.attempts()
+    assert (imported.source, live.source) == ("import", "grade") and imported.graded_at <= live.graded_at
+    assert standing("budi", [imported, live], "final").latest == live
+    assert store.snapshot(imported.snapshot_digest).taken_at == read(ahead).snapshot.taken_at  # kept as claimed
 
 
 def gzip_bomb() -> bytes:

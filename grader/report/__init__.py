@@ -170,6 +170,7 @@ class AttemptPage:
     graded_at: str
     score: str
     identity: str  # who sent it, as far as the grader knows
+    claimed: str  # an import's time of inspection, as its bundle claims it ("" for others)
     engine: str
     tasks: list[TaskView]
     observed: topology.Picture | None  # None: no snapshot (the daemon could not be read)
@@ -323,6 +324,7 @@ def attempt_page(attempt: Attempt, rubric: Rubric, snapshot: Snapshot | None) ->
         graded_at=when(attempt.graded_at),
         score=score_text(attempt.score, attempt.max_score),
         identity=_identity_text(attempt),
+        claimed=snapshot.taken_at if snapshot and attempt.source == "import" else "",
         engine=f"Docker {engine.get('Version', '?')} (API {engine.get('ApiVersion', '?')})" if snapshot else "",
         tasks=tasks,
         observed=topology.layout(topology.observed(snapshot)) if snapshot else None,
