@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import resource
+import subprocess
+import sys
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -13,12 +18,17 @@ from grader.checks import KINDS
 from grader.cli import main
 from grader.errors import RubricError, UsageError
 from grader.rubric import bundled, load, parse, resolve
+from grader.rubric.model import REGEXES
 
 HEAD = "id: lab\ntitle: Lab\nversion: 1\ntasks:\n  - title: one\n    checks:\n"
 # Lines 1-6 are HEAD; the first check starts on line 7 (`      - id: net`, the id key at column 9).
 GOOD = HEAD + "      - id: net\n        title: the network exists\n        network: {name: backend}\n"
 KIND_KEYS = ", ".join(KINDS)
 BUNDLED = "bundled rubrics: docker-links, docker-networks (or give a .yaml file)"
+# "Billion laughs": each of nine levels is nine aliases of the one before, 9**9 nodes expanded.
+LAUGHS = 'a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]\n' + "".join(
+    f"{level}: &{level} [{', '.join([f'*{below}'] * 9)}]\n" for below, level in pairwise("abcdefghi")
+)
 
 
 def problems(text: str) -> list[str]:
@@ -189,6 +199,158 @@ def test_load_names_the_file(tmp_path: Path) -> None:
     assert caught.value.problems == [f"{path}:1:1: title: field required"]
 
 
+# --- untrusted rubrics: bounded work, one located line each -------------------------------
+
+
+def test_alias_bomb_is_refused_at_the_alias_that_crosses_the_bound() -> None:
+    # a..d expand to 8,307 nodes with their keys; e's first *d (line 5, column 8) adds 7,381.
+    assert problems(LAUGHS) == ["x.yaml:5:8: yaml: more than 10000 nodes once *d is expanded"]
+
+
+def test_merge_key_bomb_is_refused() -> None:
+    # The constructor copies a merged mapping's pairs: nine merges nine levels deep are 9**9 pairs.
+    text = "m0: &m0 {x: 1}\n" + "".join(
+        f"m{n}: &m{n} {{<<: [{', '.join([f'*m{n - 1}'] * 9)}]}}\n" for n in range(1, 10)
+    )
+    assert problems(text) == ["x.yaml:5:25: yaml: more than 10000 nodes once *m3 is expanded"]
+
+
+def test_alias_inside_its_own_anchor() -> None:
+    assert problems("a: &a [1, *a]\n") == ["x.yaml:1:11: yaml: *a is inside its own anchor, so it never ends"]
+
+
+def test_too_many_nodes_without_aliases() -> None:
+    # The mapping, the key and the list are three nodes: item 9,998 is the 10,001st, at column 4 + 3 * 9,997.
+    assert problems("a: [" + ", ".join(["x"] * 10_001) + "]\n") == ["x.yaml:1:29996: yaml: more than 10000 nodes"]
+
+
+def test_deep_nesting_is_refused_before_libyaml_composes_it() -> None:
+    # 30,000 levels crash libyaml's composer (it recurses in C); level 50 is the `[` at column 52.
+    assert problems("a: " + "[" * 100_000 + "]" * 100_000 + "\n") == ["x.yaml:1:52: yaml: more than 50 levels deep"]
+
+
+def test_deep_nesting_through_an_alias() -> None:
+    # *a is 41 levels high (its 40 lists and their contents); under 21 levels it reaches 62.
+    text = "a: &a " + "[" * 40 + "]" * 40 + "\nb: " + "[" * 20 + "*a" + "]" * 20 + "\n"
+    assert problems(text) == ["x.yaml:2:24: yaml: more than 50 levels deep once *a is expanded"]
+
+
+def test_long_value_is_refused() -> None:
+    # A plain 1:1:1:... is a base-60 integer to YAML 1.1, built in quadratic time (1 MB: 43 s).
+    assert problems("id: lab\ntitle: 1" + ":1" * 499_000 + "\n") == [
+        "x.yaml:2:8: yaml: a value longer than 10000 characters",
+    ]
+
+
+def test_anchors_aliases_and_merge_keys_within_the_bounds_load() -> None:
+    text = (
+        HEAD
+        + "      - id: net\n        title: t\n        hint: &hint {en: create it}\n"
+        + "        network: &net {name: backend}\n"
+        + "      - id: net2\n        title: t\n        hint: *hint\n"
+        + "        network: {<<: *net, driver: bridge}\n"
+    )
+    first, second = (c for _, c in parse(text, "x.yaml").checks())
+    assert (first.hint.en, second.hint.en) == ("create it", "create it")
+    assert (second.params.name, second.params.driver) == ("backend", "bridge")
+
+
+@pytest.mark.parametrize(
+    ("points", "message"),
+    [
+        (".inf", "Input should be a finite number"),
+        ("-.inf", "Input should be a finite number"),
+        (".nan", "Input should be a finite number"),
+        ("-1", "Input should be greater than 0"),
+        ("1e308", "Input should be less than or equal to 1000"),
+    ],
+)
+def test_points_are_finite_and_positive(points: str, message: str) -> None:
+    text = HEAD + f"      - id: net\n        title: t\n        points: {points}\n        network: {{name: n}}\n"
+    assert problems(text) == [f"x.yaml:9:9: tasks[0].checks[0].points: {message}"]
+
+
+@pytest.mark.parametrize(
+    ("params", "problem"),
+    [
+        (
+            "http: {host: web, pattern: 'Total (\\d+'}",
+            "9:27: tasks[0].checks[0].http.pattern: "
+            "not a valid regular expression: missing ), unterminated subpattern at position 6",
+        ),
+        (
+            "ran: {image: alpine, command: '[a-'}",
+            "9:30: tasks[0].checks[0].ran.command: "
+            "not a valid regular expression: unterminated character set at position 0",
+        ),
+        (
+            "command: {container: redis, argv: [cat], expect: '*keys'}",
+            "9:50: tasks[0].checks[0].command.expect: not a valid regular expression: nothing to repeat at position 0",
+        ),
+    ],
+)
+def test_bad_regular_expression_is_refused_at_load(params: str, problem: str) -> None:
+    assert problems(HEAD + f"      - id: c\n        title: t\n        {params}\n") == [f"x.yaml:{problem}"]
+
+
+def test_every_regular_expression_parameter_is_compiled_at_load() -> None:
+    described = {
+        (kind, field)
+        for kind, spec in KINDS.items()
+        for field, info in spec.params.model_fields.items()
+        if "regular expression" in (info.description or "")
+    }
+    assert described == set(REGEXES.items())
+
+
+def test_control_character_is_located() -> None:
+    assert problems("id: lab\ntitle: a\x1bb\n") == [
+        "x.yaml:2:9: yaml: character U+001B is not allowed (a binary or UTF-16 file?)",
+    ]
+
+
+def load_problems(path: Path) -> list[str]:
+    with pytest.raises(RubricError) as caught:
+        load(path)
+    return caught.value.problems
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (("# café\n" + GOOD).encode("latin-1"), "1:6: not UTF-8: byte 0xe9 (offset 5); save the rubric as UTF-8"),
+        (GOOD.encode("utf-16"), "1:1: UTF-16 text (it starts with a byte order mark); save the rubric as UTF-8"),
+        (GOOD.encode("utf-16-be"), "1:1: yaml: character U+0000 is not allowed (a binary or UTF-16 file?)"),
+        (GOOD.encode("utf-16-le"), "1:2: yaml: character U+0000 is not allowed (a binary or UTF-16 file?)"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "1:1: not UTF-8: byte 0x89 (offset 0); save the rubric as UTF-8"),
+        (
+            b"\x7fELF\x02\x01\x01\x00" + bytes(8),
+            "1:1: yaml: character U+007F is not allowed (a binary or UTF-16 file?)",
+        ),
+        (b"", "1:1: the file is empty"),
+    ],
+    ids=["latin-1", "utf-16-bom", "utf-16-be", "utf-16-le", "png", "elf", "empty"],
+)
+def test_file_that_is_not_utf8_text(tmp_path: Path, data: bytes, problem: str) -> None:
+    path = tmp_path / "x.yaml"
+    path.write_bytes(data)
+    assert load_problems(path) == [f"{path}:{problem}"]
+
+
+def test_file_larger_than_1_mb(tmp_path: Path) -> None:
+    path = tmp_path / "x.yaml"
+    path.write_bytes(b"#" * ((1 << 20) - 1) + b"\n")  # exactly 1 MiB is read whole
+    assert load_problems(path) == [f"{path}:1:1: the file is empty"]
+    path.write_bytes(b"#" * (1 << 20) + b"\n")
+    assert load_problems(path) == [f"{path}: larger than 1048576 bytes; a rubric has a few KB"]
+
+
+def test_directory_is_not_a_rubric(tmp_path: Path) -> None:
+    path = tmp_path / "x.yaml"
+    path.mkdir()
+    assert load_problems(path) == [f"{path}: not a regular file"]
+
+
 # --- the CLI -------------------------------------------------------------------------------
 
 
@@ -204,6 +366,57 @@ def test_validate_bad_file_exits_78_with_the_located_error(tmp_path: Path) -> No
     assert result.stderr == f"{path}:9:19: tasks[0].checks[0].network.nmae: unknown field\n"
     assert result.stdout == ""
     assert "Traceback" not in result.output
+
+
+# In a child process capped at 1 GB of address space and a minute, so that a regression fails
+# the test instead of taking the machine's memory, or hanging on a FIFO; the module is imported
+# first so that time and memory are the validation's alone.
+VALIDATE_IN_CHILD = """
+import json, sys, time, tracemalloc
+from click.testing import CliRunner
+import grader.rubric
+from grader.cli import main
+tracemalloc.start()
+start = time.perf_counter()
+result = CliRunner().invoke(main, ["rubrics", "validate", sys.argv[1]])
+seconds = time.perf_counter() - start
+print(json.dumps([result.exit_code, result.stderr, seconds, tracemalloc.get_traced_memory()[1]]))
+"""
+
+
+def _one_gigabyte_of_address_space() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+
+def validate_in_child(path: Path) -> tuple[int, str, float, int]:
+    """``grader rubrics validate PATH``: exit code, stderr, seconds, peak bytes allocated."""
+    child = subprocess.run(
+        [sys.executable, "-c", VALIDATE_IN_CHILD, str(path)],
+        preexec_fn=_one_gigabyte_of_address_space,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    exit_code, stderr, seconds, peak = json.loads(child.stdout)
+    return exit_code, stderr, seconds, peak
+
+
+def test_validate_refuses_the_alias_bomb_quickly_in_bounded_memory(tmp_path: Path) -> None:
+    # Before the bound: a MemoryError after 12 s at a 2 GB cap (past 6.7 GB without one).
+    path = tmp_path / "laughs.yaml"
+    path.write_text(LAUGHS)
+    exit_code, stderr, seconds, peak = validate_in_child(path)
+    assert (exit_code, stderr) == (78, f"{path}:5:8: yaml: more than 10000 nodes once *d is expanded\n")
+    assert seconds < 1  # 3 ms
+    assert peak < 16 << 20  # 1 MB
+
+
+def test_validate_refuses_a_fifo_without_waiting_for_a_writer(tmp_path: Path) -> None:
+    path = tmp_path / "x.yaml"
+    os.mkfifo(path)
+    exit_code, stderr, _, _ = validate_in_child(path)
+    assert (exit_code, stderr) == (78, f"{path}: not a regular file\n")
 
 
 def test_validate_reports_every_file(tmp_path: Path) -> None:

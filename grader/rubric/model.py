@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from functools import cached_property
 from typing import Any, Literal
 
@@ -38,7 +39,8 @@ class CheckBase(BaseModel):
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", description="unique in the rubric")
     title: str
-    points: float = Field(1, gt=0)
+    # Finite and bounded: a score is a sum of points, and two checks of 1e308 sum to infinity.
+    points: float = Field(1, gt=0, le=1000, allow_inf_nan=False)
     needs: list[str] = Field(default_factory=list, description="ids of checks that must pass first")
     hint: Hint = Field(default_factory=Hint)
     when: Literal["final", "checkpoint"] = Field(
@@ -67,10 +69,32 @@ def _one_kind(self: CheckBase) -> CheckBase:
     return self
 
 
+# The parameter of each kind that its evaluator hands to `re`: compiled when the rubric is
+# loaded, so that a bad pattern is the rubric's located error, not every student's error result.
+REGEXES = {"http": "pattern", "ran": "command", "command": "expect"}
+
+
+def _regex_compiles(self: CheckBase) -> CheckBase:
+    for kind, field in REGEXES.items():
+        params = getattr(self, kind, None)
+        if params is None:
+            continue
+        pattern = getattr(params, field)
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            problem = _problem((kind, field), f"not a valid regular expression: {exc}", pattern)
+            raise ValidationError.from_exception_data("Check", [problem]) from None
+    return self
+
+
 Check = create_model(  # type: ignore[call-overload]
     "Check",
     __base__=CheckBase,
-    __validators__={"one_kind": model_validator(mode="after")(_one_kind)},
+    __validators__={
+        "one_kind": model_validator(mode="after")(_one_kind),
+        "regex_compiles": model_validator(mode="after")(_regex_compiles),
+    },
     **{name: (kind.params | None, Field(None, description=kind.doc)) for name, kind in KINDS.items()},
 )
 
