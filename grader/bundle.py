@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Required
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Required
 
 import pydantic_core
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError, field_validator
 from typing_extensions import TypedDict  # pydantic takes typing.TypedDict only from Python 3.12
 
 from . import __version__, keys
@@ -288,6 +288,7 @@ class _Image(TypedDict, total=False):
 class _Engine(TypedDict, total=False):
     Version: str
     ApiVersion: str
+    ID: Annotated[str, StringConstraints(max_length=200)]  # as the store keeps it
 
 
 class _ProbeData(TypedDict, total=False):
@@ -343,23 +344,27 @@ def import_bundles(
     student: str | None = None,
 ) -> Imported:
     """Verify each bundle and store its snapshot as an attempt (source ``import``), scored again
-    with ``rubric_ref`` (default: the installed rubric of the bundle's rubric id), at the time of its
-    import: a live grade made after it outranks it. A bundle claiming a time more than CLOCK_SKEW
-    after the import is refused. With the course
-    ``secret``, a bundle must be sealed with the key of the student it is stored under (its own,
-    or ``student`` for a single file) and its attempt is "verified"; without, "unverified". A
-    bundle whose snapshot the student already has an attempt with is skipped, so importing twice
-    is harmless. A bad file changes nothing and the others go on."""
+    with ``rubric_ref`` (default: the installed rubric of the bundle's rubric id), at the time of
+    its import: a live grade made after it outranks it. A bundle claiming a time more than
+    CLOCK_SKEW after the import is refused. With the course ``secret``, a bundle must be sealed
+    with the key of the student it is stored under (its own, or ``student`` for a single file)
+    and its attempt is "verified"; without, "unverified". A bundle whose snapshot the student
+    already has an attempt with is skipped, so importing twice is harmless. A bad file changes
+    nothing and the others go on. The summary line of an attempt from the daemon of another
+    student's attempt says so ("same daemon as NAME")."""
+    from .provenance import same_daemon
     from .store import AlreadyStored, Store
 
     if student is not None and len(files) != 1:
         raise UsageError("--student names the student of one bundle: import one FILE with it")
     name = student_name(student) if student is not None else None
     course_secret = keys.secret(secret)[0] if secret else None
+    identity = "verified" if course_secret is not None else "unverified"
     given = load(rubric_ref) if rubric_ref else None
     installed = cache(load)
     store = Store(db_url)
     done = Imported()
+    stored: list[tuple[int, str]] = []  # attempt id, line of the summary
     for path in files:
         try:
             bundle = read(path)
@@ -383,13 +388,16 @@ def import_bundles(
             claimed = bundle.snapshot.taken_at
             done.failed.append(f"{path}: claims its daemon was inspected at {claimed}, after this import")
             continue
-        identity = "verified" if course_secret is not None else "unverified"
         outcome = evaluate(rubric, snapshot)
         try:
-            store.record(owner, rubric, snapshot, outcome, "import", now, once=True, identity=identity)
+            attempt_id = store.record(owner, rubric, snapshot, outcome, "import", now, once=True, identity=identity)
         except AlreadyStored:
             done.skipped.append(f"{path}: already imported ({owner}, snapshot {snapshot.digest[:12]})")
             continue
-        unverified = " (identity not verified)" if identity == "unverified" else ""
-        done.imported.append(f"{path}: {owner} {outcome.score:g}/{outcome.max_score:g}{unverified}")
+        stored.append((attempt_id, f"{path}: {owner} {outcome.score:g}/{outcome.max_score:g}"))
+    shared = same_daemon(store.attempts(checks=False)) if stored else {}
+    for attempt_id, line in stored:
+        said = ["identity not verified"] if identity == "unverified" else []
+        said += [f"same daemon as {', '.join(shared[attempt_id])}"] if attempt_id in shared else []
+        done.imported.append(line + (f" ({'; '.join(said)})" if said else ""))
     return done

@@ -15,7 +15,7 @@ from typing import Any
 
 from .errors import UsageError
 from .outcome import CheckResult
-from .provenance import identity
+from .provenance import identity, same_daemon, shared_by
 from .render import check_dict
 from .rubric.model import CheckBase, Rubric
 from .standing import Mode, Standing, standing, standings
@@ -29,6 +29,7 @@ class Gradebook:
     rubric: Rubric  # as stored last
     mode: Mode
     standings: list[Standing]  # every student in the store (or the one asked for), by name
+    shared: dict[int, list[str]]  # attempt id -> other students with an attempt from its daemon
 
     @property
     def max_score(self) -> float:
@@ -74,7 +75,8 @@ def gradebook(
             raise UsageError(f"no student {student!r} in {store.url}")
         names = [student]
     found = {s.student: s for s in standings(store.attempts(rubric_id, student), mode)}
-    return Gradebook(rubric, mode, [found.get(name) or standing(name, [], mode) for name in names])
+    shared = same_daemon(store.attempts(checks=False))  # every student's, of any rubric
+    return Gradebook(rubric, mode, [found.get(name) or standing(name, [], mode) for name in names], shared)
 
 
 def status(s: Standing) -> str:
@@ -86,13 +88,14 @@ def status(s: Standing) -> str:
 
 def as_csv(book: Gradebook) -> str:
     """One row per student: points per task, total, max, status, when the latest attempt was made,
-    and how the counted attempts came in (``grader.provenance.identity``: "not verified" for a
-    bundle imported without the course secret). Points are empty, not zero, for a student no
-    attempt could grade."""
+    how the counted attempts came in (``grader.provenance.identity``: "not verified" for a bundle
+    imported without the course secret) and the other students with an attempt from one of the
+    student's daemons. Points are empty, not zero, for a student no attempt could grade."""
     titles = [task.title for task in book.rubric.tasks]
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(_cells(["student", *titles, "total", "max", "status", "graded_at", "identity"]))
+    header = ["student", *titles, "total", "max", "status", "graded_at", "identity", "same_daemon_as"]
+    writer.writerow(_cells(header))
     for s in book.standings:
         scored = s.latest is not None
         earned = [sum(c.points for c in s.checks if c.task == n) for n in range(1, len(titles) + 1)]
@@ -100,8 +103,8 @@ def as_csv(book: Gradebook) -> str:
         state = f"unreachable: {s.error}" if status(s) == "unreachable" else status(s)
         when = s.attempts[-1].graded_at.isoformat(timespec="seconds") if s.attempts else ""
         total = f"{s.score:g}" if scored else ""
-        came = identity(s, book.mode) or ""
-        writer.writerow(_cells([s.student, *points, total, f"{book.max_score:g}", state, when, came]))
+        came, same = identity(s, book.mode) or "", ", ".join(shared_by(s.attempts, book.shared))
+        writer.writerow(_cells([s.student, *points, total, f"{book.max_score:g}", state, when, came, same]))
     return out.getvalue()
 
 
@@ -127,6 +130,7 @@ def _student(book: Gradebook, s: Standing) -> dict[str, Any]:
         "graded_at": s.attempts[-1].graded_at.isoformat(timespec="seconds") if s.attempts else None,
         "snapshot_digest": counted.snapshot_digest if counted else None,
         "identity": identity(s, book.mode),
+        "same_daemon_as": shared_by(s.attempts, book.shared),
         "attempts": len(s.attempts),
         "checks": [check_dict(c) for c in s.checks],
     }

@@ -1,11 +1,20 @@
-"""Where the attempts that make a student's standing came from, as the report and the exports
-say it: whether an imported bundle's sender was verified with a student key."""
+"""Where the attempts that make a student's standing came from, as the report, the exports and
+the import summary say it: whether an imported bundle's sender was verified with a student key,
+and which other students' attempts came from the same daemon (they share the engine's ID or a
+container's ID: copied evidence, or one machine used by two).
+
+A daemon's engine ID is made when Docker first starts: machines cloned from one image after that
+share it (delete /var/lib/docker/engine-id before cloning). A container's ID is random."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from . import facts
+
 if TYPE_CHECKING:
+    from .snapshot import Snapshot
     from .standing import Mode, Standing
     from .store import Attempt
 
@@ -27,3 +36,37 @@ def identity(s: Standing, mode: Mode) -> str | None:
 def attempt_identity(attempt: Attempt) -> str:
     """One attempt's: "verified", "not verified" (imports), or "live"."""
     return {"verified": "verified", "unverified": NOT_VERIFIED}.get(attempt.identity or "", "live")
+
+
+def daemon(snapshot: Snapshot) -> tuple[str | None, list[str]]:
+    """The engine's ID (None in older snapshots: it was not kept) and the IDs of the student's
+    containers (probe containers live for one run: they tell nothing)."""
+    engine_id = snapshot.engine.get("ID")
+    ids = [c["Id"] for c in facts.students_containers(snapshot) if isinstance(c.get("Id"), str)]
+    return (engine_id if isinstance(engine_id, str) else None), ids
+
+
+def same_daemon(attempts: Iterable[Attempt]) -> dict[int, list[str]]:
+    """Attempt id -> the other students with an attempt from the same daemon, by name; only
+    attempts that have such students are keys."""
+    attempts = list(attempts)
+    students: dict[str, set[str]] = {}  # engine or container ID -> students
+    for a in attempts:
+        for ident in _idents(a):
+            students.setdefault(ident, set()).add(a.student)
+    shared: dict[int, list[str]] = {}
+    for a in attempts:
+        others = set().union(*(students[i] for i in _idents(a))) - {a.student}
+        if others:
+            shared[a.id] = sorted(others)
+    return shared
+
+
+def _idents(attempt: Attempt) -> list[str]:
+    engine = [f"engine {attempt.engine_id}"] if attempt.engine_id else []
+    return engine + [f"container {c}" for c in attempt.container_ids]
+
+
+def shared_by(attempts: Iterable[Attempt], shared: dict[int, list[str]]) -> list[str]:
+    """The other students any of ``attempts`` shares a daemon with (e.g. a standing's)."""
+    return sorted({name for a in attempts for name in shared.get(a.id, ())})

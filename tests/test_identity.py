@@ -1,8 +1,9 @@
 """Who handed a bundle in: ``grader keys`` gives each student of a roster a key under the
 course secret, ``grader check --submit --key`` seals a bundle with it, ``grader import --secret``
 refuses a bundle not sealed with its student's key. Without the secret, attempts are marked
-"identity not verified" in the report and the exports. Bundles made from the snapshots recorded
-on the bench (tests/golden); no daemon needed."""
+"identity not verified" in the report and the exports. Two students' attempts from one daemon
+(an engine or container ID in common) are flagged. Bundles made from the snapshots recorded on
+the bench (tests/golden); no daemon needed."""
 
 from __future__ import annotations
 
@@ -21,7 +22,10 @@ from grader.cli import main
 from grader.errors import UsageError
 from grader.export import export
 from grader.keys import secret, student_key
+from grader.snapshot import Snapshot
 from grader.store import Store
+
+GOLDEN = Path(__file__).parent / "golden"
 
 
 def run(*args: str) -> Result:
@@ -175,3 +179,93 @@ def test_the_secret_file_is_made_once(tmp_path: Path) -> None:
         secret(tmp_path / "missing.key")
     with pytest.raises(UsageError, match="cannot read the course secret"):
         import_bundles([], db_url=f"sqlite:///{tmp_path / 'class.db'}", secret=tmp_path / "missing.key")
+
+
+def _engine(engine_id: str):
+    def change(body: dict) -> None:
+        body["snapshot"]["engine"]["ID"] = engine_id
+
+    return change
+
+
+def test_attempts_from_one_daemon_are_flagged(tmp_path: Path) -> None:
+    """ani and budi hand in the same recorded daemon (a copy: its containers' IDs); citra and
+    dewi different containers of one engine (one machine, two students); eko his own daemon, of
+    lab 1. Flagged in the import summary, the exports and the report; eko nowhere."""
+    db = f"sqlite:///{tmp_path / 'class.db'}"
+    one_engine = _engine("5d7e-one-engine")
+    files = [
+        submit(tmp_path, "networks-reference", student="ani", name="ani.json"),
+        submit(tmp_path, "networks-reference", student="budi", name="budi.json"),
+        forge(submit(tmp_path, "networks-typo", student="citra", name="citra.json"), one_engine),
+        forge(submit(tmp_path, "networks-forgot-connect", student="dewi", name="dewi.json"), one_engine),
+        forge(submit(tmp_path, "links-reference", student="eko", name="eko.json"), _engine("9c1f-another")),
+    ]
+
+    result = run_import(*map(str, files), "--db", db)
+
+    assert result.exit_code == 0, result.output
+    said = dict(line.split(": ", 1) for line in result.stdout.splitlines()[:-1])
+    assert said[str(files[0])] == "ani 25.5/25.5 (identity not verified; same daemon as budi)"
+    assert said[str(files[1])] == "budi 25.5/25.5 (identity not verified; same daemon as ani)"
+    assert said[str(files[2])].endswith("(identity not verified; same daemon as dewi)")
+    assert said[str(files[3])].endswith("(identity not verified; same daemon as citra)")
+    assert said[str(files[4])].endswith("(identity not verified)")
+
+    rows = list(csv.DictReader(io.StringIO(export("csv", db_url=db, rubric_id="docker-networks"))))
+    assert {r["student"]: r["same_daemon_as"] for r in rows} == {
+        "ani": "budi",
+        "budi": "ani",
+        "citra": "dewi",
+        "dewi": "citra",
+        "eko": "",  # in the store, not in lab 2
+    }
+    lab1 = {s["student"]: s for s in json.loads(export("json", db_url=db, rubric_id="docker-links"))}
+    assert lab1["eko"]["same_daemon_as"] == []
+    students = {s["student"]: s for s in json.loads(export("json", db_url=db, rubric_id="docker-networks"))}
+    assert students["citra"]["same_daemon_as"] == ["dewi"]
+
+    site = tmp_path / "site"
+    assert run("report", "--db", db, "--out", str(site)).exit_code == 0
+    index = (site / "index.html").read_text()
+    assert '<span class="mark">same daemon as budi</span>' in index and "same daemon as eko" not in index
+    flagged = [p for p in site.glob("attempts/*.html") if "<dt>Same daemon as</dt>" in p.read_text()]
+    assert len(flagged) == 4  # all but eko's
+
+
+def test_migration_0005_marks_old_imports_and_reads_their_daemons(tmp_path: Path) -> None:
+    """A store of schema 0004 with an imported and a graded attempt: after the upgrade the
+    import is "unverified", the grade has no identity, and both know their containers."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine, text
+
+    from grader.store import MIGRATIONS
+
+    db = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = create_engine(db)
+    reference = Snapshot.from_json((GOLDEN / "networks-reference" / "snapshot.json").read_text())
+    with engine.begin() as connection:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0004")
+        connection.execute(text("INSERT INTO students (id, name) VALUES (1, 'ani'), (2, 'budi')"))
+        connection.execute(text("INSERT INTO rubrics VALUES (1, 'docker-networks', '1', 'd', '{}')"))
+        snapshot = {"d": reference.digest, "b": reference.to_json()}
+        connection.execute(text("INSERT INTO snapshots VALUES (:d, :b)"), snapshot)
+        attempt = (
+            "INSERT INTO attempts (student_id, rubric_row_id, snapshot_digest, source, graded_at, grader_version,"
+            " score, max_score) VALUES (:s, 1, :d, :source, '2026-11-02 09:00:00', '0.1.0', 1, 1)"
+        )
+        for student, source in ((1, "import"), (2, "batch")):
+            connection.execute(text(attempt), {"s": student, "d": reference.digest, "source": source})
+    engine.dispose()
+
+    ani, budi = Store(db).attempts(checks=False)
+
+    probe = [c["Id"] for c in reference.containers if (c["Config"]["Labels"] or {}).get("grader.probe") == "1"]
+    containers = tuple(c["Id"] for c in reference.containers if c["Id"] not in probe)
+    assert (ani.identity, budi.identity) == ("unverified", None)
+    assert ani.container_ids == budi.container_ids == containers and len(containers) > 2
+    assert ani.engine_id is None  # not kept before

@@ -66,7 +66,8 @@ PROBE_LIFE = int(os.environ.get("GRADER_PROBE_LIFE") or 60)
 LIFE_LABEL = "grader.life"  # each probe container's own life, read by the sweep of later runs
 SWEEP_MARGIN = 10  # seconds past a probe container's life before a later run removes it
 TIMED_OUT = (124, 143)  # exit codes of `timeout` and of a killed command
-INFO_KEYS = ("Name", "ServerVersion", "Driver", "OperatingSystem", "NCPU", "MemTotal")
+# ID: the engine's own, which tells when two students' attempts came from one daemon.
+INFO_KEYS = ("ID", "Name", "ServerVersion", "Driver", "OperatingSystem", "NCPU", "MemTotal")
 
 
 @dataclass(frozen=True)

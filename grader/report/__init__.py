@@ -28,7 +28,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, Template
 from .. import __version__
 from ..errors import StoreError
 from ..outcome import CheckResult
-from ..provenance import NOT_VERIFIED, attempt_identity, identity
+from ..provenance import NOT_VERIFIED, attempt_identity, identity, same_daemon, shared_by
 from ..rubric.model import Rubric
 from ..snapshot import ProbeResult, Snapshot
 from ..standing import Mode, Standing, standings
@@ -79,7 +79,7 @@ class HeatRow:
     href: str
     score: str
     cells: list[str]  # one css class per column, "" without a result
-    marks: list[str]  # what to check by hand, e.g. "identity not verified"
+    marks: list[str]  # what to check by hand: "identity not verified", "same daemon as budi"
 
 
 @dataclass(frozen=True)
@@ -170,6 +170,7 @@ class AttemptPage:
     graded_at: str
     score: str
     identity: str  # who sent it, as far as the grader knows
+    same_daemon: list[Named]  # other students with an attempt from this daemon
     claimed: str  # an import's time of inspection, as its bundle claims it ("" for others)
     engine: str
     tasks: list[TaskView]
@@ -188,6 +189,7 @@ class Site:
     index: IndexPage
     students: dict[str, StudentPage]  # file -> page
     attempts: list[Attempt]
+    shared: dict[int, list[str]]  # attempt id -> other students with an attempt from its daemon
 
 
 @contextmanager
@@ -209,15 +211,16 @@ def load(store: Store, mode: Mode | None = None) -> Site:
     if not attempts:
         raise StoreError(f"no attempts in {store.url}: nothing to report (grade someone first)")
     names = store.students()
+    shared = same_daemon(attempts)
     sections: list[RubricSection] = []
     per_student: dict[str, list[StudentSection]] = {name: [] for name in names}
     for rubric_id in store.rubric_ids():
         rubric = store.rubric(rubric_id)
         counted = mode or rubric.mode
         found = standings([a for a in attempts if a.rubric_id == rubric_id], counted)
-        sections.append(_section(rubric, counted, found, names))
+        sections.append(_section(rubric, counted, found, names, shared))
         for s in found:
-            per_student[s.student].append(_student_section(rubric, counted, s))
+            per_student[s.student].append(_student_section(rubric, counted, s, shared))
     index = IndexPage(
         generated_at=when(datetime.now(UTC)),
         grader_version=__version__,
@@ -226,10 +229,12 @@ def load(store: Store, mode: Mode | None = None) -> Site:
         sections=sections,
     )
     students = {student_file(n): StudentPage(n, per_student[n]) for n in names}
-    return Site(index, students, attempts)
+    return Site(index, students, attempts, shared)
 
 
-def _section(rubric: Rubric, mode: Mode, found: list[Standing], names: list[str]) -> RubricSection:
+def _section(
+    rubric: Rubric, mode: Mode, found: list[Standing], names: list[str], shared: dict[int, list[str]]
+) -> RubricSection:
     columns = [Column(c.id, c.title) for _, c in rubric.checks()]
     counted = [s for s in found if s.latest is not None]
     passes = Counter(c.id for s in counted for c in s.checks if c.passed)
@@ -242,7 +247,7 @@ def _section(rubric: Rubric, mode: Mode, found: list[Standing], names: list[str]
                 student_file(s.student),
                 score_text(s.score),
                 [STATUS_CSS.get(status.get(c.id, ""), "") for c in columns],
-                marks(s, mode),
+                marks(s, mode, shared),
             )
         )
     share = len(counted) or 1
@@ -262,12 +267,14 @@ def _section(rubric: Rubric, mode: Mode, found: list[Standing], names: list[str]
     )
 
 
-def marks(s: Standing, mode: Mode) -> list[str]:
+def marks(s: Standing, mode: Mode, shared: dict[int, list[str]]) -> list[str]:
     """What an instructor should look at before trusting the standing's score."""
-    return [f"identity {NOT_VERIFIED}"] if identity(s, mode) == NOT_VERIFIED else []
+    found = [f"identity {NOT_VERIFIED}"] if identity(s, mode) == NOT_VERIFIED else []
+    others = shared_by(s.attempts, shared)
+    return found + ([f"same daemon as {', '.join(others)}"] if others else [])
 
 
-def _student_section(rubric: Rubric, mode: Mode, s: Standing) -> StudentSection:
+def _student_section(rubric: Rubric, mode: Mode, s: Standing, shared: dict[int, list[str]]) -> StudentSection:
     links = [
         AttemptLink(
             a,
@@ -294,13 +301,13 @@ def _student_section(rubric: Rubric, mode: Mode, s: Standing) -> StudentSection:
         counted=score_text(s.score, s.max_score) if s.latest else "—",
         best=score_text(s.best),
         latest=score_text(s.latest.score, s.latest.max_score) if s.latest else "—",
-        marks=marks(s, mode),
+        marks=marks(s, mode, shared),
         history=charts.timeline(points),
         attempts=links,
     )
 
 
-def attempt_page(attempt: Attempt, rubric: Rubric, snapshot: Snapshot | None) -> AttemptPage:
+def attempt_page(attempt: Attempt, rubric: Rubric, snapshot: Snapshot | None, same: list[str]) -> AttemptPage:
     probes, engine = (snapshot.probes, snapshot.engine) if snapshot else ({}, {})
     tasks = []
     for number, group in groupby(attempt.checks, key=lambda c: c.task):
@@ -324,6 +331,7 @@ def attempt_page(attempt: Attempt, rubric: Rubric, snapshot: Snapshot | None) ->
         graded_at=when(attempt.graded_at),
         score=score_text(attempt.score, attempt.max_score),
         identity=_identity_text(attempt),
+        same_daemon=[Named(name, "../" + student_file(name)) for name in same],
         claimed=snapshot.taken_at if snapshot and attempt.source == "import" else "",
         engine=f"Docker {engine.get('Version', '?')} (API {engine.get('ApiVersion', '?')})" if snapshot else "",
         tasks=tasks,
@@ -383,7 +391,7 @@ def _rendered(site: Site, store: Store) -> Iterator[tuple[str, str]]:
     snapshot_of = lru_cache(maxsize=32)(store.snapshot)  # attempts that share a snapshot are neighbours
     for a in site.attempts:
         snapshot = snapshot_of(a.snapshot_digest) if a.snapshot_digest else None
-        page = attempt_page(a, rubric_of(a.rubric_id, a.rubric_digest), snapshot)
+        page = attempt_page(a, rubric_of(a.rubric_id, a.rubric_digest), snapshot, site.shared.get(a.id, []))
         yield attempt_file(a), attempt.render(page=page, root="../")
 
 

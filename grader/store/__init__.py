@@ -4,6 +4,7 @@ schema is kept by Alembic migrations; opening a store upgrades an older database
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session, defer, selectinload
 from .. import __version__
 from ..errors import StoreError, UsageError
 from ..outcome import CheckResult, Outcome
+from ..provenance import daemon
 from ..rubric.model import Rubric
 from ..snapshot import Snapshot
 from ..util import batched
@@ -54,6 +56,8 @@ class Attempt:
     error: str | None
     checks: list[CheckResult]
     identity: str | None = None  # of an import: "verified" or "unverified" (a student key, checked or not)
+    engine_id: str | None = None  # the daemon's (grader.provenance.daemon)
+    container_ids: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -144,7 +148,7 @@ class Store:
             pool = {} if self.url.startswith("sqlite") else {"pool_size": 8, "max_overflow": 56}
             self.engine = create_engine(self.url, **pool)
             if self.engine.dialect.name == "sqlite":
-                self._check_sqlite_file(create or not read_only)
+                self._check_sqlite_file(create)
                 if read_only:
                     self.engine = create_engine(self.url, creator=_read_only_sqlite(self.engine.url.database))
                 _sqlite_setup(self.engine, read_only)
@@ -191,6 +195,8 @@ class Store:
         with self._session("store the attempt", write=True, job=job) as session:
             attempt = self._attempt(session, student, rubric, source, graded_at)
             attempt.identity = identity
+            engine_id, container_ids = daemon(snapshot)
+            attempt.engine_id, attempt.container_ids = engine_id, json.dumps(container_ids)
             if once:  # before the snapshot's body (about 50 KB) is sent for nothing
                 self._refuse_known(session, attempt.student, rubric.id, snapshot.digest)
             _insert_missing(session, SnapshotRow, {"digest": snapshot.digest, "body": snapshot.to_json()})
@@ -471,6 +477,8 @@ def _attempt(row: AttemptRow, checks: bool) -> Attempt:
         error=error,
         checks=results,
         identity=row.identity,
+        engine_id=row.engine_id,
+        container_ids=tuple(json.loads(row.container_ids)),
     )
 
 
