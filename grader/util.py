@@ -18,3 +18,9 @@ def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
             chunk = []
     if chunk:
         yield chunk
+
+
+def one_line(exc: BaseException) -> str:
+    """The last line of an exception's text (docker-py and requests put the gist there)."""
+    text = str(exc).strip().splitlines()
+    return text[-1] if text else type(exc).__name__

@@ -21,7 +21,7 @@ from grader.cli import main
 from grader.collect import collect, connect
 from grader.errors import DaemonUnreachable
 from grader.facts import Selector, address_of
-from grader.probes import Origin, ProbeSpec
+from grader.probe.spec import Origin, ProbeSpec
 
 pytestmark = pytest.mark.docker
 

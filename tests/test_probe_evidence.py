@@ -10,9 +10,10 @@ import threading
 from concurrent.futures import Future
 from pathlib import Path
 
-from grader.collect import ProbeRunner
 from grader.evaluate import evaluate
-from grader.probes import OUTPUT_CAP, Origin, ProbeSpec
+from grader.probe.runner import ProbeRunner
+from grader.probe.script import OUTPUT_CAP
+from grader.probe.spec import Origin, ProbeSpec
 from grader.rubric import load
 from grader.snapshot import Snapshot
 

@@ -109,11 +109,11 @@ def invoke(*args: str) -> tuple[int, str]:
 def test_cli_says_when_the_database_is_missing_or_empty(tmp_path: Path) -> None:
     missing = tmp_path / "missing.db"
     code, output = invoke("report", "--db", f"sqlite:///{missing}", "--out", str(tmp_path / "site"))
-    assert code == 1 and f"no results database at {missing}" in output and "Traceback" not in output
+    assert code == 4 and f"no results database at {missing}" in output and "Traceback" not in output
     assert not missing.exists()
     Store(f"sqlite:///{tmp_path / 'empty.db'}")
     code, output = invoke("report", "--db", f"sqlite:///{tmp_path / 'empty.db'}", "--out", str(tmp_path / "site"))
-    assert code == 1 and "no attempts in" in output and "nothing to report" in output
+    assert code == 4 and "no attempts in" in output and "nothing to report" in output
 
 
 def test_cli_writes_the_site(tmp_path: Path) -> None:

@@ -9,18 +9,27 @@ from pydantic import Field, model_validator
 from .. import facts
 from ..facts import Selector
 from ..i18n import Text
-from ..probes import Origin, ProbeSpec
+from ..probe.spec import Origin, ProbeSpec
 from ..snapshot import ProbeResult, Snapshot
 from ..text import head
-from .objects import Params
-from .registry import Verdict, check_kind
+from .registry import Params, Verdict, check_kind
 
 EMBEDDED_DNS = "127.0.0.11"
 # Docker 28.4 deprecated legacy links' environment variables; later engines drop them.
 LINK_ENV_DEPRECATED = (28, 4)
 
 
-class FromNetwork(Params):
+class Probed(Params):
+    """Parameters of a kind that asks the daemon one probe, built by ``probe()``."""
+
+    def probe(self) -> ProbeSpec:
+        raise NotImplementedError
+
+    def probes(self) -> list[ProbeSpec]:
+        return [self.probe()]
+
+
+class FromNetwork(Probed):
     network: str = Field("bridge", description="network the probe container joins")
     links: list[str] = Field(default_factory=list, description="legacy links it gets, TARGET:ALIAS")
 
@@ -33,7 +42,7 @@ class FromNetwork(Params):
 
 def probe_verdict(snapshot: Snapshot, spec: ProbeSpec) -> ProbeResult | Verdict:
     """The probe's result, or the verdict when it could not run at all."""
-    result = snapshot.probes.get(spec.key)
+    result = spec.result_in(snapshot)
     if result is None:
         return Verdict(
             False,
@@ -47,21 +56,20 @@ def probe_verdict(snapshot: Snapshot, spec: ProbeSpec) -> ProbeResult | Verdict:
     return result
 
 
-def _env_spec(p: LinkEnvParams) -> ProbeSpec:
-    return ProbeSpec(action="env", origin=p.origin())
-
-
 class LinkEnvParams(FromNetwork):
     prefix: str = Field(description="link alias in upper case, e.g. REDIS")
     present: bool = Field(True, description="false: Docker must set none (user networks)")
 
+    def probe(self) -> ProbeSpec:
+        return ProbeSpec(action="env", origin=self.origin())
 
-@check_kind("link_env", LinkEnvParams, probes=lambda p: [_env_spec(p)])
+
+@check_kind("link_env", LinkEnvParams)
 def link_env(p: LinkEnvParams, snapshot: Snapshot) -> Verdict:
     """Docker sets a link's environment variables (`REDIS_PORT`, `REDIS_NAME`, ...) in a
     container started on NETWORK with LINKS, or sets none on a user network. On Docker 28.4
     and later, missing variables are "not applicable on this engine", not a failure."""
-    result = probe_verdict(snapshot, _env_spec(p))
+    result = probe_verdict(snapshot, p.probe())
     if isinstance(result, Verdict):
         return result
     found = sorted(k for k in result.data.get("vars", {}) if k.startswith(f"{p.prefix}_"))
@@ -101,21 +109,20 @@ def link_env(p: LinkEnvParams, snapshot: Snapshot) -> Verdict:
     )
 
 
-def _hosts_spec(p: HostsParams) -> ProbeSpec:
-    return ProbeSpec(action="hosts", origin=p.origin())
-
-
 class HostsParams(FromNetwork):
     name: str = Field(description="name in /etc/hosts, e.g. redis")
     target: str | None = Field(None, description="container whose address it must map to")
     present: bool = True
 
+    def probe(self) -> ProbeSpec:
+        return ProbeSpec(action="hosts", origin=self.origin())
 
-@check_kind("hosts_entry", HostsParams, probes=lambda p: [_hosts_spec(p)])
+
+@check_kind("hosts_entry", HostsParams)
 def hosts_entry(p: HostsParams, snapshot: Snapshot) -> Verdict:
     """`/etc/hosts` of a container on NETWORK with LINKS has an entry NAME -> TARGET's address
     (`<ip> redis <id> redis-server` for a link), or has none (`present: false`)."""
-    result = probe_verdict(snapshot, _hosts_spec(p))
+    result = probe_verdict(snapshot, p.probe())
     if isinstance(result, Verdict):
         return result
     entries = [e for e in result.data.get("entries", []) if p.name in e[1:]]
@@ -156,18 +163,17 @@ def hosts_entry(p: HostsParams, snapshot: Snapshot) -> Verdict:
     )
 
 
-def _resolv_spec(p: ResolverParams) -> ProbeSpec:
-    return ProbeSpec(action="resolv", origin=p.origin())
-
-
 class ResolverParams(FromNetwork):
     nameserver: str = Field(EMBEDDED_DNS, description="expected nameserver")
 
+    def probe(self) -> ProbeSpec:
+        return ProbeSpec(action="resolv", origin=self.origin())
 
-@check_kind("resolver", ResolverParams, probes=lambda p: [_resolv_spec(p)])
+
+@check_kind("resolver", ResolverParams)
 def resolver(p: ResolverParams, snapshot: Snapshot) -> Verdict:
     """A container on NETWORK uses the embedded DNS server (`nameserver 127.0.0.11`)."""
-    result = probe_verdict(snapshot, _resolv_spec(p))
+    result = probe_verdict(snapshot, p.probe())
     if isinstance(result, Verdict):
         return result
     servers = result.data.get("nameservers", [])
@@ -182,21 +188,20 @@ def resolver(p: ResolverParams, snapshot: Snapshot) -> Verdict:
     )
 
 
-def _resolve_spec(p: ResolvesParams) -> ProbeSpec:
-    return ProbeSpec(action="resolve", origin=p.origin(), host=p.name)
-
-
 class ResolvesParams(FromNetwork):
     name: str = Field(description="name to look up, e.g. redis or db")
     to: Selector | None = Field(None, description="container whose address on NETWORK it must give")
     resolves: bool = Field(True, description="false: the name must NOT resolve there")
 
+    def probe(self) -> ProbeSpec:
+        return ProbeSpec(action="resolve", origin=self.origin(), host=self.name)
 
-@check_kind("resolves", ResolvesParams, probes=lambda p: [_resolve_spec(p)])
+
+@check_kind("resolves", ResolvesParams)
 def resolves(p: ResolvesParams, snapshot: Snapshot) -> Verdict:
     """NAME resolves, from a container on NETWORK, to the address that container TO has on
     that network (or does not resolve, with `resolves: false`)."""
-    result = probe_verdict(snapshot, _resolve_spec(p))
+    result = probe_verdict(snapshot, p.probe())
     if isinstance(result, Verdict):
         return result
     got = result.data.get("addresses", [])
@@ -269,16 +274,15 @@ class ReachableParams(TargetParams):
     method: str = Field("ping", pattern="^(ping|tcp)$", description="ping, or tcp (needs port)")
     port: int | None = None
 
+    def probe(self) -> ProbeSpec:
+        return self.spec(self.method, self.port)
 
-def _reach_spec(p: ReachableParams) -> ProbeSpec:
-    return p.spec(p.method, p.port)
 
-
-@check_kind("reachable", ReachableParams, probes=lambda p: [_reach_spec(p)])
+@check_kind("reachable", ReachableParams)
 def reachable(p: ReachableParams, snapshot: Snapshot) -> Verdict:
     """HOST (or TARGET) answers a ping, or accepts a TCP connection on PORT, from a container
     on NETWORK with LINKS."""
-    result = probe_verdict(snapshot, _reach_spec(p))
+    result = probe_verdict(snapshot, p.probe())
     if isinstance(result, Verdict):
         return result
     how = f"tcp/{p.port}" if p.method == "tcp" else "ping"
@@ -297,17 +301,16 @@ class HttpParams(TargetParams):
     pattern: str = Field(r"Total requests: (\d+)", description="regular expression the body must match")
     counter_rises: bool = Field(False, description="the pattern's first group is a number that rises")
 
+    def probe(self) -> ProbeSpec:
+        return self.spec("http", self.port)
 
-def _http_spec(p: HttpParams) -> ProbeSpec:
-    return p.spec("http", p.port)
 
-
-@check_kind("http", HttpParams, probes=lambda p: [_http_spec(p)])
+@check_kind("http", HttpParams)
 def http(p: HttpParams, snapshot: Snapshot) -> Verdict:
     """An HTTP GET to HOST:PORT (or TARGET) answers with a body matching PATTERN; with
     `counter_rises`, the number in it rises between two requests. Half the points when it
     answers but does not count."""
-    result = probe_verdict(snapshot, _http_spec(p))
+    result = probe_verdict(snapshot, p.probe())
     if isinstance(result, Verdict):
         return result
     bodies = [head(b) for b in result.data.get("bodies", [])]
@@ -347,15 +350,14 @@ def http(p: HttpParams, snapshot: Snapshot) -> Verdict:
 class RedisPingParams(TargetParams):
     port: int = 6379
 
+    def probe(self) -> ProbeSpec:
+        return self.spec("redis_ping", self.port)
 
-def _redis_spec(p: RedisPingParams) -> ProbeSpec:
-    return p.spec("redis_ping", p.port)
 
-
-@check_kind("redis_ping", RedisPingParams, probes=lambda p: [_redis_spec(p)])
+@check_kind("redis_ping", RedisPingParams)
 def redis_ping(p: RedisPingParams, snapshot: Snapshot) -> Verdict:
     """A Redis server answers `PING` with `+PONG` at HOST (or TARGET) on PORT, from NETWORK."""
-    result = probe_verdict(snapshot, _redis_spec(p))
+    result = probe_verdict(snapshot, p.probe())
     if isinstance(result, Verdict):
         return result
     reply = head(result.data.get("reply", ""))
@@ -369,20 +371,19 @@ def redis_ping(p: RedisPingParams, snapshot: Snapshot) -> Verdict:
     )
 
 
-class CommandParams(Params):
+class CommandParams(Probed):
     container: Selector = Field(description="running container to exec into")
     argv: list[str] = Field(description="a read-only command, e.g. [cat, /etc/hosts]")
     expect: str = Field(description="regular expression the output must match")
 
+    def probe(self) -> ProbeSpec:
+        return ProbeSpec(action="command", origin=Origin(container=self.container), argv=tuple(self.argv))
 
-def _command_spec(p: CommandParams) -> ProbeSpec:
-    return ProbeSpec(action="command", origin=Origin(container=p.container), argv=tuple(p.argv))
 
-
-@check_kind("command", CommandParams, probes=lambda p: [_command_spec(p)])
+@check_kind("command", CommandParams)
 def command(p: CommandParams, snapshot: Snapshot) -> Verdict:
     """A read-only command run in a running container prints output matching EXPECT."""
-    result = probe_verdict(snapshot, _command_spec(p))
+    result = probe_verdict(snapshot, p.probe())
     if isinstance(result, Verdict):
         return result
     ok = result.ok and re.search(p.expect, head(result.output), flags=re.M) is not None

@@ -5,17 +5,13 @@ from __future__ import annotations
 import difflib
 import re
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from .. import facts
 from ..facts import Selector
 from ..i18n import Text
 from ..snapshot import Snapshot
-from .registry import Verdict, check_kind
-
-
-class Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+from .registry import Params, Verdict, check_kind
 
 
 def _near(name: str, candidates: list[str]) -> str:

@@ -6,10 +6,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
-from ..probes import ProbeSpec
+from ..probe.spec import ProbeSpec
 from ..snapshot import Snapshot
+
+
+class Params(BaseModel):
+    """A check kind's parameters. A kind that asks the daemon something declares its probes
+    here, once: the planner runs them and the evaluator reads their results by these objects."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    def probes(self) -> list[ProbeSpec]:
+        return []
 
 
 @dataclass
@@ -27,30 +37,27 @@ class Verdict:
 
 
 Evaluator = Callable[[Any, Snapshot], Verdict]
-ProbePlanner = Callable[[Any], list[ProbeSpec]]
 
 
 @dataclass
 class Kind:
     name: str
-    params: type[BaseModel]
+    params: type[Params]
     evaluate: Evaluator
-    probes: ProbePlanner
     doc: str
 
 
 KINDS: dict[str, Kind] = {}
 
 
-def check_kind(
-    name: str, params: type[BaseModel], probes: ProbePlanner | None = None
-) -> Callable[[Evaluator], Evaluator]:
-    """Register ``evaluate(params, snapshot) -> Verdict`` as the check kind ``name``."""
+def check_kind(name: str, params: type[Params]) -> Callable[[Evaluator], Evaluator]:
+    """Register ``evaluate(params, snapshot) -> Verdict`` as the check kind ``name``; its probes
+    are ``params.probes()``."""
 
     def register(evaluate: Evaluator) -> Evaluator:
         if name in KINDS:
             raise ValueError(f"check kind {name!r} registered twice")
-        KINDS[name] = Kind(name, params, evaluate, probes or (lambda _p: []), (evaluate.__doc__ or "").strip())
+        KINDS[name] = Kind(name, params, evaluate, (evaluate.__doc__ or "").strip())
         return evaluate
 
     return register

@@ -21,7 +21,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from ..checks import KINDS
-from ..probes import ProbeSpec
+from ..probe.spec import ProbeSpec
 
 
 class Hint(BaseModel):
@@ -57,7 +57,7 @@ class CheckBase(BaseModel):
         return getattr(self, self.kind)
 
     def probes(self) -> list[ProbeSpec]:
-        return KINDS[self.kind].probes(self.params)
+        return self.params.probes()
 
 
 def _one_kind(self: CheckBase) -> CheckBase:

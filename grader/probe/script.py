@@ -1,64 +1,21 @@
-"""Probe specifications: the live facts a rubric asks the collector to observe.
-
-A probe runs *from* an origin: a short-lived probe container on a network (optionally
-with legacy links, as a student's ``docker run --link`` would be), or an exec into a
-student's running container. All probes of one origin run in one shell script, in
-parallel, each under its own timeout. This module builds that script and parses its
-output; ``grader.collect`` runs it.
-"""
+"""A probe origin's script: every action's shell command (busybox tools, as in alpine), run
+concurrently, each under its own timeout, its output capped, in sections marked with a nonce;
+and the facts read back from each section."""
 
 from __future__ import annotations
 
 import re
 import shlex
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from .spec import ProbeSpec
 
-from .facts import Selector
-
-Action = Literal["env", "hosts", "resolv", "resolve", "ping", "tcp", "http", "redis_ping", "command"]
-ACTION_TIMEOUT = 8  # seconds for one probe action inside the probe container
 # Bytes of one action's output that are kept; the rest is counted and dropped in the container,
 # so a student's command printing a gigabyte costs the grader at most this much per action.
 OUTPUT_CAP = 1 << 20
 # Actions that read a fact (a file, the environment): a run that did not succeed is no evidence.
 READS = frozenset({"env", "hosts", "resolv"})
-# Docker's embedded DNS answers a container's name or alias at once; a name it does not know
-# goes to the host's resolvers, which on an offline lab machine never answer (20 s on the bench).
-RESOLVE_TIMEOUT = 3
-
-
-class Origin(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    network: str | None = None
-    links: tuple[str, ...] = ()
-    container: Selector | None = None
-
-    @property
-    def key(self) -> str:
-        if self.container is not None:
-            return f"exec:{self.container}"
-        return "net:" + "+".join([self.network or "bridge", *self.links])
-
-
-class ProbeSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    action: Action
-    origin: Origin
-    host: str = ""  # a name to look up or reach, as a student would type it
-    target: Selector | None = None  # or a container, reached at its address on the origin's network
-    port: int | None = None
-    argv: tuple[str, ...] = ()
-
-    @property
-    def key(self) -> str:
-        what = self.host or (str(self.target) if self.target else "") or " ".join(self.argv)
-        port = f":{self.port}" if self.port else ""
-        return f"{self.action}@{self.origin.key}:{what}{port}"
 
 
 def command_for(spec: ProbeSpec, address: str | None) -> str:
@@ -86,11 +43,6 @@ def command_for(spec: ProbeSpec, address: str | None) -> str:
         case "command":
             return " ".join(shlex.quote(a) for a in spec.argv)
     raise AssertionError(spec.action)
-
-
-def timeout_for(spec: ProbeSpec) -> int:
-    """Seconds one probe action may take."""
-    return RESOLVE_TIMEOUT if spec.action == "resolve" else ACTION_TIMEOUT
 
 
 def script(commands: list[tuple[str, int]], nonce: str) -> str:

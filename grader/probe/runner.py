@@ -1,0 +1,347 @@
+"""Runs a rubric's probes on a daemon: each origin's probes as one script (``script.py``), in a
+short-lived labelled probe container on the origin's network or in one exec into a student's
+running container. One probe container serves every user-defined network (it moves from one to
+the next); the default bridge and each set of legacy links get containers of their own, which
+run in parallel. Every probe container carries ``grader.probe=1``, this run's id and its life;
+it ends by itself within that life (AutoRemove) and is removed in all other cases."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
+from typing import Any
+
+import docker
+import docker.errors
+import requests.exceptions
+from docker.utils.socket import frames_iter
+
+from .. import facts
+from ..snapshot import ProbeResult, Snapshot
+from ..util import one_line
+from .script import READS, Section, command_for, output_limit, parse, script, split_sections
+from .spec import Origin, ProbeSpec, timeout_for
+
+PROBE_LABEL = "grader.probe"
+RUN_LABEL = "grader.run"
+DEFAULT_PROBE_IMAGE = "alpine"
+BUILT_IN = ("bridge", "host", "none")  # networks unlike the user-defined ones
+# Seconds a probe container lives at most: it exits by itself then and the daemon removes it
+# (AutoRemove), so a grader that is killed leaves nothing for long. A run's probes take a few
+# seconds; one past this span gets an ``error`` (its container is gone), never a verdict.
+# GRADER_PROBE_LIFE changes it (a very slow daemon; the tests' kill-and-wait cases).
+PROBE_LIFE = int(os.environ.get("GRADER_PROBE_LIFE") or 60)
+LIFE_LABEL = "grader.life"  # each probe container's own life, read by the sweep of later runs
+SWEEP_MARGIN = 10  # seconds past a probe container's life before a later run removes it
+TIMED_OUT = (124, 143)  # exit codes of `timeout` and of a killed command
+
+
+class ProbeRunner:
+    """Runs probe specs grouped by origin, and always cleans up (on leaving the ``with``
+    block). Each origin's probes run as one script; the origins served by one probe container
+    run in turn, everything else in parallel. Origins start before the snapshot is taken;
+    what a probe needs from it (a target's address, a link target, the container to exec
+    into) waits for ``snapshot``."""
+
+    def __init__(self, client: docker.DockerClient, image: str, cancelled: threading.Event | None = None):
+        self.api = client.api
+        self.image = image
+        self.run_id = uuid.uuid4().hex[:12]
+        self.cancelled = cancelled or threading.Event()
+        self.snapshot: Future[Snapshot] = Future()
+        self.pool = ThreadPoolExecutor(max_workers=8)
+        self.futures: list[Future[dict[str, ProbeResult]]] = []
+
+    def __enter__(self) -> ProbeRunner:
+        return self
+
+    def start(self, specs: list[ProbeSpec]) -> None:
+        unique = {s.key: s for s in specs}
+        groups: dict[Origin, list[ProbeSpec]] = defaultdict(list)
+        for spec in unique.values():
+            groups[spec.origin].append(spec)
+        # Starting a container costs the daemon about 0.7 CPU-seconds, switching a running one
+        # to another network 0.04: one probe container visits the user-defined networks in
+        # turn. Legacy links are fixed when a container is created, and a container made on
+        # the default bridge has no embedded DNS (nor keeps one made elsewhere the bridge's):
+        # each of those gets a container of its own.
+        visits: dict[tuple[str, tuple[str, ...]], list[tuple[Origin, list[ProbeSpec]]]] = defaultdict(list)
+        for origin, group in groups.items():
+            if origin.container is None:
+                network = origin.network or "bridge"
+                visits[network if network in BUILT_IN else "", origin.links].append((origin, group))
+        self.futures = [self.pool.submit(self._run_visits, v) for v in visits.values()]
+        self.futures += [self.pool.submit(self._run_exec, o, g) for o, g in groups.items() if o.container is not None]
+
+    def results(self) -> dict[str, ProbeResult]:
+        results: dict[str, ProbeResult] = {}
+        for future in self.futures:
+            results.update(future.result())
+        return dict(sorted(results.items()))
+
+    def __exit__(self, *exc_info: object) -> None:
+        # Never raises: a clean-up problem must not mask the error that ended the run, and
+        # what it could not remove ends by itself within PROBE_LIFE.
+        self.cancelled.set()
+        if not self.snapshot.done():  # the snapshot failed: origins waiting for it give up
+            self.snapshot.set_exception(ProbeError("cancelled"))
+        if self.futures:
+            self._remove_probes()  # ends any probe still waiting, then the threads finish
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        if self.futures:
+            self._remove_probes()
+
+    def _run_exec(self, origin: Origin, specs: list[ProbeSpec]) -> dict[str, ProbeResult]:
+        return self._run(origin, specs, lambda text, count: self._exec(origin.container, text, count))
+
+    def _run_visits(self, visits: list[tuple[Origin, list[ProbeSpec]]]) -> dict[str, ProbeResult]:
+        probe = ProbeContainer(self)
+        results: dict[str, ProbeResult] = {}
+        try:
+            for origin, specs in visits:
+                results.update(self._run(origin, specs, partial(probe.run, origin)))
+        finally:
+            probe.remove()
+        return results
+
+    def _run(
+        self, origin: Origin, specs: list[ProbeSpec], execute: Callable[[str, int], str]
+    ) -> dict[str, ProbeResult]:
+        """Run one origin's probes as one script through ``execute(script, commands)``."""
+        started = time.perf_counter()
+        commands: list[tuple[str, int]] = []
+        runnable: list[ProbeSpec] = []
+        results: dict[str, ProbeResult] = {}
+        network = origin.network or "bridge"
+        addresses: list[str | None] = []
+        for spec in specs:
+            address = None
+            if spec.target is not None:
+                address = facts.address_of(self.snapshot.result(), spec.target, network)
+                if address is None:
+                    results[spec.key] = self._result(
+                        spec,
+                        ok=False,
+                        error=f"no running container {spec.target} on {network}",
+                        data={"state": True},
+                    )
+                    continue
+            commands.append((command_for(spec, address), timeout_for(spec)))
+            runnable.append(spec)
+            addresses.append(address)
+        if not runnable:
+            return results
+        # Docker 20.10 sometimes returns an exec's stream without its output although the exec
+        # ran: a section that is missing is run once more, and otherwise no evidence at all.
+        sections: list[Section | None] = [None] * len(runnable)
+        for _ in range(2):
+            missing = [i for i, section in enumerate(sections) if section is None]
+            if not missing:
+                break
+            nonce = uuid.uuid4().hex
+            try:
+                if self.cancelled.is_set():
+                    raise ProbeError("cancelled")
+                output = execute(script([commands[i] for i in missing], nonce), len(missing))
+            except ProbeError as exc:
+                for i in missing:
+                    spec = runnable[i]
+                    results[spec.key] = self._result(spec, ok=False, error=str(exc), data={"state": exc.state})
+                return results
+            for i, section in zip(missing, split_sections(output, nonce, len(missing)), strict=True):
+                sections[i] = section
+        elapsed = round(time.perf_counter() - started, 3)
+        for spec, address, section in zip(runnable, addresses, sections, strict=True):
+            if section is None:
+                results[spec.key] = self._result(spec, ok=False, error="the probe's output was cut short, twice")
+                continue
+            ok, data = parse(spec, section.rc, section.output)
+            if address is not None:
+                data["address"] = address
+            if section.dropped:
+                data["dropped_bytes"] = section.dropped
+            if section.rc in TIMED_OUT:  # no answer in time is a fact about the daemon, not a probe failure
+                data["timed_out"] = timeout_for(spec)
+            error = None
+            if spec.action in READS and section.rc != 0:  # what it read is no evidence
+                error = f"`{command_for(spec, address)}` exited {section.rc}: {section.output.strip()[-200:]}"
+            output = section.output[-4000:]
+            results[spec.key] = self._result(spec, ok=ok, output=output, data=data, duration=elapsed, error=error)
+        return results
+
+    def _result(self, spec: ProbeSpec, **fields: Any) -> ProbeResult:
+        where = spec.origin.key
+        return ProbeResult(
+            key=spec.key,
+            kind=spec.action,
+            network=where,
+            target=spec.host or str(spec.target or ""),
+            **fields,
+        )
+
+    def _exec(self, selector: facts.Selector, text: str, count: int) -> str:
+        running = [c for c in facts.select(self.snapshot.result(), selector) if facts.is_running(c)]
+        if not running:
+            raise ProbeError(f"no running container {selector} to run the command in", state=True)
+        return self.exec_in(running[0]["Id"], text, count, f"exec in {selector}")
+
+    def exec_in(self, ident: str, text: str, count: int, doing: str) -> str:
+        """The output of ``sh -c text`` (a script of ``count`` commands) run in a running
+        container, read up to what such a script can print: a stream beyond it is cut."""
+        limit = output_limit(count)
+        try:
+            exec_id = self.api.exec_create(ident, ["sh", "-c", text])
+            sock = self.api.exec_start(exec_id, socket=True)
+            try:
+                chunks: list[bytes] = []
+                size = 0
+                for _, data in frames_iter(sock, tty=False):
+                    chunks.append(data[: limit - size])
+                    size += len(chunks[-1])
+                    if size >= limit:
+                        break
+                return b"".join(chunks).decode(errors="replace")
+            finally:
+                # Over ssh the stream's ssh process may have ended first, and docker-py's close
+                # then fails on flushing to it: the output is complete, that is not an error.
+                with contextlib.suppress(OSError):
+                    sock.close()
+        except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
+            raise ProbeError(f"{doing} failed: {one_line(exc)}") from exc
+
+    def remove(self, ident: str) -> None:
+        """Remove a probe container; one already gone or being removed (AutoRemove, another
+        clean-up path) is fine. A daemon that fails here is left to the container's own life."""
+        try:
+            self.api.remove_container(ident, force=True, v=True)
+        except docker.errors.APIError as exc:
+            if exc.status_code not in (404, 409):
+                raise ProbeError(f"cannot remove probe container {ident[:12]}: {one_line(exc)}") from exc
+        except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
+            raise ProbeError(f"cannot remove probe container {ident[:12]}: {one_line(exc)}") from exc
+
+    def _remove_probes(self) -> None:
+        try:
+            found = self.api.containers(all=True, filters={"label": f"{RUN_LABEL}={self.run_id}"})
+        except (docker.errors.DockerException, requests.exceptions.RequestException, OSError):
+            return  # the daemon is gone: the containers end by themselves within PROBE_LIFE
+        for c in found:
+            with contextlib.suppress(ProbeError):
+                self.remove(c["Id"])
+
+    def sweep(self, daemon_now: float) -> None:
+        """Remove the probe containers of earlier runs that outlived their life: a grader
+        killed between creating and starting one leaves it created, never started, forever.
+        Ages are read on the daemon's clock (``daemon_now``), which may differ from ours."""
+        try:
+            found = self.api.containers(all=True, filters={"label": f"{PROBE_LABEL}=1"})
+        except (docker.errors.DockerException, requests.exceptions.RequestException, OSError):
+            return
+        for c in found:
+            labels = c.get("Labels") or {}
+            life = int(labels[LIFE_LABEL]) if labels.get(LIFE_LABEL, "").isdigit() else PROBE_LIFE
+            age = daemon_now - c.get("Created", daemon_now)
+            if labels.get(RUN_LABEL) != self.run_id and age > life + SWEEP_MARGIN:
+                with contextlib.suppress(ProbeError):
+                    self.remove(c["Id"])
+
+
+class ProbeContainer:
+    """One labelled probe container of a run, started on the network of the first origin it
+    serves and moved to each next origin's network (connected to the new one before it leaves
+    the old one: a container left with no network loses its DNS resolver). Each origin's script
+    runs in it by exec; it only sleeps meanwhile, and is removed in the end."""
+
+    def __init__(self, runner: ProbeRunner):
+        self.runner = runner
+        self.api = runner.api
+        self.ident: str | None = None
+        self.network = ""
+
+    def run(self, origin: Origin, text: str, count: int) -> str:
+        network = origin.network or "bridge"
+        if self.ident is None:
+            self._start(origin, network)
+        elif network != self.network:
+            self._move(network)
+        assert self.ident is not None
+        return self.runner.exec_in(self.ident, text, count, f"probe on {network}")
+
+    def _start(self, origin: Origin, network: str) -> None:
+        links = {}
+        for link in origin.links:
+            target, _, alias = link.partition(":")
+            snapshot = self.runner.snapshot.result()
+            if not any(facts.is_running(c) for c in facts.select(snapshot, facts.Selector(name=target))):
+                raise ProbeError(f"cannot link to {target}: no such running container", state=True)
+            links[target] = alias or target
+        try:
+            container = self.api.create_container(
+                self.runner.image,
+                command=["sleep", str(PROBE_LIFE)],
+                labels={PROBE_LABEL: "1", RUN_LABEL: self.runner.run_id, LIFE_LABEL: str(PROBE_LIFE)},
+                host_config=self.api.create_host_config(network_mode=network, links=links or None, auto_remove=True),
+            )
+        except docker.errors.ImageNotFound as exc:
+            image = self.runner.image
+            raise ProbeError(
+                f"probe image {image!r} is not on the daemon and the grader never pulls: "
+                f"docker pull {image}, or grade with --probe-image IMAGE"
+            ) from exc
+        except docker.errors.NotFound as exc:  # checked by the daemon: the snapshot may not be taken yet
+            raise _no_network(network) from exc
+        except docker.errors.APIError as exc:
+            raise ProbeError(f"cannot create a probe container on {network}: {exc.explanation or exc}") from exc
+        except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
+            raise ProbeError(f"cannot create a probe container on {network}: {one_line(exc)}") from exc
+        self.ident = container["Id"]
+        try:
+            self.api.start(self.ident)
+        except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
+            self.remove()  # the next origin starts afresh
+            if isinstance(exc, docker.errors.NotFound):  # some engines check the network only here
+                raise _no_network(network) from exc
+            raise ProbeError(f"probe on {network} failed: {one_line(exc)}") from exc
+        self.network = network
+
+    def _move(self, network: str) -> None:
+        try:
+            self.api.connect_container_to_network(self.ident, network)
+        except docker.errors.NotFound as exc:
+            raise _no_network(network) from exc
+        except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
+            raise ProbeError(f"cannot move the probe container to {network}: {one_line(exc)}") from exc
+        try:
+            self.api.disconnect_container_from_network(self.ident, self.network)
+        except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
+            self.remove()  # on two networks it would answer for both: the next origin starts afresh
+            raise ProbeError(f"cannot move the probe container off {self.network}: {one_line(exc)}") from exc
+        self.network = network
+
+    def remove(self) -> None:
+        if self.ident is not None:
+            ident, self.ident = self.ident, None
+            with contextlib.suppress(ProbeError):  # the run's clean-up tries again
+                self.runner.remove(ident)
+
+
+def _no_network(network: str) -> ProbeError:
+    """The student's daemon has no such network (the daemon says so at create, start or connect)."""
+    return ProbeError(f"network {network} does not exist", state=True)
+
+
+class ProbeError(Exception):
+    """A probe could not run at all. ``state`` says the student's daemon is why (a missing
+    network or container: the check fails); otherwise the grader could not read the fact
+    (the check is an ``error``)."""
+
+    def __init__(self, message: str, state: bool = False):
+        super().__init__(message)
+        self.state = state

@@ -1,0 +1,79 @@
+"""What a check asks the daemon: a probe's origin (a probe container on a network, with
+legacy links, or an exec into a student's container) and its action. A check kind builds its
+specs once, in its parameters' ``probes()``; the planner, the collector and the evaluator all
+use those objects, and find a result by the spec's ``key``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from ..facts import Selector
+
+if TYPE_CHECKING:
+    from ..snapshot import ProbeResult, Snapshot
+
+Action = Literal["env", "hosts", "resolv", "resolve", "ping", "tcp", "http", "redis_ping", "command"]
+ACTION_TIMEOUT = 8  # seconds for one probe action inside the probe container
+# Docker's embedded DNS answers a container's name or alias at once; a name it does not know
+# goes to the host's resolvers, which on an offline lab machine never answer (20 s on the bench).
+RESOLVE_TIMEOUT = 3
+
+
+class Origin(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    network: str | None = None
+    links: tuple[str, ...] = ()
+    container: Selector | None = None
+
+    @property
+    def key(self) -> str:
+        if self.container is not None:
+            return f"exec:{self.container}"
+        return "net:" + "+".join([self.network or "bridge", *self.links])
+
+
+class ProbeSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    action: Action
+    origin: Origin
+    host: str = ""  # a name to look up or reach, as a student would type it
+    target: Selector | None = None  # or a container, reached at its address on the origin's network
+    port: int | None = None
+    argv: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        """Where the result is found in a snapshot. A name to look up (``host``), a container
+        reached at its address (``target``, in angle brackets, which no host name has) and a
+        command (``argv``) never share a key."""
+        what = f"<{self.target}>" if self.target is not None else self.host or " ".join(self.argv)
+        port = f":{self.port}" if self.port else ""
+        return f"{self.action}@{self.origin.key}:{what}{port}"
+
+    @property
+    def legacy_key(self) -> str:
+        """The key of snapshots taken before grader 0.2, where a host and a target of the same
+        name shared one key."""
+        what = self.host or (str(self.target) if self.target else "") or " ".join(self.argv)
+        port = f":{self.port}" if self.port else ""
+        return f"{self.action}@{self.origin.key}:{what}{port}"
+
+    def result_in(self, snapshot: Snapshot) -> ProbeResult | None:
+        """This probe's result in ``snapshot``. In an older snapshot, a result under the legacy
+        key counts only if it is of this spec's kind: a target's result carries the address it
+        was reached at, a host's does not."""
+        found = snapshot.probes.get(self.key)
+        if found is None:
+            found = snapshot.probes.get(self.legacy_key)
+            if found is not None and ("address" in found.data) != (self.target is not None):
+                return None
+        return found
+
+
+def timeout_for(spec: ProbeSpec) -> int:
+    """Seconds one probe action may take."""
+    return RESOLVE_TIMEOUT if spec.action == "resolve" else ACTION_TIMEOUT
