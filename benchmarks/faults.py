@@ -42,10 +42,12 @@ def probes(daemon: BenchDaemon) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
+    # Run in that tree: `python -m` puts the working folder first on the import path.
     parser.add_argument("--src", type=Path, default=ROOT, help="tree whose grader package runs")
     parser.add_argument("--runs", type=int, default=32)
     args = parser.parse_args()
-    env = {**os.environ, "PYTHONPATH": str(args.src.resolve())}
+    src = str(args.src.resolve())
+    env = {**os.environ, "PYTHONPATH": src}
     daemon = BenchDaemon("bench-faults").start()
     try:
         images.load_images(daemon, images.images_tar(daemon))
@@ -59,7 +61,7 @@ def main() -> None:
         for run in range(args.runs):
             signum, moment = SIGNALS[run % len(SIGNALS)], MOMENTS[(run // len(SIGNALS)) % len(MOMENTS)]
             before = set(probes(daemon))
-            proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            proc = subprocess.Popen(cmd, env=env, cwd=src, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             if moment == "probing":
                 deadline = time.monotonic() + 20
                 while set(probes(daemon)) <= before and proc.poll() is None and time.monotonic() < deadline:
@@ -79,7 +81,7 @@ def main() -> None:
         print(f"  left right after, all signals: {sum(left_after.values())}")
         time.sleep(LIFE_WAIT)
         print(f"  probe containers still there {LIFE_WAIT} s later: {len(probes(daemon))}")
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(cmd, env=env, cwd=src, capture_output=True, text=True, timeout=120)
         print(f"  after one more (complete) run: {len(probes(daemon))}")
         daemon.docker("rm", "-f", *probes(daemon)) if probes(daemon) else None
 
@@ -87,7 +89,7 @@ def main() -> None:
         started = time.perf_counter()
         for _ in range(10):
             procs = [
-                subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                subprocess.Popen(cmd, env=env, cwd=src, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                 for _ in range(4)
             ]
             for proc in procs:

@@ -67,3 +67,22 @@ def test_a_huge_output_is_capped_and_counted() -> None:
     )
     [result] = runner_for(snapshot)._run(spec.origin, [spec], sh).values()
     assert result.data["dropped_bytes"] == 5_000_000 - OUTPUT_CAP and len(result.output) <= 4000
+
+
+def test_a_name_and_a_container_of_that_name_are_two_probes(tmp_path: Path) -> None:
+    """`{host: redis}` looks the name up; `{target: redis}` reaches the container at its address.
+    They shared one key, so one check silently read the other's result."""
+    rubric_file = tmp_path / "two.yaml"
+    rubric_file.write_text(
+        "id: two\ntitle: two\nversion: 1\ntasks:\n  - title: t\n    checks:\n"
+        "      - {id: by-name, title: n, redis_ping: {network: backend-network, host: redis}}\n"
+        "      - {id: by-address, title: a, redis_ping: {network: backend-network, target: redis}}\n"
+    )
+    rubric = load(str(rubric_file))
+    by_name, by_address = (c.probes()[0] for _, c in rubric.checks())
+    assert by_name.key != by_address.key
+    snapshot = Snapshot.from_json((GOLDEN / "networks-reference" / "snapshot.json").read_text())
+    [found] = [p for p in snapshot.probes.values() if p.kind == "redis_ping"]
+    only_name = snapshot.model_copy(update={"probes": {by_name.key: found.model_copy(update={"key": by_name.key})}})
+    statuses = {c.id: c.status for c in evaluate(rubric, only_name).checks}
+    assert statuses == {"by-name": "passed", "by-address": "error"}  # never the name's answer
