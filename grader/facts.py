@@ -97,8 +97,28 @@ def normalize_image(ref: str) -> str:
     return ref if ":" in last or "@" in ref else f"{ref}:latest"
 
 
+def repository(ref: str) -> str:
+    """``redis:7``, ``redis@sha256:…`` and ``docker.io/library/redis`` are of the repository ``redis``."""
+    ref = normalize_image(ref).split("@", 1)[0]
+    path, _, last = ref.rpartition("/")
+    return (f"{path}/" if path else "") + last.split(":", 1)[0]
+
+
+def _tagged(ref: str) -> bool:
+    return ":" in ref.rsplit("/", 1)[-1] or "@" in ref
+
+
 def image_tags(snapshot: Snapshot, container: Container) -> set[str]:
     return _index(snapshot).tags[_id(container)]
+
+
+def runs_image(snapshot: Snapshot, container: Container, wanted: str) -> bool:
+    """The container runs ``wanted``: that very tag when the rubric gives one, else any tag of
+    its repository (``image: redis`` is met by ``redis:7`` and ``redis:alpine`` too)."""
+    tags = image_tags(snapshot, container)
+    if _tagged(wanted):
+        return normalize_image(wanted) in tags
+    return repository(wanted) in {repository(t) for t in tags}
 
 
 def is_running(container: Container) -> bool:
@@ -122,7 +142,10 @@ def select(snapshot: Snapshot, selector: Selector) -> list[Container]:
     index = _index(snapshot)
     if selector.name is not None:
         return list(index.by_name.get(selector.name, ()))
-    return list(index.by_tag.get(normalize_image(selector.image or ""), ()))
+    image = selector.image or ""
+    if _tagged(image):
+        return list(index.by_tag.get(normalize_image(image), ()))
+    return list(index.by_repository.get(repository(image), ()))
 
 
 @dataclass
@@ -133,6 +156,7 @@ class _Index:
     tags: dict[str, set[str]]  # container id -> the image names it runs
     by_name: dict[str, list[Container]] = field(default_factory=dict)
     by_tag: dict[str, list[Container]] = field(default_factory=dict)
+    by_repository: dict[str, list[Container]] = field(default_factory=dict)
 
 
 _last: list[tuple[Snapshot, _Index]] = []  # the snapshot being evaluated and its index
@@ -150,6 +174,8 @@ def _index(snapshot: Snapshot) -> _Index:
         index.by_name.setdefault(name_of(c), []).append(c)
         for tag in tags[_id(c)]:
             index.by_tag.setdefault(tag, []).append(c)
+        for name in {repository(tag) for tag in tags[_id(c)]}:
+            index.by_repository.setdefault(name, []).append(c)
     _last[:] = [(snapshot, index)]
     return index
 

@@ -218,13 +218,16 @@ def resolves(p: ResolvesParams, snapshot: Snapshot) -> Verdict:
     if p.to is not None:
         want = facts.address_of(snapshot, p.to, p.network)
         if want is None:
+            stopped = [c for c in facts.select(snapshot, p.to) if p.network in facts.networks_of(c)]
+            name = p.to.name or "<container>"
             return Verdict(
                 False,
                 expected=f"{p.name} -> {p.to} on {p.network}",
                 actual=got,
                 evidence=evidence,
-                message=f"{p.to} has no address on {p.network}",
-                hint=f"docker network connect {p.network} {p.to.name or '<container>'}",
+                message=f"{p.to} has no address on {p.network}" + (" (it is not running)" if stopped else ""),
+                # A stopped container keeps its networks but has no address: connecting it fails.
+                hint=f"docker start {name}" if stopped else f"docker network connect {p.network} {name}",
             )
     if not got:
         return Verdict(

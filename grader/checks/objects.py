@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
 
 from pydantic import Field
 
 from .. import facts
-from ..facts import Selector
+from ..facts import Container, Selector
 from ..i18n import Text
 from ..snapshot import Snapshot
 from .registry import Params, Verdict, check_kind
@@ -18,6 +19,17 @@ def _near(name: str, candidates: list[str]) -> str:
     # 0.8: backend_network for backend-network (0.93), not frontend-network (0.71).
     close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.8)
     return f" (found {close[0]!r}: a typo?)" if close else ""
+
+
+def judge(found: list[Container], one: Callable[[Container], Verdict], every: bool = False) -> Verdict:
+    """The one rule for several containers matching a selector (by image, or a name reused
+    after ``docker rm``): a check is met when any of them meets it, or, with ``every`` (a "must
+    not"), when all of them do. The verdict is that of the container judged, which it names:
+    the first that meets it, else the first that does not (running ones come first)."""
+    verdicts = [one(c) for c in found]
+    if every:
+        return next((v for v in verdicts if not v.passed), verdicts[0])
+    return next((v for v in verdicts if v.passed), verdicts[0])
 
 
 def missing_container(selector: Selector, snapshot: Snapshot) -> Verdict:
@@ -84,14 +96,17 @@ def container_state(p: ContainerParams, snapshot: Snapshot) -> Verdict:
     found = facts.select(snapshot, p.container)
     if not found:
         return missing_container(p.container, snapshot)
-    c = found[0]
+    return judge(found, lambda c: _container_state(p, snapshot, c))
+
+
+def _container_state(p: ContainerParams, snapshot: Snapshot, c: Container) -> Verdict:
     expected = {"running": p.running, "image": p.image}
     actual = {
         "name": facts.name_of(c),
         "state": facts.state_of(c),
         "image": facts.image_of(c),
     }
-    if p.image and facts.normalize_image(p.image) not in facts.image_tags(snapshot, c):
+    if p.image and not facts.runs_image(snapshot, c, p.image):
         return Verdict(
             False,
             expected,
@@ -124,16 +139,22 @@ def published_port(p: PortParams, snapshot: Snapshot) -> Verdict:
     found = facts.select(snapshot, p.container)
     if not found:
         return missing_container(p.container, snapshot)
-    ports = facts.published(found[0])
+    return judge(found, lambda c: _published_port(p, c))
+
+
+def _published_port(p: PortParams, c: Container) -> Verdict:
+    ports = facts.published(c)
     key = f"{p.port}/{p.protocol}"
     if str(p.host_port) in ports.get(key, []):
-        return Verdict(True, {key: str(p.host_port)}, ports, message=f"{key} published on {p.host_port}")
+        return Verdict(
+            True, {key: str(p.host_port)}, ports, message=f"{facts.name_of(c)}: {key} published on {p.host_port}"
+        )
     now = f"published on {', '.join(ports[key])}" if key in ports else "not published"
     return Verdict(
         False,
         {key: str(p.host_port)},
         ports,
-        message=f"{facts.name_of(found[0])}: {key} is {now}",
+        message=f"{facts.name_of(c)}: {key} is {now}",
         hint=Text("run it with -p {host_port}:{port}", host_port=p.host_port, port=p.port),
     )
 
@@ -152,7 +173,10 @@ def attached(p: AttachedParams, snapshot: Snapshot) -> Verdict:
     found = facts.select(snapshot, p.container)
     if not found:
         return missing_container(p.container, snapshot)
-    c = found[0]
+    return judge(found, lambda c: _attached(p, c), every=not p.attached)
+
+
+def _attached(p: AttachedParams, c: Container) -> Verdict:
     name = facts.name_of(c)
     nets = facts.networks_of(c)
     layout = {net: facts.aliases_on(c, ep) for net, ep in nets.items()}
@@ -217,12 +241,13 @@ def link(p: LinkParams, snapshot: Snapshot) -> Verdict:
     if not found:
         return missing_container(p.container, snapshot)
     wanted = (p.target, p.alias)
-    if any(wanted in facts.links_of(c) for c in found):
+    linked = [c for c in found if wanted in facts.links_of(c)]
+    if linked:
         return Verdict(
             True,
             f"{p.target}:{p.alias}",
             f"{p.target}:{p.alias}",
-            message=f"linked to {p.target} as {p.alias}",
+            message=f"{facts.name_of(linked[0])} is linked to {p.target} as {p.alias}",
         )
     seen = sorted({f"{t}:{a}" for c in found for t, a in facts.links_of(c)})
     return Verdict(
@@ -250,6 +275,8 @@ def ran(p: RanParams, snapshot: Snapshot) -> Verdict:
     candidates = facts.select(snapshot, Selector(image=p.image))
     seen = []
     for c in candidates:
+        if facts.state_of(c) == "created":  # `docker run` on a missing network: it never ran
+            continue
         line = facts.command_of(c)
         seen.append(line)
         if not pattern.search(line):

@@ -1,0 +1,107 @@
+"""Rules the evaluators share, over snapshots recorded from the bench and changed in memory
+the way a student's daemon would differ (a tag, a stopped container, a twin)."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from grader.evaluate import evaluate
+from grader.rubric import load, parse
+from grader.snapshot import Snapshot
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def recorded(case: str) -> dict[str, Any]:
+    return Snapshot.from_json((GOLDEN / case / "snapshot.json").read_text()).model_dump(mode="json")
+
+
+def named(raw: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(c for c in raw["containers"] if c["Name"] == f"/{name}")
+
+
+def outcome(raw: dict[str, Any], rubric_text: str | None = None) -> dict[str, Any]:
+    rubric = parse(rubric_text, "r.yaml") if rubric_text else load("docker-networks")
+    return {c.id: c for c in evaluate(rubric, Snapshot.model_validate(raw).sealed()).checks}
+
+
+def rubric(*checks: str) -> str:
+    return "id: r\ntitle: r\nversion: 1\ntasks:\n  - title: t\n    checks:\n" + "".join(
+        f"      - {c}\n" for c in checks
+    )
+
+
+def retag(raw: dict[str, Any], old: str, new: str) -> None:
+    for image in raw["images"]:
+        image["RepoTags"] = [new if t == old else t for t in image["RepoTags"]]
+    for c in raw["containers"]:
+        if c["Config"]["Image"] == old.removesuffix(":latest"):
+            c["Config"]["Image"] = new
+
+
+def test_an_image_without_a_tag_is_met_by_any_tag_of_its_repository() -> None:
+    raw = recorded("networks-reference")
+    retag(raw, "redis:latest", "redis:7")
+    checks = outcome(
+        raw,
+        rubric(
+            "{id: any-tag, title: a, container: {container: redis, image: redis}}",
+            "{id: that-tag, title: b, container: {container: redis, image: 'redis:7'}}",
+            "{id: other-tag, title: c, container: {container: redis, image: 'redis:6'}}",
+            "{id: by-image, title: d, attached: {container: {image: redis}, network: backend-network}}",
+        ),
+    )
+    assert {k: c.status for k, c in checks.items()} == {
+        "any-tag": "passed",
+        "that-tag": "passed",
+        "other-tag": "failed",
+        "by-image": "passed",
+    }
+
+
+def test_a_container_created_but_never_started_did_not_run() -> None:
+    """`docker run --net=NAME alpine env` on a network that does not exist creates a container
+    that never starts."""
+    raw = recorded("networks-reference")
+    ran_env = rubric("{id: ran-env, title: r, ran: {image: alpine, command: '^env$', network: backend-network}}")
+    assert outcome(raw, ran_env)["ran-env"].status == "passed"
+    for c in raw["containers"]:
+        if c["Config"]["Image"] == "alpine":
+            c["State"].update(Status="created", Running=False, StartedAt="0001-01-01T00:00:00Z", ExitCode=0)
+    assert outcome(raw, ran_env)["ran-env"].status == "failed"
+
+
+def test_any_matching_container_meets_a_check_and_every_one_a_must_not() -> None:
+    """A twin of the app by image, the one on frontend-network published on 3000, the other on
+    3001: the port check passes and names the one that meets it; a "must not be attached"
+    check fails if any twin is attached."""
+    raw = recorded("networks-reference")
+    app = next(c for c in raw["containers"] if c["Config"]["Image"] == "katacoda/redis-node-docker-example")
+    twin = copy.deepcopy(app)
+    twin["Id"], twin["Name"] = "f" * 64, "/twin"
+    twin["HostConfig"]["PortBindings"] = {"3000/tcp": [{"HostIp": "", "HostPort": "3001"}]}
+    twin["NetworkSettings"]["Ports"] = {"3000/tcp": [{"HostIp": "0.0.0.0", "HostPort": "3001"}]}
+    twin["NetworkSettings"]["Networks"] = {"backend-network": app["NetworkSettings"]["Networks"]["frontend-network"]}
+    raw["containers"].insert(0, twin)
+    image = "{image: katacoda/redis-node-docker-example}"
+    checks = outcome(
+        raw,
+        rubric(
+            f"{{id: port, title: p, published_port: {{container: {image}, port: 3000, host_port: 3000}}}}",
+            f"{{id: not-on, title: n, attached: {{container: {image}, network: backend-network, attached: false}}}}",
+        ),
+    )
+    assert checks["port"].status == "passed" and checks["port"].message.startswith(app["Name"][1:])
+    assert checks["not-on"].status == "failed" and checks["not-on"].message == "twin is still on backend-network"
+
+
+def test_a_stopped_target_is_told_to_start_not_to_connect() -> None:
+    raw = recorded("networks-reference")
+    redis = named(raw, "redis")
+    redis["State"].update(Status="exited", Running=False)
+    for endpoint in redis["NetworkSettings"]["Networks"].values():
+        endpoint["IPAddress"] = ""
+    check = outcome(raw)["redis-resolves"]
+    assert check.hint.startswith("docker start redis"), check
