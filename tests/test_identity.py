@@ -191,12 +191,13 @@ def _engine(engine_id: str):
 def test_attempts_from_one_daemon_are_flagged(tmp_path: Path) -> None:
     """ani and budi hand in the same recorded daemon (a copy: its containers' IDs); citra and
     dewi different containers of one engine (one machine, two students); eko his own daemon, of
-    lab 1. Flagged in the import summary, the exports and the report; eko nowhere."""
+    lab 1. Flagged in the import summary, the exports and the report; eko nowhere. (Every
+    engine ID is set here: the recorded daemons are all the bench's.)"""
     db = f"sqlite:///{tmp_path / 'class.db'}"
     one_engine = _engine("5d7e-one-engine")
     files = [
-        submit(tmp_path, "networks-reference", student="ani", name="ani.json"),
-        submit(tmp_path, "networks-reference", student="budi", name="budi.json"),
+        forge(submit(tmp_path, "networks-reference", student="ani", name="ani.json"), _engine("0a1b-copied")),
+        forge(submit(tmp_path, "networks-reference", student="budi", name="budi.json"), _engine("0a1b-copied")),
         forge(submit(tmp_path, "networks-typo", student="citra", name="citra.json"), one_engine),
         forge(submit(tmp_path, "networks-forgot-connect", student="dewi", name="dewi.json"), one_engine),
         forge(submit(tmp_path, "links-reference", student="eko", name="eko.json"), _engine("9c1f-another")),
@@ -268,4 +269,4 @@ def test_migration_0005_marks_old_imports_and_reads_their_daemons(tmp_path: Path
     containers = tuple(c["Id"] for c in reference.containers if c["Id"] not in probe)
     assert (ani.identity, budi.identity) == ("unverified", None)
     assert ani.container_ids == budi.container_ids == containers and len(containers) > 2
-    assert ani.engine_id is None  # not kept before
+    assert ani.engine_id == reference.engine.get("ID")  # None in snapshots recorded before it was kept
