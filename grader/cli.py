@@ -17,6 +17,7 @@ from rich.console import Console
 
 from . import __version__
 from .errors import BundleError, GraderError, RubricError, StoreError, UsageError
+from .text import printable
 
 SHOWN = 20  # changed scores listed by regrade
 EXIT_DOC = (
@@ -51,10 +52,10 @@ class GraderGroup(click.Group):
             return super().invoke(ctx)
         except RubricError as exc:
             for problem in exc.problems:
-                click.echo(problem, err=True)
+                click.echo(printable(problem), err=True)  # a rubric's text may quote anything
             ctx.exit(exc.exit_code)
         except GraderError as exc:
-            click.echo(f"grader: {exc}", err=True)
+            click.echo(f"grader: {printable(str(exc))}", err=True)  # may quote a name or a file
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt as exc:
             signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
@@ -161,7 +162,7 @@ def grade(
 
 @main.command(epilog=EXIT_DOC)
 @click.option("--rubric", "rubric_ref", default="docker-networks", show_default=True, metavar="ID|FILE")
-@click.option("--task", type=int, default=None, help="Check one step only (1-based).")
+@click.option("--task", type=int, default=None, help="Check one step only: its number (as in the task's title).")
 @click.option(
     "--lang",
     type=click.Choice(["en", "id"]),
@@ -279,7 +280,7 @@ def regrade(rubric_ref: str, student: str | None, db_url: str | None) -> None:
         + (f"; {done.skipped} attempts without a snapshot skipped" if done.skipped else "")
     )
     for name, old, new in done.changed[:SHOWN]:
-        click.echo(f"  {name}: {old:g} -> {new:g}")
+        click.echo(f"  {printable(name)}: {old:g} -> {new:g}")
     if len(done.changed) > SHOWN:
         click.echo(f"  … and {len(done.changed) - SHOWN} more (grader export shows every score)")
 
@@ -409,9 +410,9 @@ def import_(
 
     done = import_bundles(list(files), rubric_ref=rubric_ref, db_url=db_url, secret=secret, student=student)
     for line in done.imported + done.skipped:
-        click.echo(line)
+        click.echo(printable(line))  # names a student and a file, both the student's choice
     for line in done.failed:
-        click.echo(f"grader: {line}", err=True)
+        click.echo(f"grader: {printable(line)}", err=True)
     click.echo(f"imported {len(done.imported)}, skipped {len(done.skipped)}, failed {len(done.failed)}")
     sys.exit(BundleError.exit_code if done.failed else 0)
 
@@ -507,13 +508,14 @@ def batch(
         raise click.UsageError("give all of --tls-ca, --tls-cert and --tls-key, or none")
     class_tls = TLSFiles(tls_ca, tls_cert, tls_key) if tls_ca and tls_cert and tls_key else None
     console = Console(stderr=True)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    # markup=False: the description holds a student's name (``bad[/]name`` is a name, not a tag).
+    columns = (TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     run = Batch(rubric_ref, roster, db_url, workers, timeout, probe_image, class_tls, insecure_tcp=insecure_tcp)
     with Progress(*columns, console=console, transient=True) as bar:
         job = bar.add_task("grading", total=None)
 
         def advance(result: Any, done: int, total: int) -> None:
-            bar.update(job, completed=done, total=total, description=f"grading (last: {result.student})")
+            bar.update(job, completed=done, total=total, description=f"grading (last: {printable(result.student)})")
 
         run.progress = advance
         try:
@@ -588,7 +590,7 @@ def rubrics_show(ref: str) -> None:
 
     rubric = load(ref)
     click.echo(f"{rubric.id} v{rubric.version}: {rubric.title} (mode: {rubric.mode})")
-    for number, task in enumerate(rubric.tasks, 1):
+    for number, task in zip(rubric.numbers, rubric.tasks, strict=True):
         click.echo(f"  task {number}: {task.title}")
         for c in task.checks:
             needs = f"  needs {', '.join(c.needs)}" if c.needs else ""

@@ -98,7 +98,7 @@ def as_csv(book: Gradebook) -> str:
     writer.writerow(_cells(header))
     for s in book.standings:
         scored = s.latest is not None
-        earned = [sum(c.points for c in s.checks if c.task == n) for n in range(1, len(titles) + 1)]
+        earned = [sum(c.points for c in s.checks if c.task == n) for n in book.rubric.numbers]
         points = [f"{p:g}" if scored else "" for p in earned]
         state = f"unreachable: {s.error}" if status(s) == "unreachable" else status(s)
         when = s.attempts[-1].graded_at.isoformat(timespec="seconds") if s.attempts else ""
@@ -148,7 +148,7 @@ def as_gradescope(book: Gradebook, s: Standing) -> str:
     results = {c.id: c for c in s.checks}
     tests = [
         _test(f"{n}.{i}", check, results.get(check.id))
-        for n, task in enumerate(book.rubric.tasks, 1)
+        for n, task in zip(book.rubric.numbers, book.rubric.tasks, strict=True)
         for i, check in enumerate(task.checks, 1)
     ]
     score = round(sum(t["score"] for t in tests), 2)

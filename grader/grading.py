@@ -14,7 +14,7 @@ from .outcome import Outcome
 from .rubric import load
 from .rubric.model import Rubric
 from .snapshot import Snapshot
-from .standing import Mode, with_progress
+from .standing import PARTIAL, Mode, with_progress
 
 
 @dataclass
@@ -45,8 +45,10 @@ def grade(
     """Grade one daemon. In progress mode (the rubric's, or ``mode``) a checkpoint the
     student proved in an earlier stored attempt keeps its credit in the result."""
     rubric = load(rubric_ref)
-    if task is not None and not 1 <= task <= len(rubric.tasks):
-        raise UsageError(f"--task must be between 1 and {len(rubric.tasks)} for {rubric.id}")
+    if task is not None and task not in rubric.numbers:
+        raise UsageError(f"--task must be one of {', '.join(map(str, rubric.numbers))} for {rubric.id}")
+    if task is not None:
+        source += PARTIAL  # one task's checks: never counted as a whole attempt in final mode
     with ThreadPoolExecutor(max_workers=1) as pool:
         # Opening the store (SQLAlchemy's import, the schema) overlaps with the probes' waiting.
         # SQLAlchemy's import overlaps the probes; the database itself is opened (and a new

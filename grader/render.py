@@ -12,6 +12,7 @@ from rich.text import Text
 
 from .grading import Graded
 from .outcome import CheckResult
+from .rubric.model import Rubric
 from .text import printable, shown
 
 LABELS = {
@@ -128,7 +129,7 @@ def print_table(graded: Graded, console: Console, lang: str = "en") -> None:
         got = sum(c.points for c in checks)
         top = sum(c.max_points for c in checks)
         table = Table(
-            title=shown(f"{words['task']} {graded.rubric.tasks[number - 1].title} — {got:g}/{top:g}", "table.title"),
+            title=shown(f"{words['task']} {_task_title(graded.rubric, number)} — {got:g}/{top:g}", "table.title"),
             title_justify="left",
             show_header=True,
             expand=False,
@@ -148,3 +149,8 @@ def print_table(graded: Graded, console: Console, lang: str = "en") -> None:
     console.print(f"[bold {colour}]{words['total']}: {outcome.score:g}/{outcome.max_score:g}[/]")
     if outcome.passed:
         console.print(f"[green]{words['done']}[/]")
+
+
+def _task_title(rubric: Rubric, number: int) -> str:
+    task = rubric.task(number)
+    return task.title if task else str(number)

@@ -1,6 +1,7 @@
 """A student's standing on a rubric under a grading mode, from their stored attempts.
 
-- ``final``: the latest successful attempt counts, as it is.
+- ``final``: the latest successful attempt of the whole lab counts, as it is (a self-check of
+  one task is not a whole attempt).
 - ``progress``: the latest successful attempt counts, but a checkpoint check proved in any
   attempt keeps its credit (the way step-by-step labs verify each step as it is done).
 
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from .store import Attempt
 
 Mode = Literal["final", "progress"]
+PARTIAL = "-task"  # ends the source of an attempt that checked one task only (``check --task N``)
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,8 @@ def standing(student: str, attempts: list[Attempt], mode: Mode) -> Standing:
     graded = [a for a in attempts if a.ok]
     latest = graded[-1] if graded else None
     if mode == "final":
+        whole = [a for a in graded if not a.source.endswith(PARTIAL)]
+        latest = whole[-1] if whole else None
         checks = list(latest.checks) if latest else []
     else:
         # Each check's latest result (a self-check of one task updates only that task's checks).

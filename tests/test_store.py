@@ -5,7 +5,7 @@ Attempts are made from the snapshots recorded on the bench (tests/golden)."""
 from __future__ import annotations
 
 import multiprocessing
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -19,7 +19,7 @@ from grader.evaluate import evaluate
 from grader.regrade import regrade
 from grader.rubric import load
 from grader.snapshot import Snapshot
-from grader.standing import standing, standings
+from grader.standing import PARTIAL, standing, standings
 from grader.store import HEAD, MIGRATIONS, Store
 from grader.store.schema import Base
 
@@ -168,6 +168,44 @@ def test_modes_final_and_progress(db_url: str) -> None:
     assert lost_finals and all(later[i].when == "final" for i in lost_finals)
     assert progress.score > final.score
     assert final.best == attempts[0].score == attempts[0].max_score
+
+
+def test_a_self_check_of_one_task_is_not_a_whole_attempt(db_url: str) -> None:
+    """`check --task 1` after a whole attempt: in final mode the whole attempt still counts (the
+    one task's run scored 100% of that task alone); in progress mode its checks update."""
+    store = Store(db_url)
+    rubric = load("docker-networks")
+    store_attempt(store, "ani", "networks-typo", minutes=0)
+    snapshot = recorded("networks-reference")
+    one_task = evaluate(rubric, snapshot, task=1)
+    store.record("ani", rubric, snapshot, one_task, "check" + PARTIAL, T0 + timedelta(minutes=10))
+    whole, partial = store.attempts("docker-networks")
+    final = standing("ani", [whole, partial], "final")
+    assert final.latest == whole and final.checks == whole.checks
+    progress = standing("ani", [whole, partial], "progress")
+    assert {c.id: c for c in progress.checks}["backend-network"] == one_task.checks[0]
+
+
+def test_times_are_stored_in_utc(db_url: str) -> None:
+    """A time with an offset (Jakarta, UTC+7) read back is the same moment, not 7 hours off."""
+    store = Store(db_url)
+    rubric, snapshot = load("docker-networks"), recorded("networks-reference")
+    jakarta = datetime(2026, 11, 2, 16, 0, tzinfo=timezone(timedelta(hours=7)))
+    store.record("ani", rubric, snapshot, evaluate(rubric, snapshot), "grade", jakarta)
+    [attempt] = store.attempts("docker-networks")
+    assert attempt.graded_at == jakarta and attempt.graded_at.utcoffset() == timedelta(0)
+
+
+def test_tasks_are_numbered_as_their_titles() -> None:
+    """Lab 2's step 8 only explores (nothing to check): its rubric's last task is "9. Disconnect"."""
+    rubric = load("docker-networks")
+    assert rubric.numbers == [1, 2, 3, 4, 5, 6, 7, 9]
+    assert rubric.task(9).title == "9. Disconnect" and rubric.task(8) is None
+    assert {n for n, _ in rubric.checks()} == set(rubric.numbers)
+    raw = rubric.model_dump(exclude_none=True)
+    for task in raw["tasks"]:
+        task["title"] = "a step"
+    assert type(rubric).model_validate(raw).numbers == list(range(1, 9))
 
 
 def test_an_unreachable_daemon_is_not_a_zero(db_url: str) -> None:

@@ -322,7 +322,8 @@ def attempt_page(attempt: Attempt, rubric: Rubric, snapshot: Snapshot | None, sa
             )
             for c in group
         ]
-        title = rubric.tasks[number - 1].title if number <= len(rubric.tasks) else f"Task {number}"
+        task = rubric.task(number)
+        title = task.title if task else f"Task {number}"
         tasks.append(TaskView(title, views))
     return AttemptPage(
         attempt=attempt,

@@ -146,9 +146,25 @@ class Rubric(BaseModel):
             raise ValidationError.from_exception_data("Rubric", problems)
         return self
 
+    @cached_property
+    def numbers(self) -> list[int]:
+        """Each task's number: the one its title starts with ("9. Disconnect" is lab step 9,
+        after a step 8 with nothing to check) when every title has one and they rise, else
+        its position (1-based). ``--task N`` and the results use these."""
+        given = [re.match(r"\s*(\d+)[.):]\s", task.title) for task in self.tasks]
+        if all(given):
+            numbers = [int(m.group(1)) for m in given if m]
+            if all(a < b for a, b in zip(numbers, numbers[1:], strict=False)):
+                return numbers
+        return list(range(1, len(self.tasks) + 1))
+
+    def task(self, number: int) -> Task | None:
+        """The task of that number (see ``numbers``)."""
+        return dict(zip(self.numbers, self.tasks, strict=True)).get(number)
+
     def checks(self) -> list[tuple[int, CheckBase]]:
-        """(1-based task number, check), in rubric order."""
-        return [(n, c) for n, task in enumerate(self.tasks, 1) for c in task.checks]
+        """(task number, check), in rubric order."""
+        return [(n, c) for n, task in zip(self.numbers, self.tasks, strict=True) for c in task.checks]
 
     def probes(self, task: int | None = None) -> list[ProbeSpec]:
         return [spec for n, c in self.checks() if task in (None, n) for spec in c.probes()]

@@ -287,7 +287,8 @@ class Store:
             student=_row(session, StudentRow, {"name": student}),
             rubric=self._rubric_row(session, rubric),
             source=source,
-            graded_at=graded_at or datetime.now(UTC),
+            # In UTC always: SQLite keeps no offset, and every reader takes a naive time as UTC.
+            graded_at=(graded_at or datetime.now(UTC)).astimezone(UTC),
             grader_version=__version__,
         )
 
