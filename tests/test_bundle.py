@@ -396,6 +396,10 @@ MALFORMED = {
         lambda b: b["snapshot"]["images"][0].update(RepoTags="redis"),
         "images.0.RepoTags: Input should be a valid list",
     ),
+    "engine-id-nul": (  # PostgreSQL refuses NUL in text: the import would stop at it
+        lambda b: b["snapshot"]["engine"].update(ID="5d7e\x00"),
+        "engine.ID: String should match pattern '^[^\\x00-\\x1f\\x7f]*$'",
+    ),
     "probe-entries": (
         lambda b: next(iter(b["snapshot"]["probes"].values()))["data"].update(entries=[1]),
         ".data.entries.0: Input should be a valid list",
