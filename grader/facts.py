@@ -137,9 +137,15 @@ def students_containers(snapshot: Snapshot) -> list[Container]:
     return _index(snapshot).students
 
 
-def select(snapshot: Snapshot, selector: Selector) -> list[Container]:
-    """Matching containers, running ones first (a stopped twin is weaker evidence)."""
+def select(snapshot: Snapshot, selector: Selector, gone: bool = False) -> list[Container]:
+    """Matching containers, running ones first (a stopped twin is weaker evidence). With
+    ``gone``, then those a watcher saw that are gone since (``docker run --rm``)."""
     index = _index(snapshot)
+    found = _matching(index.present, selector)
+    return found + _matching(index.gone, selector) if gone else found
+
+
+def _matching(index: _Lookup, selector: Selector) -> list[Container]:
     if selector.name is not None:
         return list(index.by_name.get(selector.name, ()))
     image = selector.image or ""
@@ -149,14 +155,27 @@ def select(snapshot: Snapshot, selector: Selector) -> list[Container]:
 
 
 @dataclass
+class _Lookup:
+    by_name: dict[str, list[Container]] = field(default_factory=dict)
+    by_tag: dict[str, list[Container]] = field(default_factory=dict)
+    by_repository: dict[str, list[Container]] = field(default_factory=dict)
+
+    def add(self, container: Container, tags: set[str]) -> None:
+        self.by_name.setdefault(name_of(container), []).append(container)
+        for tag in tags:
+            self.by_tag.setdefault(tag, []).append(container)
+        for name in {repository(tag) for tag in tags}:
+            self.by_repository.setdefault(name, []).append(container)
+
+
+@dataclass
 class _Index:
     """The lookups every evaluator makes, built once per snapshot."""
 
     students: list[Container]
     tags: dict[str, set[str]]  # container id -> the image names it runs
-    by_name: dict[str, list[Container]] = field(default_factory=dict)
-    by_tag: dict[str, list[Container]] = field(default_factory=dict)
-    by_repository: dict[str, list[Container]] = field(default_factory=dict)
+    present: _Lookup = field(default_factory=_Lookup)
+    gone: _Lookup = field(default_factory=_Lookup)
 
 
 _last: list[tuple[Snapshot, _Index]] = []  # the snapshot being evaluated and its index
@@ -168,14 +187,14 @@ def _index(snapshot: Snapshot) -> _Index:
             return index
     images = {_text(i.get("Id")): {normalize_image(t) for t in _texts(i.get("RepoTags"))} for i in snapshot.images}
     students = [c for c in snapshot.containers if not is_probe(c)]
-    tags = {_id(c): {normalize_image(image_of(c)), *images.get(_text(c.get("Image")), ())} for c in snapshot.containers}
+    everyone = [*snapshot.containers, *snapshot.ephemeral]
+    tags = {_id(c): {normalize_image(image_of(c)), *images.get(_text(c.get("Image")), ())} for c in everyone}
     index = _Index(students, tags)
     for c in sorted(students, key=lambda c: (not is_running(c), _text(c.get("Created")))):
-        index.by_name.setdefault(name_of(c), []).append(c)
-        for tag in tags[_id(c)]:
-            index.by_tag.setdefault(tag, []).append(c)
-        for name in {repository(tag) for tag in tags[_id(c)]}:
-            index.by_repository.setdefault(name, []).append(c)
+        index.present.add(c, tags[_id(c)])
+    for c in snapshot.ephemeral:
+        if not is_probe(c):
+            index.gone.add(c, tags[_id(c)])
     _last[:] = [(snapshot, index)]
     return index
 

@@ -49,11 +49,17 @@ class Snapshot(BaseModel):
     images: list[dict[str, Any]] = Field(default_factory=list)
     probes: dict[str, ProbeResult] = Field(default_factory=dict)
     timings: dict[str, float] = Field(default_factory=dict)
+    # Only from `check --watch`: containers it inspected as they were created or started that
+    # are gone since (``docker run --rm``), and the daemon's events it saw, oldest first.
+    ephemeral: list[dict[str, Any]] = Field(default_factory=list)
+    timeline: list[dict[str, Any]] = Field(default_factory=list)
     digest: str = ""
 
     def content_digest(self) -> str:
-        """sha256 of the canonical JSON of everything but the digest itself."""
-        return canonical_digest(self.model_dump(mode="json", exclude={"digest"}))
+        """sha256 of the canonical JSON of everything but the digest itself (and of the watch's
+        fields when they are empty, so that the digests of earlier snapshots still hold)."""
+        empty = {name for name in ("ephemeral", "timeline") if not getattr(self, name)}
+        return canonical_digest(self.model_dump(mode="json", exclude={"digest", *empty}))
 
     def sealed(self) -> Snapshot:
         return self.model_copy(update={"digest": self.content_digest()})

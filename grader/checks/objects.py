@@ -269,10 +269,10 @@ class RanParams(Params):
 @check_kind("ran", RanParams)
 def ran(p: RanParams, snapshot: Snapshot) -> Verdict:
     """Evidence that the student ran a step's helper container (exited ones count):
-    image, command, and optionally its network or link. Gone with `--rm`, so rubrics
-    make this a checkpoint worth few points."""
+    image, command, and optionally its network or link. Gone with `--rm`, unless `check
+    --watch` saw it run; so rubrics make this a checkpoint worth few points."""
     pattern = re.compile(p.command)
-    candidates = facts.select(snapshot, Selector(image=p.image))
+    candidates = facts.select(snapshot, Selector(image=p.image), gone=True)
     seen = []
     for c in candidates:
         if facts.state_of(c) == "created":  # `docker run` on a missing network: it never ran

@@ -17,7 +17,7 @@ import ssl
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,7 +33,7 @@ from .. import __version__
 from ..errors import DaemonUnreachable, UsageError
 from ..probe.runner import DEFAULT_PROBE_IMAGE, ProbeRunner
 from ..probe.spec import ProbeSpec
-from ..snapshot import Snapshot
+from ..snapshot import ProbeResult, Snapshot
 from ..util import one_line
 
 SSH_WORKERS = 3
@@ -143,9 +143,15 @@ def collect(
     workers: int = 8,
     insecure_tcp: bool = False,
     cancel: threading.Event | None = None,
+    previous: Snapshot | None = None,
+    inspected: Callable[[Snapshot], None] | None = None,
 ) -> Snapshot:
     """One pass over the daemon. ``cancel``, once set, starts no further probe (the run's
-    probe containers are still removed at the end)."""
+    probe containers are still removed at the end). With ``previous`` (a watcher's last
+    snapshot), a probe whose fingerprint did not change keeps its earlier result (unless the
+    grader failed to read it); the others run once the daemon is inspected, and meanwhile
+    ``inspected`` gets the snapshot with their earlier results, to show what changed at once."""
+    specs = list(probes)
     client = client or connect(docker_host, insecure_tcp=insecure_tcp)
     api = client.api
     if str(api.base_url).startswith("http+docker://ssh"):
@@ -155,8 +161,8 @@ def collect(
     timings: dict[str, float] = {}
     started = time.perf_counter()
     with ProbeRunner(client, probe_image, cancel) as runner:
-        # Starting a probe container is the slowest step: it overlaps the inspects.
-        runner.start(list(probes))
+        if previous is None:  # starting a probe container is the slowest step: it overlaps the inspects
+            runner.start(specs)
         try:
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 version = pool.submit(api.version)
@@ -168,6 +174,9 @@ def collect(
                 networks = [n for n in pool.map(lambda i: _inspect(api.inspect_network, i), network_ids) if n]
                 engine = {k: v for k, v in version.result().items() if k in ENGINE_KEYS}
                 engine.update({k: v for k, v in info.result().items() if k in INFO_KEYS})
+                # The version this client spoke (ApiVersion is the daemon's highest): the shape
+                # of the inspect JSON above follows it, e.g. Aliases with the short id below 1.45.
+                engine["NegotiatedApiVersion"] = api.api_version
                 pool.submit(runner.sweep, _daemon_time(info.result()))
                 image_list = [{"Id": i["Id"], "RepoTags": i.get("RepoTags") or []} for i in images.result()]
         except (requests.exceptions.RequestException, docker.errors.DockerException, OSError) as exc:
@@ -182,8 +191,27 @@ def collect(
             networks=sorted(networks, key=lambda n: n.get("Name", "")),
             images=sorted(image_list, key=lambda i: i["Id"]),
         )
+        kept: dict[str, ProbeResult] = {}
+        if previous is not None:
+            for spec in specs:
+                earlier = spec.result_in(previous)
+                unread = earlier is None or (earlier.error and not earlier.data.get("state"))
+                # Compared with the state the result was taken in: a container that came and
+                # went in between (`docker run --rm`) changes nothing.
+                then = None if earlier is None else earlier.data.get("fingerprint", spec.fingerprint(previous))
+                if not unread and then == spec.fingerprint(snapshot):
+                    kept[spec.key] = earlier
+            runner.start([spec for spec in specs if spec.key not in kept])
+            timings["probes_kept"] = len(kept)
+            if inspected is not None:
+                early = {"probes": {**previous.probes, **kept}, "timings": dict(timings)}
+                inspected(snapshot.model_copy(update=early))
         runner.snapshot.set_result(snapshot)
         results = runner.results()
+        for spec in specs:
+            if spec.key in results:
+                results[spec.key].data["fingerprint"] = spec.fingerprint(snapshot)
+        results.update(kept)
     timings["probes"] = round(time.perf_counter() - started, 3)  # from their start, alongside the inspects
     return snapshot.model_copy(update={"probes": results, "timings": timings}).sealed()
 

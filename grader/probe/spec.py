@@ -5,10 +5,12 @@ use those objects, and find a result by the spec's ``key``."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from .. import facts
 from ..facts import Selector
 
 if TYPE_CHECKING:
@@ -62,6 +64,30 @@ class ProbeSpec(BaseModel):
         port = f":{self.port}" if self.port else ""
         return f"{self.action}@{self.origin.key}:{what}{port}"
 
+    def fingerprint(self, snapshot: Snapshot) -> str:
+        """What this probe's answer depends on in ``snapshot``: the running containers on the
+        origin's network (their names, aliases, addresses, and when they started), or the
+        container it execs into. Equal fingerprints of two snapshots: the probe would answer the same, and a
+        watcher need not run it again."""
+        if self.origin.container is not None:
+            found = facts.select(snapshot, self.origin.container)
+            return _digest(
+                [(c.get("Id"), facts.is_running(c), _started(c), sorted(facts.networks_of(c))) for c in found]
+            )
+        network = self.origin.network or "bridge"
+        net = facts.network(snapshot, network)
+        # Only running containers answer on a network: a `docker run --rm` helper that came and
+        # went leaves it as it was.
+        members = [
+            (c.get("Id"), facts.name_of(c), _started(c), facts.address_on(c, network), aliases)
+            for c in facts.students_containers(snapshot)
+            if facts.is_running(c)
+            for name, endpoint in facts.networks_of(c).items()
+            if name == network
+            for aliases in [sorted(facts.aliases_on(c, endpoint))]
+        ]
+        return _digest((net.get("Id") if net else None, sorted(members, key=repr)))
+
     def result_in(self, snapshot: Snapshot) -> ProbeResult | None:
         """This probe's result in ``snapshot``. In an older snapshot, a result under the legacy
         key counts only if it is of this spec's kind: a target's result carries the address it
@@ -77,3 +103,12 @@ class ProbeSpec(BaseModel):
 def timeout_for(spec: ProbeSpec) -> int:
     """Seconds one probe action may take."""
     return RESOLVE_TIMEOUT if spec.action == "resolve" else ACTION_TIMEOUT
+
+
+def _started(container: dict[str, object]) -> object:
+    state = container.get("State")
+    return state.get("StartedAt") if isinstance(state, dict) else None
+
+
+def _digest(facts_read: object) -> str:
+    return hashlib.sha256(repr(facts_read).encode()).hexdigest()[:16]
