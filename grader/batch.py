@@ -37,7 +37,8 @@ if TYPE_CHECKING:
     from .snapshot import Snapshot
     from .store import Job
 
-ROSTER_COLUMNS = ("student", "docker_host", "tls_ca", "tls_cert", "tls_key")
+# email and sis_id identify a student to an LMS (grader export --format moodle|canvas).
+ROSTER_COLUMNS = ("student", "docker_host", "tls_ca", "tls_cert", "tls_key", "email", "sis_id")
 
 
 @dataclass(frozen=True)
@@ -79,13 +80,18 @@ def read_roster(path: str | Path, class_tls: TLSFiles | None = None, insecure_tc
 
 
 def roster_students(path: str | Path) -> list[str]:
-    """The students of a roster CSV read as ``read_roster`` reads it, for which only the
-    ``student`` column is needed (``grader keys``)."""
+    """The students of a roster CSV (``grader keys``)."""
+    return [row["student"] for row in roster_rows(path)]
+
+
+def roster_rows(path: str | Path) -> list[dict[str, str]]:
+    """The rows of a roster CSV read as ``read_roster`` reads it, for which only the ``student``
+    column is needed (``grader keys``, ``grader export``'s identifiers)."""
     path = Path(path)
-    students = [row["student"] for _, row in _rows(path, ROSTER_COLUMNS[:1])]
-    if not students:
+    rows = [row for _, row in _rows(path, ROSTER_COLUMNS[:1])]
+    if not rows:
         raise UsageError(f"{path}: the roster lists no student")
-    return students
+    return rows
 
 
 def _rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:

@@ -17,6 +17,7 @@ from rich.console import Console
 
 from . import __version__
 from .errors import BundleError, GraderError, RubricError, StoreError, UsageError
+from .i18n import LANGS, default_lang
 from .text import printable
 
 SHOWN = 20  # changed scores listed by regrade
@@ -106,6 +107,13 @@ mode_option = click.option(
     help="final: the latest attempt counts; progress: a checkpoint proved in any stored attempt keeps its credit "
     "(default: the rubric's mode).",
 )
+lang_option = click.option(
+    "--lang",
+    type=click.Choice(LANGS),
+    default=default_lang,
+    help="Language of what students read: titles, messages, hints (default: from the locale, id for "
+    "LANG=id_ID.UTF-8, else en).",
+)
 probe_image_option = click.option(
     "--probe-image",
     default="alpine",
@@ -163,21 +171,26 @@ def grade(
 @main.command(epilog=EXIT_DOC)
 @click.option("--rubric", "rubric_ref", default="docker-networks", show_default=True, metavar="ID|FILE")
 @click.option("--task", type=int, default=None, help="Check one step only: its number (as in the task's title).")
-@click.option(
-    "--lang",
-    type=click.Choice(["en", "id"]),
-    default="en",
-    show_default=True,
-    help="Language of hints.",
-)
+@lang_option
 @format_option
-@db_option
+@click.option(
+    "--verbose", "-v", is_flag=True, help="With --format table: every check in full tables, not the checklist."
+)
+@click.option(
+    "--db",
+    "db_url",
+    metavar="URL",
+    envvar="GRADER_DB",
+    default=None,
+    help="SQLAlchemy URL of your progress store (default: $GRADER_DB, then grader.db in your user data folder, "
+    "e.g. ~/.local/share/grader/grader.db).",
+)
 @mode_option
 @docker_host_option
 @probe_image_option
 @click.option(
     "--submit",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
     default=None,
     metavar="FILE",
     help="Also write a submission bundle (FILE.json or FILE.json.gz) to hand in; the instructor runs grader import.",
@@ -199,6 +212,7 @@ def check(
     task: int | None,
     lang: str,
     fmt: str,
+    verbose: bool,
     db_url: str | None,
     mode: str | None,
     docker_host: str | None,
@@ -209,7 +223,9 @@ def check(
 ) -> None:
     """Self-check your own daemon while you work on a lab (students).
 
-    Exits 1 until every check passes; each run is kept in the local store as your progress.
+    Prints a checklist: a line per check, steps done folded to one line, the first step not
+    done with each failing check's message and hint, and the next command to type. Exits 1
+    until every check passes; each run is kept in your progress store.
 
     \b
     Example:
@@ -218,7 +234,9 @@ def check(
     """
     from .bundle import student_name, write
     from .grading import grade as run
+    from .grading import student_store
     from .keys import typed_key
+    from .util import writable
 
     if submit and task is not None:
         raise UsageError("--submit hands in the whole lab: leave out --task")
@@ -226,18 +244,19 @@ def check(
         raise UsageError("--key needs --student: the name your key was made for")
     name = student_name(student) if student else getpass.getuser()
     seal_key = typed_key(key) if submit and key else None  # checked before the daemon is graded
+    if submit:
+        writable(submit)
     graded = run(
         rubric_ref,
         student=name,
         source="check",
-        db_url=db_url,
+        db_url=db_url or student_store(),
         docker_host=docker_host,
         task=task,
-        lang=lang,
         probe_image=probe_image,
         mode=mode,
     )
-    _emit(graded, fmt, lang)
+    _emit(graded, "checklist" if fmt == "table" and not verbose else fmt, lang)
     if submit:
         write(graded, submit, seal_key)
         sealed = f", sealed with {name}'s key" if seal_key else " (no --key: its sender cannot be verified)"
@@ -296,28 +315,36 @@ def regrade(rubric_ref: str, student: str | None, db_url: str | None) -> None:
     help="Folder of the site (DIR/index.html).",
 )
 @mode_option
-def report(db_url: str | None, out_dir: str, mode: str | None) -> None:
+@lang_option
+def report(db_url: str | None, out_dir: str, mode: str | None, lang: str) -> None:
     """Write a static HTML report of the stored attempts (works offline, no CDN).
 
     A class dashboard per rubric (score distribution, pass rate per check, a students x
     checks heatmap, who is unreachable or has not attempted), a page per student (attempt
     history, best and latest score) and a page per attempt (every check with its evidence,
-    the observed topology next to the expected one).
+    the observed topology next to the expected one). Student and attempt pages are in the
+    language of --lang; the dashboard is in English.
 
     \b
     Example:
-      grader report --db sqlite:///class.db --out reports/
+      grader report --db sqlite:///class.db --out reports/ --lang id
     """
     from rich.progress import Progress
 
     from .report import build
     from .store import Store
+    from .util import writable
 
+    writable(Path(out_dir), folder=True)
     store = Store(db_url, create=False, read_only=True)
     with Progress(console=Console(stderr=True), transient=True) as bar:
         job = bar.add_task("writing pages", total=None)
         index = build(
-            store, out_dir, mode=mode, progress=lambda done, total: bar.update(job, completed=done, total=total)
+            store,
+            out_dir,
+            mode=mode,
+            progress=lambda done, total: bar.update(job, completed=done, total=total),
+            lang=lang,
         )
     click.echo(f"wrote {index}")
 
@@ -334,37 +361,78 @@ def _emit(graded: Any, fmt: str, lang: str) -> None:
     from . import render
 
     if fmt == "json":
-        click.echo(render.as_json(graded))
+        click.echo(render.as_json(render.in_lang(graded, lang)))
     elif fmt == "junit":
-        click.echo(render.as_junit(graded))
+        click.echo(render.as_junit(render.in_lang(graded, lang)))
+    elif fmt == "checklist":
+        Console().print(render.checklist(graded, lang))
     else:
         render.print_table(graded, Console(), lang)
 
 
 @main.command()
 @db_option
-@click.option("--format", "fmt", type=click.Choice(["csv", "json", "gradescope"]), required=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "json", "gradescope", "prairielearn", "moodle", "canvas"]),
+    required=True,
+)
 @click.option("--rubric", "rubric_id", metavar="ID", default=None, help="Rubric id (default: the only one stored).")
-@click.option("--student", default=None, help="Only this student; required for gradescope (results per submission).")
+@click.option(
+    "--student", default=None, help="Only this student; required for gradescope and prairielearn (per submission)."
+)
+@click.option(
+    "--roster",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="The class roster CSV, for moodle and canvas: its email or sis_id column identifies each student.",
+)
+@click.option("--per-check", is_flag=True, help="A CSV column per check (csv, moodle, canvas).")
 @mode_option
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write to FILE, not stdout.")
+@lang_option
+@click.option("--out", type=click.Path(path_type=Path), default=None, metavar="FILE", help="Write to FILE, not stdout.")
 def export(
-    db_url: str | None, fmt: str, rubric_id: str | None, student: str | None, mode: str | None, out: Path | None
+    db_url: str | None,
+    fmt: str,
+    rubric_id: str | None,
+    student: str | None,
+    roster: Path | None,
+    per_check: bool,
+    mode: str | None,
+    lang: str,
+    out: Path | None,
 ) -> None:
-    """Export the stored standings: a CSV gradebook, JSON, or Gradescope's results.json.
+    """Export the stored standings: gradebook CSVs, JSON, or an autograder's results.json.
 
-    csv: one row per student (points per task, total, max, status, graded_at) for LMS
-    import. json: every student's score and per-check results. gradescope: one student's
-    results.json. A student the grader could not reach is exported with the reason, never
-    as a zero.
+    csv: one row per student (points per task, total, max, status, graded_at, identity,
+    same_daemon_as). moodle, canvas: the CSV their grade import reads, identified by the
+    roster's email or sis_id. json: every student's score and per-check results.
+    gradescope, prairielearn: one student's results.json. A student the grader could not
+    reach is exported with the reason (an empty score), never as a zero.
 
     \b
     Example:
       grader export --db sqlite:///class.db --format csv --out grades.csv
+      grader export --db sqlite:///class.db --format canvas --roster class.csv --per-check
+      grader export --db sqlite:///class.db --format prairielearn --student ani --out results.json
     """
     from .export import export as run
+    from .util import writable
 
-    text = run(fmt, db_url=db_url, rubric_id=rubric_id, mode=mode, student=student)
+    if out:
+        writable(out)
+    text = run(
+        fmt,
+        db_url=db_url,
+        rubric_id=rubric_id,
+        mode=mode,
+        student=student,
+        roster=roster,
+        per_check=per_check,
+        lang=lang,
+    )
     if out:
         out.write_text(text, encoding="utf-8")
     else:
@@ -574,7 +642,7 @@ def rubrics_list() -> None:
 
     for rubric_id, path in sorted(bundled().items()):
         rubric = load(path)
-        click.echo(f"{rubric_id}\tv{rubric.version}\t{len(rubric.checks())} checks\t{rubric.title}")
+        click.echo(f"{rubric_id}\tv{rubric.version}\t{len(rubric.checks())} checks\t{rubric.title_in()}")
 
 
 @rubrics.command("show")
@@ -589,12 +657,12 @@ def rubrics_show(ref: str) -> None:
     from .rubric import load
 
     rubric = load(ref)
-    click.echo(f"{rubric.id} v{rubric.version}: {rubric.title} (mode: {rubric.mode})")
+    click.echo(f"{rubric.id} v{rubric.version}: {rubric.title_in()} (mode: {rubric.mode})")
     for number, task in zip(rubric.numbers, rubric.tasks, strict=True):
-        click.echo(f"  task {number}: {task.title}")
+        click.echo(f"  task {number}: {task.title_in()}")
         for c in task.checks:
             needs = f"  needs {', '.join(c.needs)}" if c.needs else ""
-            click.echo(f"    {c.id:<22} {c.points:>4g} pt  {c.kind:<14} {c.when:<10} {c.title}{needs}")
+            click.echo(f"    {c.id:<22} {c.points:>4g} pt  {c.kind:<14} {c.when:<10} {c.title_in()}{needs}")
 
 
 @rubrics.command("validate")

@@ -1,9 +1,11 @@
-"""Exports of the results store: a CSV gradebook for LMS import, JSON, and Gradescope's
-``results.json``. Each format is one function over the students' standings (``grader.standing``)
-under the rubric as stored, which tells which tasks and checks exist.
+"""Exports of the results store: a CSV gradebook, JSON, the gradebook CSVs of Moodle and Canvas,
+and the ``results.json`` of Gradescope's and PrairieLearn's autograders. Each format is one
+function over the students' standings (``grader.standing``) under the rubric as stored, which
+tells which tasks and checks exist; titles, messages and hints are in the language asked.
 
 A student whose latest attempt could not grade the daemon is exported with the reason, never as
-a zero: the score shown is the one their graded attempts earned, or none at all."""
+a zero: the score shown is the one their graded attempts earned, or none at all (an empty cell,
+which LMS imports leave as it was)."""
 
 from __future__ import annotations
 
@@ -11,17 +13,29 @@ import csv
 import io
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
+from .evaluate import localised
+from .i18n import translator
 from .outcome import CheckResult
 from .provenance import identity, same_daemon, shared_by
 from .render import check_dict
-from .rubric.model import CheckBase, Rubric
+from .rubric.model import CheckBase, Rubric, Task
 from .standing import Mode, Standing, standing, standings
 
 # Cells starting with these are formulas to a spreadsheet (OWASP, "CSV Injection").
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+ONE_STUDENT = ("gradescope", "prairielearn")  # an autograder's results are per submission
+# The column each LMS matches its users by, and the roster column it is taken from, in order of
+# preference: Moodle's grade import maps "Email address" to useremail or "ID number" to
+# useridnumber; Canvas's gradebook import matches "SIS User ID" or "SIS Login ID".
+IDENTIFIERS = {
+    "moodle": (("email", "Email address"), ("sis_id", "ID number")),
+    "canvas": (("sis_id", "SIS User ID"), ("email", "SIS Login ID")),
+}
+CANVAS_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
 
 
 @dataclass(frozen=True)
@@ -30,10 +44,15 @@ class Gradebook:
     mode: Mode
     standings: list[Standing]  # every student in the store (or the one asked for), by name
     shared: dict[int, list[str]]  # attempt id -> other students with an attempt from its daemon
+    lang: str = "en"
 
     @property
     def max_score(self) -> float:
         return round(sum(c.points for _, c in self.rubric.checks()), 2)
+
+    def checks_of(self, s: Standing) -> list[CheckResult]:
+        """The standing's counted results in the gradebook's language."""
+        return localised(s.checks, self.rubric, self.lang)
 
 
 def export(
@@ -43,20 +62,40 @@ def export(
     rubric_id: str | None = None,
     mode: Mode | None = None,
     student: str | None = None,
+    roster: Path | None = None,
+    per_check: bool = False,
+    lang: str = "en",
 ) -> str:
-    """The store's standings on one rubric as ``fmt`` text (ending with a newline)."""
-    if fmt == "gradescope" and student is None:
-        raise UsageError("--format gradescope needs --student NAME (Gradescope results are per submission)")
-    book = gradebook(db_url, rubric_id, mode, student)
+    """The store's standings on one rubric as ``fmt`` text (ending with a newline). ``roster``
+    gives Moodle's and Canvas's identifier column (its ``email`` or ``sis_id``); ``per_check``
+    adds a column per check to a CSV."""
+    if fmt in ONE_STUDENT and student is None:
+        raise UsageError(f"--format {fmt} needs --student NAME ({fmt} results are per submission)")
+    if fmt in IDENTIFIERS and roster is None:
+        raise UsageError(f"--format {fmt} needs --roster FILE: its email or sis_id column identifies each student")
+    if roster is not None and fmt not in IDENTIFIERS:
+        raise UsageError("--roster is for --format moodle and canvas (their identifier column)")
+    if per_check and fmt not in ("csv", *IDENTIFIERS):
+        raise UsageError("--per-check adds columns to a CSV: --format csv, moodle or canvas")
+    book = gradebook(db_url, rubric_id, mode, student, lang)
     if fmt == "csv":
-        return as_csv(book)
+        return as_csv(book, per_check)
     if fmt == "json":
         return as_json(book)
+    if fmt in IDENTIFIERS:
+        assert roster is not None
+        return as_lms_csv(book, fmt, roster, per_check)
+    if fmt == "prairielearn":
+        return as_prairielearn(book, book.standings[0])
     return as_gradescope(book, book.standings[0])
 
 
 def gradebook(
-    db_url: str | None, rubric_id: str | None = None, mode: Mode | None = None, student: str | None = None
+    db_url: str | None,
+    rubric_id: str | None = None,
+    mode: Mode | None = None,
+    student: str | None = None,
+    lang: str = "en",
 ) -> Gradebook:
     from .store import Store
 
@@ -76,7 +115,7 @@ def gradebook(
         names = [student]
     found = {s.student: s for s in standings(store.attempts(rubric_id, student), mode)}
     shared = same_daemon(store.attempts(checks=False))  # every student's, of any rubric
-    return Gradebook(rubric, mode, [found.get(name) or standing(name, [], mode) for name in names], shared)
+    return Gradebook(rubric, mode, [found.get(name) or standing(name, [], mode) for name in names], shared, lang)
 
 
 def status(s: Standing) -> str:
@@ -86,25 +125,80 @@ def status(s: Standing) -> str:
     return "unreachable" if s.error else "graded"
 
 
-def as_csv(book: Gradebook) -> str:
+def as_csv(book: Gradebook, per_check: bool = False) -> str:
     """One row per student: points per task, total, max, status, when the latest attempt was made,
     how the counted attempts came in (``grader.provenance.identity``: "not verified" for a bundle
-    imported without the course secret) and the other students with an attempt from one of the
-    student's daemons. Points are empty, not zero, for a student no attempt could grade."""
-    titles = [task.title for task in book.rubric.tasks]
-    out = io.StringIO()
-    writer = csv.writer(out)
+    imported without the course secret), the other students with an attempt from one of the
+    student's daemons, and with ``per_check`` the points of each check (columns named by check
+    id). Points are empty, not zero, for a student no attempt could grade."""
+    titles = [task.title_in(book.lang) for task in book.rubric.tasks]
     header = ["student", *titles, "total", "max", "status", "graded_at", "identity", "same_daemon_as"]
-    writer.writerow(_cells(header))
+    rows = [header + _check_ids(book, per_check)]
     for s in book.standings:
-        scored = s.latest is not None
         earned = [sum(c.points for c in s.checks if c.task == n) for n in book.rubric.numbers]
-        points = [f"{p:g}" if scored else "" for p in earned]
         state = f"unreachable: {s.error}" if status(s) == "unreachable" else status(s)
         when = s.attempts[-1].graded_at.isoformat(timespec="seconds") if s.attempts else ""
-        total = f"{s.score:g}" if scored else ""
         came, same = identity(s, book.mode) or "", ", ".join(shared_by(s.attempts, book.shared))
-        writer.writerow(_cells([s.student, *points, total, f"{book.max_score:g}", state, when, came, same]))
+        cells = [s.student, *_scored(s, [*earned, s.score]), f"{book.max_score:g}", state, when, came, same]
+        rows.append(cells + _check_points(book, s, per_check))
+    return _csv(rows)
+
+
+def as_lms_csv(book: Gradebook, fmt: str, roster: Path, per_check: bool = False) -> str:
+    """The gradebook CSV that Moodle's or Canvas's grade import reads: the identifier column it
+    matches users by (``IDENTIFIERS``, from the roster), the student's name, and the rubric's
+    total as one grade column named by the rubric's title (Canvas: its five leading columns,
+    and a "Points Possible" row as its own export has). Every student of the store and of the
+    roster is a row; a student of the store the roster gives no identifier is a usage error,
+    as the LMS could not match them."""
+    from .batch import roster_rows
+
+    listed = {row["student"]: row for row in roster_rows(roster)}
+    given = {column for row in listed.values() for column, value in row.items() if value}
+    found = [choice for choice in IDENTIFIERS[fmt] if choice[0] in given]
+    if not found:
+        wanted = " or ".join(column for column, _ in IDENTIFIERS[fmt])
+        raise UsageError(f"{roster}: no {wanted} column to identify students in {fmt}")
+    column, heading = found[0]
+    known = {s.student for s in book.standings}
+    standings = book.standings + [standing(name, [], book.mode) for name in listed if name not in known]
+    unlisted = [s.student for s in standings if not listed.get(s.student, {}).get(column)]
+    if unlisted:
+        raise UsageError(f"{roster}: no {column} for {', '.join(unlisted)} ({fmt} could not match them)")
+    grade, checks = book.rubric.title_in(book.lang), _check_ids(book, per_check)
+    if fmt == "moodle":
+        rows = [[heading, "Full name", grade, *checks]]
+        for s in standings:
+            rows.append(
+                [listed[s.student][column], s.student, *_scored(s, [s.score]), *_check_points(book, s, per_check)]
+            )
+        return _csv(rows)
+    maxima = [f"{c.points:g}" for _, c in book.rubric.checks()] if per_check else []
+    rows = [[*CANVAS_COLUMNS, grade, *checks], ["Points Possible", "", "", "", "", f"{book.max_score:g}", *maxima]]
+    for s in standings:
+        row = listed[s.student]
+        ids = [s.student, "", row.get("sis_id", ""), row.get("email", ""), ""]
+        rows.append([*ids, *_scored(s, [s.score]), *_check_points(book, s, per_check)])
+    return _csv(rows)
+
+
+def _scored(s: Standing, points: list[float]) -> list[str]:
+    """Points as cells: empty for a student no attempt could grade (never a zero)."""
+    return [f"{p:g}" if s.latest is not None else "" for p in points]
+
+
+def _check_ids(book: Gradebook, per_check: bool) -> list[str]:
+    return [c.id for _, c in book.rubric.checks()] if per_check else []
+
+
+def _check_points(book: Gradebook, s: Standing, per_check: bool) -> list[str]:
+    got = {c.id: c.points for c in s.checks}
+    return _scored(s, [got.get(i, 0.0) for i in _check_ids(book, per_check)])
+
+
+def _csv(rows: list[list[str]]) -> str:
+    out = io.StringIO()
+    csv.writer(out).writerows(_cells(row) for row in rows)
     return out.getvalue()
 
 
@@ -132,7 +226,7 @@ def _student(book: Gradebook, s: Standing) -> dict[str, Any]:
         "identity": identity(s, book.mode),
         "same_daemon_as": shared_by(s.attempts, book.shared),
         "attempts": len(s.attempts),
-        "checks": [check_dict(c) for c in s.checks],
+        "checks": [check_dict(c) for c in book.checks_of(s)],
     }
 
 
@@ -140,43 +234,95 @@ def as_gradescope(book: Gradebook, s: Standing) -> str:
     """Gradescope's autograder ``results.json`` for one student: one test per rubric check.
     Without any graded attempt there is no score (Gradescope reports a failed autograder run,
     not a zero) and ``output`` says why."""
-    if not s.attempts:
-        raise UsageError(f"{s.student} has no attempt of {book.rubric.id}")
-    why = f"The latest attempt could not grade the daemon: {s.error}." if s.error else ""
+    said = _said(book, s)
     if s.latest is None:
-        return _dump({"output": why, "visibility": "visible", "tests": []})
-    results = {c.id: c for c in s.checks}
+        return _dump({"output": said.why, "visibility": "visible", "tests": []})
     tests = [
-        _test(f"{n}.{i}", check, results.get(check.id))
-        for n, task in zip(book.rubric.numbers, book.rubric.tasks, strict=True)
-        for i, check in enumerate(task.checks, 1)
+        {
+            "name": check.title_in(book.lang),
+            "name_format": "text",
+            "number": number,
+            "score": c.points if c else 0.0,
+            "max_score": check.points,
+            "status": "passed" if c and c.passed else "failed",
+            "output": output,
+            "visibility": "visible",
+        }
+        for number, _task, check, c, output in said.tests
     ]
-    score = round(sum(t["score"] for t in tests), 2)
-    graded_at = s.latest.graded_at.isoformat(timespec="seconds")
-    summary = f"{book.rubric.title}: {score:g}/{book.max_score:g} ({book.mode} mode, graded {graded_at})."
     return _dump(
         {
-            "score": score,
+            "score": said.score,
             "max_score": book.max_score,
-            "output": " ".join(filter(None, [summary, why])),
+            "output": " ".join(filter(None, [said.summary, said.why])),
             "visibility": "visible",
             "tests": tests,
         }
     )
 
 
-def _test(number: str, check: CheckBase, c: CheckResult | None) -> dict[str, Any]:
-    output = "\n".join(filter(None, [c.message, c.hint and f"hint: {c.hint}"])) if c else "not checked"
-    return {
-        "name": check.title,
-        "name_format": "text",
-        "number": number,
-        "score": c.points if c else 0.0,
-        "max_score": check.points,
-        "status": "passed" if c and c.passed else "failed",
-        "output": output,
-        "visibility": "visible",
-    }
+def as_prairielearn(book: Gradebook, s: Standing) -> str:
+    """PrairieLearn's external grader ``results.json`` for one student: ``score`` the share of
+    the maximum (0 to 1), a test per rubric check (``points``, ``max_points``, ``message``, the
+    hint as ``output``). A student whose daemon no attempt could grade is ``gradable: false`` with
+    the reason (PrairieLearn then neither awards nor takes points, nor counts the attempt)."""
+    said = _said(book, s)
+    if s.latest is None:
+        return _dump({"gradable": False, "format_errors": [said.why], "message": said.why})
+    tests = [
+        {
+            "name": check.title_in(book.lang),
+            "description": task.title_in(book.lang),
+            "points": c.points if c else 0.0,
+            "max_points": check.points,
+            "message": c.message if c else output,
+            "output": c.hint if c else "",
+        }
+        for _number, task, check, c, output in said.tests
+    ]
+    return _dump(
+        {
+            "gradable": True,
+            "score": round(said.score / book.max_score, 4) if book.max_score else 0.0,
+            "message": " ".join(filter(None, [said.summary, said.why])),
+            "tests": tests,
+        }
+    )
+
+
+@dataclass(frozen=True)
+class _Said:
+    """What an autograder's results say of one student, in the gradebook's language."""
+
+    score: float
+    summary: str  # the rubric, the score, the mode, when
+    why: str  # why the latest attempt could not grade the daemon ("" when it could)
+    tests: list[tuple[str, Task, CheckBase, CheckResult | None, str]]  # number, task, check, result, output
+
+
+def _said(book: Gradebook, s: Standing) -> _Said:
+    if not s.attempts:
+        raise UsageError(f"{s.student} has no attempt of {book.rubric.id}")
+    _ = translator(book.lang)
+    why = _("The latest attempt could not grade the daemon: {error}.").format(error=s.error) if s.error else ""
+    results = {c.id: c for c in book.checks_of(s)}
+    tests = []
+    for n, task in zip(book.rubric.numbers, book.rubric.tasks, strict=True):
+        for i, check in enumerate(task.checks, 1):
+            c = results.get(check.id)
+            hint = _("hint: {hint}").format(hint=c.hint) if c and c.hint else ""
+            output = "\n".join(filter(None, [c.message, hint])) if c else _("not checked")
+            tests.append((f"{n}.{i}", task, check, c, output))
+    score = round(sum(c.points for c in results.values()), 2)
+    summary = ""
+    if s.latest is not None:
+        summary = _("{rubric}: {score} ({mode} mode, graded {when}).").format(
+            rubric=book.rubric.title_in(book.lang),
+            score=f"{score:g}/{book.max_score:g}",
+            mode=book.mode,
+            when=s.latest.graded_at.isoformat(timespec="seconds"),
+        )
+    return _Said(score, summary, why, tests)
 
 
 def _dump(value: Any) -> str:

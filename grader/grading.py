@@ -17,6 +17,20 @@ from .snapshot import Snapshot
 from .standing import PARTIAL, Mode, with_progress
 
 
+def student_store() -> str:
+    """``check``'s results store when none is given: a SQLite file in the user's data folder
+    (``~/.local/share/grader`` on Linux), so that a student's progress stays theirs wherever
+    they run it from."""
+    from platformdirs import user_data_path
+
+    folder = user_data_path("grader", appauthor=False)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot make the folder of your progress store {folder}: {exc.strerror or exc}") from None
+    return f"sqlite:///{folder / 'grader.db'}"
+
+
 @dataclass
 class Graded:
     student: str
@@ -36,7 +50,6 @@ def grade(
     db_url: str | None = None,
     docker_host: str | None = None,
     task: int | None = None,
-    lang: str = "en",
     probe_image: str = DEFAULT_PROBE_IMAGE,
     store: bool = True,
     mode: Mode | None = None,
@@ -57,7 +70,7 @@ def grade(
         snapshot = collect(
             rubric.probes(task), docker_host=docker_host, probe_image=probe_image, insecure_tcp=insecure_tcp
         )
-        outcome = evaluate(rubric, snapshot, lang=lang, task=task)
+        outcome = evaluate(rubric, snapshot, task=task)
         graded = Graded(student, rubric, snapshot, outcome, datetime.now(UTC).isoformat(timespec="seconds"))
         if database is not None:
             try:

@@ -25,6 +25,10 @@ class CheckResult(BaseModel):
     message: str = ""
     hint: str = ""
     evidence: list[str] = []  # probe keys whose output supports this result
+    # The message and the computed part of the hint as ``grader.i18n.stored`` keeps them (a
+    # template and its values), so that any page says them in its reader's language
+    # (``evaluate.localised``); empty in results stored before they were kept.
+    phrases: dict[str, Any] = {}
 
     @property
     def passed(self) -> bool:

@@ -1,52 +1,48 @@
-"""Terminal and machine-readable renderings of a graded attempt: table, JSON, JUnit XML."""
+"""Renderings of a graded attempt: the students' checklist and the full tables for a terminal,
+JSON and JUnit XML for machines. Terminal text is in the reader's language (``lang``); every
+text from the rubric, the daemon or the command line is ``shown``: its head, control
+characters escaped, never read as console markup."""
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
+from dataclasses import replace
+from itertools import groupby
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
+from . import i18n
+from .evaluate import localised
 from .grading import Graded
-from .outcome import CheckResult
+from .i18n import translator
+from .outcome import CheckResult, max_points_of, points_of
 from .rubric.model import Rubric
 from .text import printable, shown
 
-LABELS = {
-    "en": {
-        "check": "Check",
-        "status": "Status",
-        "points": "Points",
-        "detail": "Detail",
-        "hint": "hint",
-        "total": "Total",
-        "task": "Task",
-        "passed": "passed",
-        "failed": "failed",
-        "blocked": "blocked",
-        "error": "error",
-        "done": "Everything passes. Well done!",
-    },
-    "id": {
-        "check": "Pemeriksaan",
-        "status": "Status",
-        "points": "Poin",
-        "detail": "Keterangan",
-        "hint": "saran",
-        "total": "Total",
-        "task": "Langkah",
-        "passed": "lulus",
-        "failed": "gagal",
-        "blocked": "terblokir",
-        "error": "galat",
-        "done": "Semua lulus. Kerja bagus!",
-    },
-}
 STYLE = {"passed": "green", "failed": "red", "blocked": "yellow", "error": "magenta"}
 MARK = {"passed": "✔", "failed": "✘", "blocked": "⊘", "error": "!"}
+# A command in a hint, to offer as the next thing to type: up to a bracket, a semicolon or the
+# end of the sentence. A template with ``...`` is not a command one can type.
+COMMAND = re.compile(r"\bdocker [a-z][\w-]*(?: [^\s;()]+)*")
+
+
+def in_lang(graded: Graded, lang: str) -> Graded:
+    """``graded`` as a reader of ``lang`` sees it (``evaluate.localised``)."""
+    if lang == "en":
+        return graded
+    checks = localised(graded.outcome.checks, graded.rubric, lang)
+    return replace(graded, outcome=graded.outcome.model_copy(update={"checks": checks}))
+
+
+def _statuses(_: Callable[[str], str]) -> dict[str, str]:
+    return {"passed": _("passed"), "failed": _("failed"), "blocked": _("blocked"), "error": _("error")}
 
 
 def as_dict(graded: Graded) -> dict[str, Any]:
@@ -117,40 +113,102 @@ def as_junit(graded: Graded) -> str:
 
 
 def print_table(graded: Graded, console: Console, lang: str = "en") -> None:
-    """The result as tables, a task each. Every text from the rubric, the daemon or the command
-    line is ``shown``: its head, control characters escaped, never read as console markup."""
-    words = LABELS[lang]
-    outcome = graded.outcome
-    by_task: dict[int, list[Any]] = {}
-    for c in outcome.checks:
-        by_task.setdefault(c.task, []).append(c)
-    console.print(Text.assemble(shown(graded.rubric.title, "bold"), " · ", shown(graded.student)))
-    for number, checks in by_task.items():
-        got = sum(c.points for c in checks)
-        top = sum(c.max_points for c in checks)
-        table = Table(
-            title=shown(f"{words['task']} {_task_title(graded.rubric, number)} — {got:g}/{top:g}", "table.title"),
-            title_justify="left",
-            show_header=True,
-            expand=False,
+    """Every check in full, a table per task (``--verbose``, and ``grade``)."""
+    _ = translator(lang)
+    statuses = _statuses(_)
+    graded = in_lang(graded, lang)
+    console.print(Text.assemble(shown(graded.rubric.title_in(lang), "bold"), " · ", shown(graded.student)))
+    for number, checks in _by_task(graded.outcome.checks):
+        title = _("Task {title} — {points}").format(
+            title=_task_title(graded.rubric, number, lang), points=_points(checks)
         )
-        table.add_column(words["check"])
-        table.add_column(words["status"])
-        table.add_column(words["points"], justify="right")
-        table.add_column(words["detail"], overflow="fold", max_width=70)
+        table = Table(title=shown(title, "table.title"), title_justify="left", show_header=True, expand=False)
+        table.add_column(_("Check"))
+        table.add_column(_("Status"))
+        table.add_column(_("Points"), justify="right")
+        table.add_column(_("Detail"), overflow="fold", max_width=70)
         for c in checks:
             detail = shown(c.message)
             if c.hint:
-                detail.append_text(shown(f"\n{words['hint']}: {c.hint}", "cyan"))
-            status = f"[{STYLE[c.status]}]{MARK[c.status]} {words[c.status]}[/]"
+                detail.append_text(shown("\n" + _("hint: {hint}").format(hint=c.hint), "cyan"))
+            status = Text(f"{MARK[c.status]} {statuses[c.status]}", STYLE[c.status])
             table.add_row(shown(c.title), status, f"{c.points:g}/{c.max_points:g}", detail)
         console.print(table)
-    colour = "green" if outcome.passed else "red"
-    console.print(f"[bold {colour}]{words['total']}: {outcome.score:g}/{outcome.max_score:g}[/]")
+    console.print(_score_line(graded, _))
+
+
+def checklist(graded: Graded, lang: str = "en") -> RenderableType:
+    """The self-check as a student reads it (``check``'s default): a line per check with its mark
+    and points; a task whose checks all pass folded to one line; the first task that does not
+    pass with each failing check's message and hint; then the score and the next command to
+    type. A renderable, so that a live view can draw it again as the daemon changes."""
+    _ = translator(lang)
+    statuses = _statuses(_)
+    graded = in_lang(graded, lang)
+    lines = Table.grid(padding=(0, 1))
+    lines.add_column(no_wrap=True)  # a task's mark
+    lines.add_column(overflow="fold")  # the task, or a check (its mark first), its message, its hint
+    lines.add_column(justify="right", no_wrap=True)  # points
+    tasks = _by_task(graded.outcome.checks)
+    first = next((n for n, checks in tasks if not all(c.passed for c in checks)), None)
+    for number, checks in tasks:
+        title = shown(_task_title(graded.rubric, number, lang), "bold")
+        if all(c.passed for c in checks):
+            lines.add_row(Text(MARK["passed"], STYLE["passed"]), title, _points(checks))
+            continue
+        mark = "failed" if any(c.status in ("failed", "error") for c in checks) else "blocked"
+        lines.add_row(Text(MARK[mark], STYLE[mark]), title, _points(checks))
+        for c in checks:
+            what = Text.assemble((f"{MARK[c.status]} ", STYLE[c.status]), shown(c.title))
+            if c.status == "blocked":
+                what.append(f" ({statuses['blocked']})", "dim")
+            lines.add_row("", what, f"{c.points:g}/{c.max_points:g}")
+            if number == first and c.status in ("failed", "error"):
+                lines.add_row("", Padding(shown(c.message, "dim"), (0, 0, 0, 2)), "")
+                if c.hint:
+                    lines.add_row("", Padding(shown(_("hint: {hint}").format(hint=c.hint), "cyan"), (0, 0, 0, 2)), "")
+    head = Text.assemble(shown(graded.rubric.title_in(lang), "bold"), " · ", shown(graded.student))
+    return Group(head, lines, _score_line(graded, _, first))
+
+
+def _score_line(graded: Graded, _: Callable[[str], str], first: int | None = None) -> Text:
+    """The total, then what to do: well done, or (for the checklist) the next command to type."""
+    outcome = graded.outcome
+    line = Text(
+        _("Total: {score}").format(score=f"{outcome.score:g}/{outcome.max_score:g}"),
+        "bold " + ("green" if outcome.passed else "red"),
+    )
     if outcome.passed:
-        console.print(f"[green]{words['done']}[/]")
+        line.append(" · " + _("Everything passes. Well done!"), "green")
+    elif first is not None:
+        line.append(" · " + _("next:") + " ")
+        line.append_text(shown(next_command(graded, first), "bold"))
+    return line
 
 
-def _task_title(rubric: Rubric, number: int) -> str:
+def next_command(graded: Graded, task: int) -> str:
+    """The first command that a failing check of ``task`` suggests (its computed hint's, then its
+    rubric hint's, each read alone: joined, a command would run on into the next sentence),
+    else checking that task again."""
+    hints = {check.id: check.hint.en for _, check in graded.rubric.checks()}
+    for c in graded.outcome.checks:
+        if c.task != task or c.status not in ("failed", "error"):
+            continue
+        for hint in (i18n.Text.load(c.phrases.get("hint", "")), hints.get(c.id, c.hint)):
+            for found in COMMAND.finditer(hint):
+                if "..." not in found.group():
+                    return found.group().rstrip(".,")
+    return f"grader check --task {task}"
+
+
+def _by_task(checks: list[CheckResult]) -> list[tuple[int, list[CheckResult]]]:
+    return [(number, list(group)) for number, group in groupby(checks, key=lambda c: c.task)]
+
+
+def _points(checks: list[CheckResult]) -> str:
+    return f"{points_of(checks):g}/{max_points_of(checks):g}"
+
+
+def _task_title(rubric: Rubric, number: int, lang: str) -> str:
     task = rubric.task(number)
-    return task.title if task else str(number)
+    return task.title_in(lang) if task else str(number)

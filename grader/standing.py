@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from itertools import groupby
 from typing import TYPE_CHECKING, Literal
 
+from .i18n import Text, stored
 from .outcome import CheckResult, max_points_of, points_of
 
 if TYPE_CHECKING:
@@ -67,8 +68,10 @@ def with_progress(checks: list[CheckResult], attempts: list[Attempt]) -> list[Ch
     for attempt in attempts:
         for c in attempt.checks:
             if c.when == "checkpoint" and c.passed and c.id not in proved:
-                message = f"proved at {attempt.graded_at:%Y-%m-%d %H:%M} UTC (checkpoint keeps its credit)"
-                proved[c.id] = c.model_copy(update={"message": message})
+                when = f"{attempt.graded_at:%Y-%m-%d %H:%M}"
+                message = Text("proved at {when} UTC (checkpoint keeps its credit)", when=when)
+                phrases = {**c.phrases, "message": stored(message)}
+                proved[c.id] = c.model_copy(update={"message": message, "phrases": phrases})
     return [c if c.passed else proved.get(c.id, c) for c in checks]
 
 

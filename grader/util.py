@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import TypeVar
+
+from .errors import UsageError
 
 T = TypeVar("T")
 
@@ -24,3 +29,23 @@ def one_line(exc: BaseException) -> str:
     """The last line of an exception's text (docker-py and requests put the gist there)."""
     text = str(exc).strip().splitlines()
     return text[-1] if text else type(exc).__name__
+
+
+def writable(path: Path, folder: bool = False) -> None:
+    """Refuse, before any work is done, a file (or with ``folder``, a folder that may not exist
+    yet) that could not be written: a UsageError naming it and why. The folder is tried with a
+    temporary file, which a read-only mount or an access list refuses too (for root as well)."""
+    where = path if folder else path.parent
+    while folder and not where.exists() and where != where.parent:  # made when written
+        where = where.parent
+    try:
+        if path.is_dir() and not folder:
+            raise IsADirectoryError(21, "it is a folder")
+        if path.exists() and not path.is_dir() and not os.access(path, os.W_OK):
+            raise PermissionError(13, "permission denied")
+        if not where.is_dir():
+            raise NotADirectoryError(20, f"{where} is not a folder" if where.exists() else f"no folder {where}")
+        with tempfile.TemporaryFile(dir=where):
+            pass
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None

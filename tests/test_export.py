@@ -65,7 +65,7 @@ def test_csv_gradebook(class_db: str) -> None:
     rubric = load("docker-networks")
     text = export("csv", db_url=class_db, rubric_id="docker-networks")
     header, *rows = list(csv.reader(io.StringIO(text)))
-    titles = [t.title for t in rubric.tasks]
+    titles = [t.title_in() for t in rubric.tasks]
     assert header == ["student", *titles, "total", "max", "status", "graded_at", "identity", "same_daemon_as"]
     table = {row[0]: row[1:] for row in rows}
     same = {name: row.pop() for name, row in table.items()}  # same_daemon_as
@@ -197,3 +197,132 @@ def test_cli_export(tmp_path: Path) -> None:
     assert shown.stdout.splitlines()[1].startswith("ani,0,")
     missing = runner.invoke(main, ["export", "--db", db, "--format", "gradescope"])
     assert missing.exit_code == 2 and "needs --student" in missing.stderr
+
+
+# -- LMS gradebooks and PrairieLearn ----------------------------------------------------------
+
+# PrairieLearn's external grader results (docs/externalGrading.md, "Grading results"): a gradable
+# result has score in [0, 1]; tests[] may carry these fields; gradable false takes format_errors.
+PRAIRIELEARN_TOP = {"gradable", "score", "message", "output", "images", "tests", "format_errors"}
+PRAIRIELEARN_TEST = {"name", "description", "points", "max_points", "message", "output", "images"}
+CANVAS_HEADER = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+
+
+def roster(tmp_path: Path, *lines: list[str], delimiter: str = ",") -> Path:
+    path = tmp_path / "class.csv"
+    with path.open("w", newline="") as file:
+        csv.writer(file, delimiter=delimiter).writerows(lines)
+    return path
+
+
+def rows(text: str) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(text)))
+
+
+def test_prairielearn_results(class_db: str) -> None:
+    rubric, typo = load("docker-networks"), outcome("networks-typo")
+    results = json.loads(export("prairielearn", db_url=class_db, rubric_id="docker-networks", student="ani"))
+    assert set(results) <= PRAIRIELEARN_TOP and results["gradable"] is True
+    reference = outcome("networks-reference")
+    assert results["score"] == 1.0 and f"{reference.score:g}/{reference.max_score:g}" in results["message"]
+    evil = json.loads(export("prairielearn", db_url=class_db, rubric_id="docker-networks", student=EVIL))
+    assert 0 < evil["score"] == round(typo.score / typo.max_score, 4) < 1
+    tests = evil["tests"]
+    assert len(tests) == len(rubric.checks()) and all(set(t) <= PRAIRIELEARN_TEST for t in tests)
+    assert round(sum(t["points"] for t in tests), 2) == typo.score
+    assert round(sum(t["max_points"] for t in tests), 2) == typo.max_score
+    first = tests[0]
+    assert first["name"] == "bridge network backend-network exists" and first["description"] == "1. Create a network"
+    assert first["message"] == "no network backend-network (found 'backend_network': a typo?)"
+    assert "docker network create backend-network" in first["output"]
+
+
+def test_prairielearn_an_unreachable_daemon_is_not_gradable(class_db: str) -> None:
+    citra = json.loads(export("prairielearn", db_url=class_db, rubric_id="docker-networks", student="citra"))
+    assert citra["gradable"] is False and "score" not in citra and set(citra) <= PRAIRIELEARN_TOP
+    assert any("TLS handshake failed" in error for error in citra["format_errors"])
+    # budi's latest attempt failed, his earlier one counts: gradable, with why in the message.
+    budi = json.loads(export("prairielearn", db_url=class_db, rubric_id="docker-networks", student="budi"))
+    assert budi["gradable"] is True and budi["score"] > 0 and "connection refused" in budi["message"]
+
+
+def test_prairielearn_in_indonesian(class_db: str) -> None:
+    results = export("prairielearn", db_url=class_db, rubric_id="docker-networks", student=EVIL, lang="id")
+    first = json.loads(results)["tests"][0]
+    assert first["name"] == "jaringan bridge backend-network ada" and first["description"] == "1. Membuat jaringan"
+    assert first["message"] == "tidak ada jaringan backend-network (ada 'backend_network': salah ketik?)"
+
+
+def test_moodle_gradebook(class_db: str, tmp_path: Path) -> None:
+    """Moodle's grade import maps an identifier column (Email address -> useremail) and a grade
+    column per grade item; an empty grade is left as it was."""
+    names = ["ani", "budi", "citra", "dewi", EVIL, "fajar"]
+    listed = roster(tmp_path, ["student", "email"], *[[n, f"{n[:4]}@example.edu"] for n in names])
+    header, *body = rows(export("moodle", db_url=class_db, rubric_id="docker-networks", roster=listed))
+    assert header == ["Email address", "Full name", "Docker networks (embedded DNS)"]
+    table = {row[1]: row for row in body}
+    assert table["ani"] == ["ani@example.edu", "ani", "25.5"]
+    assert table["citra"] == ["citr@example.edu", "citra", ""] and table["dewi"][2] == ""  # never a zero
+    assert table["fajar"] == ["faja@example.edu", "fajar", ""]  # in the roster only: not attempted
+    assert table["'" + EVIL][0] == "'=HYP@example.edu"  # escaped, as every cell
+    by_id = roster(tmp_path, ["student", "sis_id"], *[[n, str(1001 + i)] for i, n in enumerate(names)], delimiter=";")
+    header, *body = rows(export("moodle", db_url=class_db, rubric_id="docker-networks", roster=by_id, per_check=True))
+    assert header[:3] == ["ID number", "Full name", "Docker networks (embedded DNS)"]
+    assert header[3:] == [c.id for _, c in load("docker-networks").checks()]
+    ani = next(row for row in body if row[1] == "ani")
+    assert sum(float(p) for p in ani[3:]) == float(ani[2]) == 25.5
+
+
+def test_canvas_gradebook(class_db: str, tmp_path: Path) -> None:
+    """Canvas's gradebook import: Student, ID, SIS User ID, SIS Login ID, Section, then one
+    column per assignment; a Points Possible row as its own export has."""
+    names = ["ani", "budi", "citra", "dewi", EVIL]
+    listed = roster(tmp_path, ["student", "sis_id", "email"], *[[n, str(1001 + i), ""] for i, n in enumerate(names)])
+    text = export("canvas", db_url=class_db, rubric_id="docker-networks", roster=listed, per_check=True)
+    header, possible, *body = rows(text)
+    checks = [c for _, c in load("docker-networks").checks()]
+    assert header == [*CANVAS_HEADER, "Docker networks (embedded DNS)", *[c.id for c in checks]]
+    assert possible == ["Points Possible", "", "", "", "", "25.5", *[f"{c.points:g}" for c in checks]]
+    table = {row[0]: row for row in body}
+    assert table["ani"][:6] == ["ani", "", "1001", "", "", "25.5"]
+    assert table["citra"][2] == "1003" and table["citra"][5:] == [""] * (1 + len(checks))
+
+
+def test_an_lms_needs_an_identifier_for_everyone(class_db: str, tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="needs --roster FILE"):
+        export("moodle", db_url=class_db, rubric_id="docker-networks")
+    no_ids = roster(tmp_path, ["student"], ["ani"])
+    with pytest.raises(UsageError, match="no email or sis_id column"):
+        export("moodle", db_url=class_db, rubric_id="docker-networks", roster=no_ids)
+    partial = roster(tmp_path, ["student", "sis_id"], ["ani", "1"], ["budi", "2"])
+    with pytest.raises(UsageError, match=r"no sis_id for .*citra.* \(canvas could not match them\)"):
+        export("canvas", db_url=class_db, rubric_id="docker-networks", roster=partial)
+    with pytest.raises(UsageError, match="--roster is for"):
+        export("csv", db_url=class_db, rubric_id="docker-networks", roster=partial)
+    with pytest.raises(UsageError, match="--per-check adds columns to a CSV"):
+        export("json", db_url=class_db, rubric_id="docker-networks", per_check=True)
+
+
+def test_csv_per_check_keeps_every_column(class_db: str) -> None:
+    header, *body = rows(export("csv", db_url=class_db, rubric_id="docker-networks", per_check=True))
+    checks = [c.id for _, c in load("docker-networks").checks()]
+    n = len(load("docker-networks").tasks)
+    assert header[n + 1 : n + 7] == ["total", "max", "status", "graded_at", "identity", "same_daemon_as"]
+    assert header[n + 7 :] == checks
+    ani = next(row for row in body if row[0] == "ani")
+    assert sum(float(p) for p in ani[n + 7 :]) == float(ani[n + 1])
+
+
+def test_cli_export_language_from_the_locale_and_an_unwritable_out(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'class.db'}"
+    store_attempt(Store(db), "ani", "networks-typo")
+    args = ["export", "--db", db, "--format", "json"]
+    said = CliRunner().invoke(main, args, env={"LANG": "id_ID.UTF-8", "LC_ALL": "", "LANGUAGE": ""})
+    assert said.exit_code == 0 and "tidak ada jaringan backend-network" in said.stdout
+    (tmp_path / "file").write_text("")
+    for out in (tmp_path / "file" / "grades.csv", tmp_path / "missing" / "grades.csv", tmp_path):
+        refused = CliRunner().invoke(
+            main, ["export", "--db", "sqlite:///nowhere.db", "--format", "csv", "--out", str(out)]
+        )
+        [line] = refused.stderr.splitlines()
+        assert refused.exit_code == 2 and line.startswith(f"grader: cannot write {out}: "), refused.stderr

@@ -1,34 +1,62 @@
-"""Computed hints in Indonesian: every translatable hint the checks make has a translation
-with the same placeholders, and no translation is left unused."""
+"""Students' languages: every string the code and the report's templates mark for translation
+has an Indonesian one in the catalog, with the same placeholders; the catalog has no entry the
+code no longer uses; stored results keep their templates; the locale picks the language."""
 
 from __future__ import annotations
 
+import json
 import re
 import string
 from pathlib import Path
 
-from grader.i18n import INDONESIAN, Text, say
+import pytest
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
+from babel.messages.pofile import read_po
 
-GRADER = Path(__file__).parent.parent / "grader"
+from grader.evaluate import evaluate, localised
+from grader.i18n import LOCALE, Text, default_lang, say, stored
+from grader.rubric import load
+from grader.snapshot import Snapshot
+
+ROOT = Path(__file__).parent.parent
+GOLDEN = Path(__file__).parent / "golden"
 
 
-def templates_in_checks() -> set[str]:
-    source = "".join(p.read_text() for p in [*(GRADER / "checks").glob("*.py"), GRADER / "evaluate.py"])
-    return set(re.findall(r'Text\(\s*"([^"]+)"', source))
+def extracted() -> set[str]:
+    """What scripts/messages extracts: the same mapping file and keywords."""
+    method_map, options_map = [], {}
+    section = None
+    for line in (ROOT / "babel.cfg").read_text().splitlines():
+        if found := re.match(r"\[(\w+): (.+)\]", line):
+            section = (found.group(2), found.group(1))
+            method_map.append(section)
+            options_map[section[0]] = {}
+    found = extract_from_dir(ROOT / "grader", method_map, options_map, keywords={**DEFAULT_KEYWORDS, "Text": None})
+    return {message for _, _, message, _, _ in found if isinstance(message, str)}
+
+
+def catalog(lang: str) -> dict[str, str]:
+    with (LOCALE / lang / "LC_MESSAGES" / "grader.po").open("rb") as po:
+        entries = read_po(po)
+    return {m.id: ("" if m.fuzzy else m.string) for m in entries if m.id}
 
 
 def placeholders(template: str) -> set[str]:
+    if "%(" in template:  # the templates' gettext: %(name)s
+        return set(re.findall(r"%\((\w+)\)s", template))
     return {name for _, name, _, _ in string.Formatter().parse(template) if name}
 
 
-def test_every_hint_template_is_translated_and_every_translation_used() -> None:
-    used = templates_in_checks()
-    assert len(used) >= 15
-    assert used == set(INDONESIAN)
+def test_every_message_has_an_indonesian_translation() -> None:
+    used, indonesian = extracted(), catalog("id")
+    assert len(used) >= 130  # evaluator messages, hints, the checklist's and the report's words
+    untranslated = sorted(m for m in used if not indonesian.get(m))
+    assert untranslated == [], "run scripts/messages and translate these in grader/locale/id"
+    assert sorted(set(indonesian) - used) == [], "entries the code no longer uses: run scripts/messages"
 
 
 def test_translations_keep_the_placeholders() -> None:
-    for english, indonesian in INDONESIAN.items():
+    for english, indonesian in catalog("id").items():
         assert placeholders(english) == placeholders(indonesian), english
 
 
@@ -38,3 +66,50 @@ def test_say() -> None:
     assert say(hint, "en") == hint
     assert say(hint, "id") == "jalankan lagi: docker start <redis>"
     assert say("docker network connect x y", "id") == "docker network connect x y"  # commands stay as they are
+    nested = Text("{message} (found {found}: a typo?)", message=Text("no network {name}", name="x"), found="'y'")
+    assert say(nested, "id") == "tidak ada jaringan x (ada 'y': salah ketik?)"
+
+
+def test_a_stored_text_says_the_same_after_a_round_trip() -> None:
+    text = Text(
+        "{message} (it is on {networks} instead)", message=Text("{name} is {state}", name="a", state="b"), networks="n"
+    )
+    back = Text.load(json.loads(json.dumps(stored(text))))
+    assert back == text and say(back, "id") == say(text, "id")
+    assert Text.load("plain") == "plain" and Text.load({"template": "{gone}", "values": {}}) == "{gone}"
+
+
+@pytest.mark.parametrize("case", sorted(p.name for p in GOLDEN.glob("*") if (p / "snapshot.json").exists()))
+def test_results_keep_their_templates_and_read_in_indonesian(case: str) -> None:
+    """Each result's message is its template said in English (or a value, as an /etc/hosts line);
+    in Indonesian, every message and title is the catalog's and the rubric's, values kept."""
+    rubric = load((GOLDEN / case / "rubric").read_text().strip())
+    outcome = evaluate(rubric, Snapshot.from_json((GOLDEN / case / "snapshot.json").read_text()))
+    english = {m for m in catalog("id")}
+    for c, translated in zip(outcome.checks, localised(outcome.checks, rubric, "id"), strict=True):
+        assert Text.load(c.phrases["message"]) == c.message
+        assert translated.title != c.title and translated.title == rubric_title(rubric, c.id)
+        template = Text.load(c.phrases["message"])
+        if isinstance(template, Text) and template.template in english:
+            assert translated.message != c.message or not re.search("[a-z]{3}", template.template), c.message
+
+
+def rubric_title(rubric, check_id: str) -> str:
+    return next(c.title_in("id") for _, c in rubric.checks() if c.id == check_id)
+
+
+@pytest.mark.parametrize(
+    ("environ", "lang"),
+    [
+        ({"LANG": "id_ID.UTF-8"}, "id"),
+        ({"LANG": "en_US.UTF-8"}, "en"),
+        ({"LANG": "C.UTF-8"}, "en"),
+        ({}, "en"),
+        ({"LANG": "id_ID.UTF-8", "LC_ALL": "C"}, "en"),  # LC_ALL wins, as gettext reads it
+        ({"LANG": "en_US.UTF-8", "LC_MESSAGES": "id_ID"}, "id"),
+        ({"LANGUAGE": "fr:id", "LANG": "en_US.UTF-8"}, "id"),
+        ({"LANG": "fr_FR.UTF-8"}, "en"),
+    ],
+)
+def test_the_language_defaults_from_the_locale(environ: dict[str, str], lang: str) -> None:
+    assert default_lang(environ) == lang

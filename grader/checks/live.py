@@ -47,12 +47,14 @@ def probe_verdict(snapshot: Snapshot, spec: ProbeSpec) -> ProbeResult | Verdict:
         return Verdict(
             False,
             error=True,
-            message=f"probe {spec.key} was not run (snapshot taken for another rubric?)",
+            message=Text("probe {key} was not run (snapshot taken for another rubric?)", key=spec.key),
         )
+    # The runner's sentence as a template when it is one of ours (``data.said``), so it can be translated.
+    said = Text.load(result.data["said"]) if "said" in result.data else result.error
     if result.error and result.data.get("state"):
-        return Verdict(False, actual=None, message=result.error, evidence=[spec.key])
+        return Verdict(False, actual=None, message=said, evidence=[spec.key])
     if result.error:
-        return Verdict(False, error=True, message=f"could not probe: {result.error}", evidence=[spec.key])
+        return Verdict(False, error=True, message=Text("could not probe: {error}", error=said), evidence=[spec.key])
     return result
 
 
@@ -80,7 +82,11 @@ def link_env(p: LinkEnvParams, snapshot: Snapshot) -> Verdict:
             expected=[],
             actual=found,
             evidence=evidence,
-            message=f"{p.prefix}_* variables on {p.where()}: {found or 'none'}",
+            message=(
+                Text("{prefix}_* variables on {where}: {found}", prefix=p.prefix, where=p.where(), found=found)
+                if found
+                else Text("{prefix}_* variables on {where}: none", prefix=p.prefix, where=p.where())
+            ),
         )
     if found:
         return Verdict(
@@ -88,7 +94,7 @@ def link_env(p: LinkEnvParams, snapshot: Snapshot) -> Verdict:
             expected=f"{p.prefix}_*",
             actual=found,
             evidence=evidence,
-            message=f"{len(found)} {p.prefix}_* variables set",
+            message=Text("{count} {prefix}_* variables set", count=len(found), prefix=p.prefix),
         )
     if facts.engine_version(snapshot) >= LINK_ENV_DEPRECATED:
         return Verdict(
@@ -96,15 +102,17 @@ def link_env(p: LinkEnvParams, snapshot: Snapshot) -> Verdict:
             expected=f"{p.prefix}_*",
             actual=[],
             evidence=evidence,
-            message=f"not applicable on this engine: Docker {snapshot.engine.get('Version')} "
-            "no longer sets link variables",
+            message=Text(
+                "not applicable on this engine: Docker {version} no longer sets link variables",
+                version=snapshot.engine.get("Version"),
+            ),
         )
     return Verdict(
         False,
         expected=f"{p.prefix}_*",
         actual=[],
         evidence=evidence,
-        message=f"no {p.prefix}_* variables in a container on {p.where()}",
+        message=Text("no {prefix}_* variables in a container on {where}", prefix=p.prefix, where=p.where()),
         hint=Text("link variables come only with --link on the default bridge"),
     )
 
@@ -133,7 +141,11 @@ def hosts_entry(p: HostsParams, snapshot: Snapshot) -> Verdict:
             expected=[],
             actual=entries,
             evidence=evidence,
-            message=f"/etc/hosts entries for {p.name}: {entries or 'none'}",
+            message=(
+                Text("/etc/hosts entries for {name}: {entries}", name=p.name, entries=entries)
+                if entries
+                else Text("/etc/hosts entries for {name}: none", name=p.name)
+            ),
         )
     if not entries:
         return Verdict(
@@ -141,7 +153,7 @@ def hosts_entry(p: HostsParams, snapshot: Snapshot) -> Verdict:
             expected=f"<ip> {p.name}",
             actual=result.data.get("entries"),
             evidence=evidence,
-            message=f"no /etc/hosts entry for {p.name}",
+            message=Text("no /etc/hosts entry for {name}", name=p.name),
             hint=Text("link the container: --link {target}:{name}", target=p.target or p.name, name=p.name),
         )
     if p.target:
@@ -152,7 +164,13 @@ def hosts_entry(p: HostsParams, snapshot: Snapshot) -> Verdict:
                 expected=f"{want} {p.name}",
                 actual=entries,
                 evidence=evidence,
-                message=f"{p.name} maps to {entries[0][0]}, but {p.target} is at {want}",
+                message=Text(
+                    "{name} maps to {address}, but {target} is at {wanted}",
+                    name=p.name,
+                    address=entries[0][0],
+                    target=p.target,
+                    wanted=want,
+                ),
             )
     return Verdict(
         True,
@@ -183,7 +201,11 @@ def resolver(p: ResolverParams, snapshot: Snapshot) -> Verdict:
         expected=p.nameserver,
         actual=servers,
         evidence=[result.key],
-        message=f"/etc/resolv.conf on {p.network}: nameserver {', '.join(servers) or 'none'}",
+        message=(
+            Text("/etc/resolv.conf on {network}: nameserver {servers}", network=p.network, servers=", ".join(servers))
+            if servers
+            else Text("/etc/resolv.conf on {network}: nameserver none", network=p.network)
+        ),
         hint="" if ok else Text("the embedded DNS serves user-defined networks only: docker network create ..."),
     )
 
@@ -212,7 +234,11 @@ def resolves(p: ResolvesParams, snapshot: Snapshot) -> Verdict:
             expected="no address",
             actual=got,
             evidence=evidence,
-            message=f"{p.name} on {p.network} resolves to {got or 'nothing'}",
+            message=(
+                Text("{name} on {network} resolves to {addresses}", name=p.name, network=p.network, addresses=got)
+                if got
+                else Text("{name} on {network} resolves to nothing", name=p.name, network=p.network)
+            ),
         )
     want = None
     if p.to is not None:
@@ -225,7 +251,15 @@ def resolves(p: ResolvesParams, snapshot: Snapshot) -> Verdict:
                 expected=f"{p.name} -> {p.to} on {p.network}",
                 actual=got,
                 evidence=evidence,
-                message=f"{p.to} has no address on {p.network}" + (" (it is not running)" if stopped else ""),
+                message=(
+                    Text(
+                        "{container} has no address on {network} (it is not running)",
+                        container=str(p.to),
+                        network=p.network,
+                    )
+                    if stopped
+                    else Text("{container} has no address on {network}", container=str(p.to), network=p.network)
+                ),
                 # A stopped container keeps its networks but has no address: connecting it fails.
                 hint=f"docker start {name}" if stopped else f"docker network connect {p.network} {name}",
             )
@@ -235,7 +269,7 @@ def resolves(p: ResolvesParams, snapshot: Snapshot) -> Verdict:
             expected=want or "an address",
             actual=[],
             evidence=evidence,
-            message=f"{p.name} does not resolve on {p.where()}",
+            message=Text("{name} does not resolve on {where}", name=p.name, where=p.where()),
             hint=Text("attach the container to {network} with that name or alias", network=p.network),
         )
     if want and want not in got:
@@ -244,7 +278,14 @@ def resolves(p: ResolvesParams, snapshot: Snapshot) -> Verdict:
             expected=want,
             actual=got,
             evidence=evidence,
-            message=f"{p.name} resolves to {', '.join(got)}, but {p.to} is at {want} on {p.network}",
+            message=Text(
+                "{name} resolves to {addresses}, but {container} is at {wanted} on {network}",
+                name=p.name,
+                addresses=", ".join(got),
+                container=str(p.to),
+                wanted=want,
+                network=p.network,
+            ),
             hint=Text("another container answers to {name} on {network}", name=p.name, network=p.network),
         )
     return Verdict(
@@ -252,7 +293,7 @@ def resolves(p: ResolvesParams, snapshot: Snapshot) -> Verdict:
         expected=want or "an address",
         actual=got,
         evidence=evidence,
-        message=f"{p.name} -> {', '.join(got)} on {p.network}",
+        message=Text("{name} -> {addresses} on {network}", name=p.name, addresses=", ".join(got), network=p.network),
     )
 
 
@@ -294,7 +335,11 @@ def reachable(p: ReachableParams, snapshot: Snapshot) -> Verdict:
         expected=f"{p.what()} answers {how}",
         actual=result.output.strip()[-300:] or None,
         evidence=[result.key],
-        message=f"{p.what()} {'answers' if result.ok else 'does not answer'} {how} from {p.where()}",
+        message=(
+            Text("{target} answers {how} from {where}", target=p.what(), how=how, where=p.where())
+            if result.ok
+            else Text("{target} does not answer {how} from {where}", target=p.what(), how=how, where=p.where())
+        ),
         hint="" if result.ok else Text("is {what} running and on {network}?", what=p.what(), network=p.network),
     )
 
@@ -325,7 +370,9 @@ def http(p: HttpParams, snapshot: Snapshot) -> Verdict:
             expected=p.pattern,
             actual=bodies or result.output.strip() or None,
             evidence=evidence,
-            message=f"{p.what()}:{p.port} did not answer with /{p.pattern}/",
+            message=Text(
+                "{target}:{port} did not answer with /{pattern}/", target=p.what(), port=p.port, pattern=p.pattern
+            ),
             hint=Text("the app answers only when it can reach redis by that name on its network"),
         )
     if not p.counter_rises:
@@ -337,7 +384,7 @@ def http(p: HttpParams, snapshot: Snapshot) -> Verdict:
             expected="counter rises",
             actual=counts,
             evidence=evidence,
-            message=f"counter rose from {counts[0]} to {counts[1]}",
+            message=Text("counter rose from {first} to {second}", first=counts[0], second=counts[1]),
         )
     return Verdict(
         False,
@@ -345,7 +392,7 @@ def http(p: HttpParams, snapshot: Snapshot) -> Verdict:
         actual=counts or bodies,
         evidence=evidence,
         fraction=0.5,
-        message=f"the counter did not rise: {bodies}",
+        message=Text("the counter did not rise: {bodies}", bodies=bodies),
         hint=Text("the app cannot store its count in redis"),
     )
 
@@ -369,7 +416,9 @@ def redis_ping(p: RedisPingParams, snapshot: Snapshot) -> Verdict:
         expected="+PONG",
         actual=reply or result.output.strip()[-200:] or None,
         evidence=[result.key],
-        message=f"{p.what()}:{p.port} answered {reply or 'nothing'!r} to PING",
+        message=Text("{target}:{port} answered {reply} to PING", target=p.what(), port=p.port, reply=repr(reply))
+        if reply
+        else Text("{target}:{port} answered 'nothing' to PING", target=p.what(), port=p.port),
         hint="" if result.ok else Text("is {what} a Redis server? run it from the redis image", what=p.what()),
     )
 
@@ -395,5 +444,19 @@ def command(p: CommandParams, snapshot: Snapshot) -> Verdict:
         expected=p.expect,
         actual=result.output.strip()[-500:],
         evidence=[result.key],
-        message=f"`{' '.join(p.argv)}` in {p.container} {'matched' if ok else 'did not match'} /{p.expect}/",
+        message=(
+            Text(
+                "`{command}` in {container} matched /{expected}/",
+                command=" ".join(p.argv),
+                container=str(p.container),
+                expected=p.expect,
+            )
+            if ok
+            else Text(
+                "`{command}` in {container} did not match /{expected}/",
+                command=" ".join(p.argv),
+                container=str(p.container),
+                expected=p.expect,
+            )
+        ),
     )

@@ -15,10 +15,11 @@ from ..snapshot import Snapshot
 from .registry import Params, Verdict, check_kind
 
 
-def _near(name: str, candidates: list[str]) -> str:
+def _near(message: Text, name: str, candidates: list[str]) -> Text:
+    """``message``, telling of a name in ``candidates`` one keystroke from ``name``."""
     # 0.8: backend_network for backend-network (0.93), not frontend-network (0.71).
     close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.8)
-    return f" (found {close[0]!r}: a typo?)" if close else ""
+    return Text("{message} (found {found}: a typo?)", message=message, found=repr(close[0])) if close else message
 
 
 def judge(found: list[Container], one: Callable[[Container], Verdict], every: bool = False) -> Verdict:
@@ -35,13 +36,13 @@ def judge(found: list[Container], one: Callable[[Container], Verdict], every: bo
 def missing_container(selector: Selector, snapshot: Snapshot) -> Verdict:
     """The shared verdict for a container that is not there at all."""
     names = [facts.name_of(c) for c in facts.students_containers(snapshot)]
-    near = _near(selector.name, names) if selector.name else ""
+    message = Text("no container {container}", container=str(selector))
     how = f"docker run --name {selector.name} ..." if selector.name else f"docker run ... {selector.image}"
     return Verdict(
         passed=False,
         expected=f"container {selector}",
         actual=None,
-        message=f"no container {selector}{near}",
+        message=_near(message, selector.name, names) if selector.name else message,
         hint=Text("start it: {how}", how=how),
     )
 
@@ -62,7 +63,11 @@ def network_exists(p: NetworkParams, snapshot: Snapshot) -> Verdict:
             found is None,
             expected="absent",
             actual="present" if found else "absent",
-            message=f"network {p.name} {'still exists' if found else 'is absent'}",
+            message=(
+                Text("network {name} still exists", name=p.name)
+                if found
+                else Text("network {name} is absent", name=p.name)
+            ),
             hint=f"docker network rm {p.name}" if found else "",
         )
     if found is None:
@@ -70,7 +75,7 @@ def network_exists(p: NetworkParams, snapshot: Snapshot) -> Verdict:
             False,
             expected={"name": p.name, "driver": p.driver},
             actual=None,
-            message=f"no network {p.name}{_near(p.name, names)}",
+            message=_near(Text("no network {name}", name=p.name), p.name, names),
             hint=Text("create it: docker network create {name}", name=p.name),
         )
     driver = found.get("Driver")
@@ -78,7 +83,7 @@ def network_exists(p: NetworkParams, snapshot: Snapshot) -> Verdict:
         driver == p.driver,
         expected={"name": p.name, "driver": p.driver},
         actual={"name": p.name, "driver": driver},
-        message=f"network {p.name} uses driver {driver}",
+        message=Text("network {name} uses driver {driver}", name=p.name, driver=driver),
         hint="" if driver == p.driver else Text("recreate it with --driver {driver}", driver=p.driver),
     )
 
@@ -111,7 +116,9 @@ def _container_state(p: ContainerParams, snapshot: Snapshot, c: Container) -> Ve
             False,
             expected,
             actual,
-            message=f"{facts.name_of(c)} runs image {actual['image']}, not {p.image}",
+            message=Text(
+                "{name} runs image {image}, not {wanted}", name=actual["name"], image=actual["image"], wanted=p.image
+            ),
             hint=Text("remove it and start it from the right image: docker run ... {image}", image=p.image),
         )
     if p.running and not facts.is_running(c):
@@ -120,10 +127,12 @@ def _container_state(p: ContainerParams, snapshot: Snapshot, c: Container) -> Ve
             expected,
             actual,
             fraction=0.5,
-            message=f"{facts.name_of(c)} exists but is {actual['state']}",
+            message=Text("{name} exists but is {state}", name=actual["name"], state=actual["state"]),
             hint=Text("start it again: docker start {name}", name=facts.name_of(c)),
         )
-    return Verdict(True, expected, actual, message=f"{facts.name_of(c)} is {actual['state']}")
+    return Verdict(
+        True, expected, actual, message=Text("{name} is {state}", name=actual["name"], state=actual["state"])
+    )
 
 
 class PortParams(Params):
@@ -146,15 +155,24 @@ def _published_port(p: PortParams, c: Container) -> Verdict:
     ports = facts.published(c)
     key = f"{p.port}/{p.protocol}"
     if str(p.host_port) in ports.get(key, []):
-        return Verdict(
-            True, {key: str(p.host_port)}, ports, message=f"{facts.name_of(c)}: {key} published on {p.host_port}"
+        message = Text(
+            "{name}: {port} published on {host_port}", name=facts.name_of(c), port=key, host_port=p.host_port
         )
-    now = f"published on {', '.join(ports[key])}" if key in ports else "not published"
+        return Verdict(True, {key: str(p.host_port)}, ports, message=message)
+    if key in ports:
+        message = Text(
+            "{name}: {port} is published on {host_ports}",
+            name=facts.name_of(c),
+            port=key,
+            host_ports=", ".join(ports[key]),
+        )
+    else:
+        message = Text("{name}: {port} is not published", name=facts.name_of(c), port=key)
     return Verdict(
         False,
         {key: str(p.host_port)},
         ports,
-        message=f"{facts.name_of(c)}: {key} is {now}",
+        message=message,
         hint=Text("run it with -p {host_port}:{port}", host_port=p.host_port, port=p.port),
     )
 
@@ -186,17 +204,25 @@ def _attached(p: AttachedParams, c: Container) -> Verdict:
             not on,
             expected={"not on": p.network},
             actual=layout,
-            message=f"{name} is {'still ' if on else 'not '}on {p.network}",
+            message=(
+                Text("{name} is still on {network}", name=name, network=p.network)
+                if on
+                else Text("{name} is not on {network}", name=name, network=p.network)
+            ),
             hint=f"docker network disconnect {p.network} {name}" if on else "",
         )
     expected = {p.network: p.aliases}
+    named = {"name": name, "network": p.network}
     if p.network not in nets:
-        where = ", ".join(sorted(nets)) or "no network"
+        if nets:
+            message = Text("{name} is on {networks}, not on {network}", networks=", ".join(sorted(nets)), **named)
+        else:
+            message = Text("{name} is on no network, not on {network}", **named)
         return Verdict(
             False,
             expected,
             layout,
-            message=f"{name} is on {where}, not on {p.network}{_near(p.network, list(nets))}",
+            message=_near(message, p.network, list(nets)),
             hint=f"docker network connect {_alias_flags(p.aliases)}{p.network} {name}",
         )
     missing = [a for a in p.aliases if a not in layout[p.network]]
@@ -205,12 +231,17 @@ def _attached(p: AttachedParams, c: Container) -> Verdict:
             True,
             expected,
             layout,
-            message=f"{name} is on {p.network} with aliases {layout[p.network]}",
+            message=Text("{name} is on {network} with aliases {aliases}", aliases=layout[p.network], **named),
         )
     elsewhere = [net for net, al in layout.items() if set(missing) & set(al)]
-    message = f"{name} is on {p.network} with aliases {layout[p.network]}; expected alias {', '.join(missing)}"
+    message = Text(
+        "{name} is on {network} with aliases {aliases}; expected alias {missing}",
+        aliases=layout[p.network],
+        missing=", ".join(missing),
+        **named,
+    )
     if elsewhere:
-        message += f" (it is on {', '.join(elsewhere)} instead)"
+        message = Text("{message} (it is on {networks} instead)", message=message, networks=", ".join(elsewhere))
     return Verdict(
         False,
         expected,
@@ -247,14 +278,27 @@ def link(p: LinkParams, snapshot: Snapshot) -> Verdict:
             True,
             f"{p.target}:{p.alias}",
             f"{p.target}:{p.alias}",
-            message=f"{facts.name_of(linked[0])} is linked to {p.target} as {p.alias}",
+            message=Text(
+                "{name} is linked to {target} as {alias}", name=facts.name_of(linked[0]), target=p.target, alias=p.alias
+            ),
         )
     seen = sorted({f"{t}:{a}" for c in found for t, a in facts.links_of(c)})
     return Verdict(
         False,
         f"{p.target}:{p.alias}",
         seen or None,
-        message=f"{p.container}: links {seen or 'none'}, expected {p.target}:{p.alias}",
+        message=(
+            Text(
+                "{container}: links {links}, expected {link}",
+                container=str(p.container),
+                links=seen,
+                link=f"{p.target}:{p.alias}",
+            )
+            if seen
+            else Text(
+                "{container}: links none, expected {link}", container=str(p.container), link=f"{p.target}:{p.alias}"
+            )
+        ),
         hint=Text("run it with --link {target}:{alias}", target=p.target, alias=p.alias),
     )
 
@@ -289,13 +333,15 @@ def ran(p: RanParams, snapshot: Snapshot) -> Verdict:
             True,
             p.model_dump(exclude_none=True),
             {"container": facts.name_of(c), "command": line},
-            message=f"{facts.name_of(c)} ran {line!r}",
+            message=Text("{name} ran {command}", name=facts.name_of(c), command=repr(line)),
         )
     where = "".join([f" --net={p.network}" if p.network else "", f" --link {p.link}" if p.link else ""])
     return Verdict(
         False,
         p.model_dump(exclude_none=True),
         {"commands seen": seen} if seen else None,
-        message=f"no {p.image} container that ran /{p.command}/{where}",
+        message=Text(
+            "no {image} container that ran /{command}/{options}", image=p.image, command=p.command, options=where
+        ),
         hint=f"docker run{where} {p.image} ...",
     )

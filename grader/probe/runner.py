@@ -24,6 +24,7 @@ import requests.exceptions
 from docker.utils.socket import frames_iter
 
 from .. import facts
+from ..i18n import Text, stored
 from ..snapshot import ProbeResult, Snapshot
 from ..util import one_line
 from .script import READS, Section, command_for, output_limit, parse, script, split_sections
@@ -126,12 +127,10 @@ class ProbeRunner:
             if spec.target is not None:
                 address = facts.address_of(self.snapshot.result(), spec.target, network)
                 if address is None:
-                    results[spec.key] = self._result(
-                        spec,
-                        ok=False,
-                        error=f"no running container {spec.target} on {network}",
-                        data={"state": True},
+                    error = Text(
+                        "no running container {container} on {network}", container=str(spec.target), network=network
                     )
+                    results[spec.key] = self._failed(spec, ProbeError(error, state=True))
                     continue
             commands.append((command_for(spec, address), timeout_for(spec)))
             runnable.append(spec)
@@ -152,15 +151,14 @@ class ProbeRunner:
                 output = execute(script([commands[i] for i in missing], nonce), len(missing))
             except ProbeError as exc:
                 for i in missing:
-                    spec = runnable[i]
-                    results[spec.key] = self._result(spec, ok=False, error=str(exc), data={"state": exc.state})
+                    results[runnable[i].key] = self._failed(runnable[i], exc)
                 return results
             for i, section in zip(missing, split_sections(output, nonce, len(missing)), strict=True):
                 sections[i] = section
         elapsed = round(time.perf_counter() - started, 3)
         for spec, address, section in zip(runnable, addresses, sections, strict=True):
             if section is None:
-                results[spec.key] = self._result(spec, ok=False, error="the probe's output was cut short, twice")
+                results[spec.key] = self._failed(spec, ProbeError(Text("the probe's output was cut short, twice")))
                 continue
             ok, data = parse(spec, section.rc, section.output)
             if address is not None:
@@ -175,6 +173,12 @@ class ProbeRunner:
             output = section.output[-4000:]
             results[spec.key] = self._result(spec, ok=ok, output=output, data=data, duration=elapsed, error=error)
         return results
+
+    def _failed(self, spec: ProbeSpec, exc: ProbeError) -> ProbeResult:
+        """The result of a probe that could not run; a sentence of ours is kept as a template
+        too (``data.said``), so that a student reads it in their language."""
+        said = {"said": stored(exc.message)} if isinstance(exc.message, Text) else {}
+        return self._result(spec, ok=False, error=str(exc.message), data={"state": exc.state, **said})
 
     def _result(self, spec: ProbeSpec, **fields: Any) -> ProbeResult:
         where = spec.origin.key
@@ -280,7 +284,7 @@ class ProbeContainer:
             target, _, alias = link.partition(":")
             snapshot = self.runner.snapshot.result()
             if not any(facts.is_running(c) for c in facts.select(snapshot, facts.Selector(name=target))):
-                raise ProbeError(f"cannot link to {target}: no such running container", state=True)
+                raise ProbeError(Text("cannot link to {target}: no such running container", target=target), state=True)
             links[target] = alias or target
         try:
             container = self.api.create_container(
@@ -291,10 +295,13 @@ class ProbeContainer:
             )
         except docker.errors.ImageNotFound as exc:
             image = self.runner.image
-            raise ProbeError(
-                f"probe image {image!r} is not on the daemon and the grader never pulls: "
-                f"docker pull {image}, or grade with --probe-image IMAGE"
-            ) from exc
+            message = Text(
+                "probe image {quoted} is not on the daemon and the grader never pulls: "
+                "docker pull {image}, or grade with --probe-image IMAGE",
+                quoted=repr(image),
+                image=image,
+            )
+            raise ProbeError(message) from exc
         except docker.errors.NotFound as exc:  # checked by the daemon: the snapshot may not be taken yet
             raise _no_network(network) from exc
         except docker.errors.APIError as exc:
@@ -334,7 +341,7 @@ class ProbeContainer:
 
 def _no_network(network: str) -> ProbeError:
     """The student's daemon has no such network (the daemon says so at create, start or connect)."""
-    return ProbeError(f"network {network} does not exist", state=True)
+    return ProbeError(Text("network {network} does not exist", network=network), state=True)
 
 
 class ProbeError(Exception):
@@ -344,4 +351,5 @@ class ProbeError(Exception):
 
     def __init__(self, message: str, state: bool = False):
         super().__init__(message)
+        self.message = message  # a Text when the sentence is ours (never one quoting Docker's words)
         self.state = state

@@ -3,7 +3,9 @@ student (``students/``) and one per attempt (``attempts/``). Offline: no scripts
 charts and topology pictures are inline SVG drawn by the templates.
 
 Every page is rendered from a typed context object with autoescaping on: nothing a student
-controls (names, container names, command output) is ever marked safe.
+controls (names, container names, command output) is ever marked safe. Student and attempt
+pages are in the language asked (``lang``: the rubric's titles and hints, the catalog's words
+and messages); the class dashboard is the instructor's, in English.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, Template
 
 from .. import __version__
 from ..errors import StoreError
+from ..evaluate import localised
+from ..i18n import translations, translator
 from ..outcome import CheckResult
 from ..provenance import NOT_VERIFIED, attempt_identity, identity, same_daemon, shared_by
 from ..rubric.model import Rubric
@@ -119,6 +123,7 @@ class AttemptLink:
     graded_at: str
     score: str
     identity: str  # verified, not verified (imports) or live
+    identity_word: str  # the same in the page's language
 
 
 @dataclass(frozen=True)
@@ -206,7 +211,7 @@ def _collector_paused() -> Iterator[None]:
 
 
 @_collector_paused()
-def load(store: Store, mode: Mode | None = None) -> Site:
+def load(store: Store, mode: Mode | None = None, lang: str = "en") -> Site:
     attempts = store.attempts()
     if not attempts:
         raise StoreError(f"no attempts in {store.url}: nothing to report (grade someone first)")
@@ -220,7 +225,7 @@ def load(store: Store, mode: Mode | None = None) -> Site:
         found = standings([a for a in attempts if a.rubric_id == rubric_id], counted)
         sections.append(_section(rubric, counted, found, names, shared))
         for s in found:
-            per_student[s.student].append(_student_section(rubric, counted, s, shared))
+            per_student[s.student].append(_student_section(rubric, counted, s, shared, lang))
     index = IndexPage(
         generated_at=when(datetime.now(UTC)),
         grader_version=__version__,
@@ -235,7 +240,7 @@ def load(store: Store, mode: Mode | None = None) -> Site:
 def _section(
     rubric: Rubric, mode: Mode, found: list[Standing], names: list[str], shared: dict[int, list[str]]
 ) -> RubricSection:
-    columns = [Column(c.id, c.title) for _, c in rubric.checks()]
+    columns = [Column(c.id, c.title_in()) for _, c in rubric.checks()]
     counted = [s for s in found if s.latest is not None]
     passes = Counter(c.id for s in counted for c in s.checks if c.passed)
     rows = []
@@ -247,7 +252,7 @@ def _section(
                 student_file(s.student),
                 score_text(s.score),
                 [STATUS_CSS.get(status.get(c.id, ""), "") for c in columns],
-                marks(s, mode, shared),
+                marks(s, mode, shared, "en"),
             )
         )
     share = len(counted) or 1
@@ -267,21 +272,32 @@ def _section(
     )
 
 
-def marks(s: Standing, mode: Mode, shared: dict[int, list[str]]) -> list[str]:
+def marks(s: Standing, mode: Mode, shared: dict[int, list[str]], lang: str) -> list[str]:
     """What an instructor should look at before trusting the standing's score."""
-    found = [f"identity {NOT_VERIFIED}"] if identity(s, mode) == NOT_VERIFIED else []
+    _ = translator(lang)
+    found = [_("identity not verified")] if identity(s, mode) == NOT_VERIFIED else []
     others = shared_by(s.attempts, shared)
-    return found + ([f"same daemon as {', '.join(others)}"] if others else [])
+    return found + ([_("same daemon as {names}").format(names=", ".join(others))] if others else [])
 
 
-def _student_section(rubric: Rubric, mode: Mode, s: Standing, shared: dict[int, list[str]]) -> StudentSection:
+def identity_word(identity: str, lang: str) -> str:
+    """``provenance``'s word for how attempts came in, in ``lang``."""
+    _ = translator(lang)
+    return {"live": _("live"), "verified": _("verified"), NOT_VERIFIED: _("not verified")}.get(identity, identity)
+
+
+def _student_section(
+    rubric: Rubric, mode: Mode, s: Standing, shared: dict[int, list[str]], lang: str
+) -> StudentSection:
+    _ = translator(lang)
     links = [
         AttemptLink(
             a,
             "../" + attempt_file(a),
             when(a.graded_at),
-            score_text(a.score, a.max_score) if a.ok else "error",
+            score_text(a.score, a.max_score) if a.ok else _("error"),
             attempt_identity(a),
+            identity_word(attempt_identity(a), lang),
         )
         for a in s.attempts
     ]
@@ -296,21 +312,23 @@ def _student_section(rubric: Rubric, mode: Mode, s: Standing, shared: dict[int, 
     ]
     return StudentSection(
         rubric_id=rubric.id,
-        title=rubric.title,
+        title=rubric.title_in(lang),
         mode=mode,
         counted=score_text(s.score, s.max_score) if s.latest else "—",
         best=score_text(s.best),
         latest=score_text(s.latest.score, s.latest.max_score) if s.latest else "—",
-        marks=marks(s, mode, shared),
+        marks=marks(s, mode, shared, lang),
         history=charts.timeline(points),
         attempts=links,
     )
 
 
-def attempt_page(attempt: Attempt, rubric: Rubric, snapshot: Snapshot | None, same: list[str]) -> AttemptPage:
+def attempt_page(
+    attempt: Attempt, rubric: Rubric, snapshot: Snapshot | None, same: list[str], lang: str = "en"
+) -> AttemptPage:
     probes, engine = (snapshot.probes, snapshot.engine) if snapshot else ({}, {})
     tasks = []
-    for number, group in groupby(attempt.checks, key=lambda c: c.task):
+    for number, group in groupby(localised(attempt.checks, rubric, lang), key=lambda c: c.task):
         views = [
             CheckView(
                 result=c,
@@ -323,7 +341,7 @@ def attempt_page(attempt: Attempt, rubric: Rubric, snapshot: Snapshot | None, sa
             for c in group
         ]
         task = rubric.task(number)
-        title = task.title if task else f"Task {number}"
+        title = task.title_in(lang) if task else str(number)
         tasks.append(TaskView(title, views))
     return AttemptPage(
         attempt=attempt,
@@ -331,71 +349,80 @@ def attempt_page(attempt: Attempt, rubric: Rubric, snapshot: Snapshot | None, sa
         rubric=rubric,
         graded_at=when(attempt.graded_at),
         score=score_text(attempt.score, attempt.max_score),
-        identity=_identity_text(attempt),
+        identity=_identity_text(attempt, lang),
         same_daemon=[Named(name, "../" + student_file(name)) for name in same],
         claimed=snapshot.taken_at if snapshot and attempt.source == "import" else "",
         engine=f"Docker {engine.get('Version', '?')} (API {engine.get('ApiVersion', '?')})" if snapshot else "",
         tasks=tasks,
         observed=topology.layout(topology.observed(snapshot)) if snapshot else None,
-        expected=topology.layout(topology.expected(rubric, attempt.checks)),
+        expected=topology.layout(topology.expected(rubric, attempt.checks, lang)),
     )
 
 
-def _identity_text(attempt: Attempt) -> str:
+def _identity_text(attempt: Attempt, lang: str) -> str:
+    _ = translator(lang)
     if attempt.identity == "verified":
-        return "verified: the bundle was sealed with this student's key"
+        return _("verified: the bundle was sealed with this student's key")
     if attempt.identity == "unverified":
-        return "not verified: a bundle imported without the course secret (anyone may have sent it)"
-    return "the grader inspected the daemon itself"
+        return _("not verified: a bundle imported without the course secret (anyone may have sent it)")
+    return _("the grader inspected the daemon itself")
 
 
 @cache
-def environment() -> Environment:
-    return Environment(
+def environment(lang: str = "en") -> Environment:
+    """Templates whose ``_()`` says their words in ``lang`` (Jinja's i18n extension)."""
+    env = Environment(
         loader=PackageLoader("grader.report"),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
+    env.globals["lang"] = lang
+    return env
 
 
-def template(name: str) -> Template:
-    return environment().get_template(name)
+def template(name: str, lang: str = "en") -> Template:
+    return environment(lang).get_template(name)
 
 
 Progress = Callable[[int, int], None]  # pages written, pages in all
 
 
 @_collector_paused()
-def write(site: Site, store: Store, out_dir: Path, progress: Progress | None = None) -> Path:
+def write(site: Site, store: Store, out_dir: Path, progress: Progress | None = None, lang: str = "en") -> Path:
     """Write every page of the site, telling ``progress`` of each; returns index.html's path."""
     for folder in ("students", "attempts"):
         (out_dir / folder).mkdir(parents=True, exist_ok=True)
     shutil.copyfile(Path(__file__).with_name("static") / "report.css", out_dir / "report.css")
     total = 1 + len(site.students) + len(site.attempts)
-    for done, (file, html) in enumerate(_rendered(site, store), 1):
+    for done, (file, html) in enumerate(_rendered(site, store, lang), 1):
         (out_dir / file).write_text(html, encoding="utf-8")
         if progress:
             progress(done, total)
     return out_dir / "index.html"
 
 
-def _rendered(site: Site, store: Store) -> Iterator[tuple[str, str]]:
+def _rendered(site: Site, store: Store, lang: str) -> Iterator[tuple[str, str]]:
     """(file, html) of every page: the index first, then students, then attempts."""
     yield "index.html", template("index.html").render(page=site.index, root="")
-    student = template("student.html")
+    student = template("student.html", lang)
     for file, page in site.students.items():
         yield file, student.render(page=page, root="../")
-    attempt = template("attempt.html")
+    attempt = template("attempt.html", lang)
     rubric_of = cache(store.rubric)
     snapshot_of = lru_cache(maxsize=32)(store.snapshot)  # attempts that share a snapshot are neighbours
     for a in site.attempts:
         snapshot = snapshot_of(a.snapshot_digest) if a.snapshot_digest else None
-        page = attempt_page(a, rubric_of(a.rubric_id, a.rubric_digest), snapshot, site.shared.get(a.id, []))
+        page = attempt_page(a, rubric_of(a.rubric_id, a.rubric_digest), snapshot, site.shared.get(a.id, []), lang)
         yield attempt_file(a), attempt.render(page=page, root="../")
 
 
-def build(store: Store, out_dir: str | Path, mode: Mode | None = None, progress: Progress | None = None) -> Path:
-    """Read the store once and write the whole site; returns the path of index.html."""
-    return write(load(store, mode), store, Path(out_dir), progress)
+def build(
+    store: Store, out_dir: str | Path, mode: Mode | None = None, progress: Progress | None = None, lang: str = "en"
+) -> Path:
+    """Read the store once and write the whole site (student and attempt pages in ``lang``);
+    returns the path of index.html."""
+    return write(load(store, mode, lang), store, Path(out_dir), progress, lang)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .. import facts
+from ..i18n import translator
 from ..outcome import CheckResult
 from ..rubric.model import Rubric
 from ..snapshot import Snapshot
@@ -55,20 +56,21 @@ def observed(snapshot: Snapshot) -> Graph:
     return graph
 
 
-def expected(rubric: Rubric, results: list[CheckResult]) -> Graph:
+def expected(rubric: Rubric, results: list[CheckResult], lang: str = "en") -> Graph:
     status = {r.id: STATUS_CSS[r.status] for r in results}
+    _ = translator(lang)
     graph = Graph()
-    for _, check in rubric.checks():
+    for _number, check in rubric.checks():
         css = status.get(check.id, "u")  # not evaluated in this attempt
         p = check.params
         if check.kind == "network":
             graph.networks[p.name] = css if p.exists else f"{css} absent"
-            graph.details[p.name] = f"{check.id}: {check.title}"
+            graph.details[p.name] = f"{check.id}: {check.title_in(lang)}"
         elif check.kind == "container":
             graph.containers[str(p.container)] = css
-            graph.details[str(p.container)] = f"{check.id}: {check.title}"
+            graph.details[str(p.container)] = f"{check.id}: {check.title_in(lang)}"
         elif check.kind == "attached":
-            label = " ".join(p.aliases) if p.attached else "not attached"
+            label = " ".join(p.aliases) if p.attached else _("not attached")
             graph.attach(str(p.container), p.network, label, css if p.attached else f"{css} absent")
         elif check.kind == "link":
             graph.link(str(p.container), p.target, p.alias, css)

@@ -21,24 +21,41 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from ..checks import KINDS
+from ..i18n import LANGS
 from ..probe.spec import ProbeSpec
 
 
-class Hint(BaseModel):
+class Localized(BaseModel):
+    """A text a student reads, in each of their languages (``grader.i18n.LANGS``)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    en: str = Field("", description="English")
+    en: str = Field(description="English")
     id: str = Field("", description="Bahasa Indonesia")
 
     def get(self, lang: str) -> str:
-        return getattr(self, lang, "") or self.en
+        """The text in ``lang``, else in English."""
+        return (getattr(self, lang, "") if lang in LANGS else "") or self.en
 
 
-class CheckBase(BaseModel):
+class Hint(Localized):
+    en: str = Field("", description="English")
+
+
+class Titled(BaseModel):
+    """A title that is one text, or one per language (``{en: ..., id: ...}``). Kept as given,
+    so that a rubric of plain titles has the digest it always had."""
+
+    title: str | Localized
+
+    def title_in(self, lang: str = "en") -> str:
+        return self.title if isinstance(self.title, str) else self.title.get(lang)
+
+
+class CheckBase(Titled):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", description="unique in the rubric")
-    title: str
     # Finite and bounded: a score is a sum of points, and two checks of 1e308 sum to infinity.
     points: float = Field(1, gt=0, le=1000, allow_inf_nan=False)
     needs: list[str] = Field(default_factory=list, description="ids of checks that must pass first")
@@ -99,18 +116,16 @@ Check = create_model(  # type: ignore[call-overload]
 )
 
 
-class Task(BaseModel):
+class Task(Titled):
     model_config = ConfigDict(extra="forbid")
 
-    title: str
     checks: list[Check] = Field(min_length=1)  # type: ignore[valid-type]
 
 
-class Rubric(BaseModel):
+class Rubric(Titled):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
-    title: str
     version: str
     description: str = ""
     mode: Literal["final", "progress"] = Field(
@@ -151,7 +166,7 @@ class Rubric(BaseModel):
         """Each task's number: the one its title starts with ("9. Disconnect" is lab step 9,
         after a step 8 with nothing to check) when every title has one and they rise, else
         its position (1-based). ``--task N`` and the results use these."""
-        given = [re.match(r"\s*(\d+)[.):]\s", task.title) for task in self.tasks]
+        given = [re.match(r"\s*(\d+)[.):]\s", task.title_in()) for task in self.tasks]
         if all(given):
             numbers = [int(m.group(1)) for m in given if m]
             if all(a < b for a, b in zip(numbers, numbers[1:], strict=False)):
