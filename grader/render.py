@@ -174,15 +174,14 @@ def checklist(graded: Graded, lang: str = "en") -> RenderableType:
 def _score_line(graded: Graded, _: Callable[[str], str], first: int | None = None) -> Text:
     """The total, then what to do: well done, or (for the checklist) the next command to type."""
     outcome = graded.outcome
-    line = Text(
-        _("Total: {score}").format(score=f"{outcome.score:g}/{outcome.max_score:g}"),
-        "bold " + ("green" if outcome.passed else "red"),
-    )
+    line = Text()
+    total = _("Total: {score}").format(score=f"{outcome.score:g}/{outcome.max_score:g}")
+    line.append(total, "bold " + ("green" if outcome.passed else "red"))
     if outcome.passed:
         line.append(" · " + _("Everything passes. Well done!"), "green")
     elif first is not None:
         line.append(" · " + _("next:") + " ")
-        line.append_text(shown(next_command(graded, first), "bold"))
+        line.append_text(shown(next_command(graded, first), "bold cyan"))
     return line
 
 

@@ -169,3 +169,23 @@ def test_check_in_indonesian_on_a_half_done_lab_in_a_pty(daemon: BenchDaemon, tm
         assert not english_left(line, names), line
     # The default store is the user's data folder, not the current one.
     assert (tmp_path / ".local" / "share" / "grader" / "grader.db").is_file()
+
+
+def test_an_unwritable_submit_or_report_folder_is_one_line_before_any_work(tmp_path: Path) -> None:
+    """Before the daemon is reached (there is none: that would be exit 3) or the store read."""
+    from click.testing import CliRunner
+
+    from grader.cli import main
+
+    (tmp_path / "file").write_text("")
+    nowhere = ["--docker-host", "unix:///nonexistent.sock", "--db", f"sqlite:///{tmp_path / 'g.db'}"]
+    for bad in (tmp_path / "file" / "lab2.json", tmp_path / "missing" / "lab2.json", tmp_path):
+        done = CliRunner().invoke(main, ["check", "--submit", str(bad), *nowhere])
+        assert done.exit_code == 2 and done.stderr.startswith(f"grader: cannot write {bad}: "), done.stderr
+        assert len(done.stderr.splitlines()) == 1
+    done = CliRunner().invoke(main, ["report", "--db", "sqlite:///none.db", "--out", str(tmp_path / "file" / "site")])
+    assert (
+        done.exit_code == 2
+        and done.stderr == f"grader: cannot write {tmp_path / 'file' / 'site'}: {tmp_path / 'file'} is not a folder\n"
+    )
+    assert not (tmp_path / "g.db").exists()

@@ -8,6 +8,7 @@ GRADER_SCREENSHOTS is set)."""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -234,3 +235,37 @@ def test_report_of_a_real_grade(networks_lab, tmp_path: Path, browser: Browser) 
     assert attempt.page.locator(".badge.p").count() == len(load("docker-networks").checks())
     assert attempt.problems == [] and attempt.dialogs == []
     attempt.close()
+
+
+@pytest.mark.browser
+def test_student_and_attempt_pages_in_indonesian(
+    browser: Browser, tmp_path_factory: pytest.TempPathFactory, screenshots: Path
+) -> None:
+    """grader report --lang id: the student's pages say every word, title, message and hint in
+    Indonesian (names, commands and values as they are); the dashboard stays English."""
+    from test_i18n import catalog
+
+    work = tmp_path_factory.mktemp("report-id")
+    store = class_store(f"sqlite:///{work / 'class.db'}")
+    site = report.build(store, work / "site", lang="id").parent
+    # English that has an Indonesian translation of its own must not be on the pages.
+    english = {m for m, said in catalog("id").items() if said != m and "{" not in m and "%(" not in m}
+    student = Visit(browser, page_of(site, "student networks-typo"))
+    assert student.page.locator("html").get_attribute("lang") == "id"
+    assert student.page.get_by_role("heading", name="Jaringan Docker (DNS bawaan)").is_visible()
+    assert student.page.get_by_role("columnheader", name="Percobaan").is_visible()
+    attempt = Visit(browser, site / "students" / student.page.locator("table.attempts a").first.get_attribute("href"))
+    shown = attempt.page.locator("main").inner_text()
+    assert "1. Membuat jaringan" in shown and "jaringan bridge backend-network ada" in shown
+    assert "tidak ada jaringan backend-network (ada 'backend_network': salah ketik?)" in shown
+    assert "Saran: Jalankan: docker network create backend-network (perhatikan tanda hubung)" in shown
+    assert attempt.page.locator(".badge").first.inner_text() in ("gagal", "lulus", "terblokir", "galat")
+    for visit in (student, attempt):
+        text = visit.page.locator("body").inner_text()
+        left = sorted(word for word in english if re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", text))
+        assert left == [], (visit.page.url, left)
+        assert visit.problems == [] and visit.dialogs == []
+    attempt.page.screenshot(path=str(screenshots / "attempt-id.png"), full_page=True)
+    assert "<h1>Class dashboard</h1>" in (site / "index.html").read_text()
+    for visit in (student, attempt):
+        visit.close()
