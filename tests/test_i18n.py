@@ -85,7 +85,7 @@ def test_results_keep_their_templates_and_read_in_indonesian(case: str) -> None:
     in Indonesian, every message and title is the catalog's and the rubric's, values kept."""
     rubric = load((GOLDEN / case / "rubric").read_text().strip())
     outcome = evaluate(rubric, Snapshot.from_json((GOLDEN / case / "snapshot.json").read_text()))
-    english = {m for m in catalog("id")}
+    english = set(catalog("id"))
     for c, translated in zip(outcome.checks, localised(outcome.checks, rubric, "id"), strict=True):
         assert Text.load(c.phrases["message"]) == c.message
         assert translated.title != c.title and translated.title == rubric_title(rubric, c.id)
