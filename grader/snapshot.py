@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 import pydantic_core
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 
 def canonical_digest(body: Any) -> str:
@@ -55,11 +55,19 @@ class Snapshot(BaseModel):
     timeline: list[dict[str, Any]] = Field(default_factory=list)
     digest: str = ""
 
+    @model_serializer(mode="wrap")
+    def _without_empty_watch(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # The watch's fields are left out when empty: a snapshot of any other run is the same
+        # JSON, with the same digest, as before they existed.
+        body = handler(self)
+        for name in ("ephemeral", "timeline"):
+            if not body.get(name, True):
+                del body[name]
+        return body
+
     def content_digest(self) -> str:
-        """sha256 of the canonical JSON of everything but the digest itself (and of the watch's
-        fields when they are empty, so that the digests of earlier snapshots still hold)."""
-        empty = {name for name in ("ephemeral", "timeline") if not getattr(self, name)}
-        return canonical_digest(self.model_dump(mode="json", exclude={"digest", *empty}))
+        """sha256 of the canonical JSON of everything but the digest itself."""
+        return canonical_digest(self.model_dump(mode="json", exclude={"digest"}))
 
     def sealed(self) -> Snapshot:
         return self.model_copy(update={"digest": self.content_digest()})
