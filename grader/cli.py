@@ -207,6 +207,11 @@ def grade(
     default=None,
     help="Your student key from your instructor (default: $GRADER_KEY): seals the bundle of --submit as yours.",
 )
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="Keep watching the daemon: the checklist is drawn again as you type docker commands (Ctrl-C ends it).",
+)
 def check(
     rubric_ref: str,
     task: int | None,
@@ -220,6 +225,7 @@ def check(
     submit: Path | None,
     student: str | None,
     key: str | None,
+    watch: bool,
 ) -> None:
     """Self-check your own daemon while you work on a lab (students).
 
@@ -231,6 +237,7 @@ def check(
     Example:
       grader check --rubric docker-links --task 2 --lang id
       grader check --rubric docker-networks --submit lab2.json --student "Ani Lestari" --key K7QJ2MXRAB4D
+      grader check --watch --lang id
     """
     from .bundle import student_name, write
     from .grading import grade as run
@@ -243,6 +250,11 @@ def check(
     if submit and key and not student:
         raise UsageError("--key needs --student: the name your key was made for")
     name = student_name(student) if student else getpass.getuser()
+    if watch:
+        if submit or task is not None or fmt != "table":
+            raise UsageError("--watch draws the whole checklist: leave out --submit, --task and --format")
+        _watch(rubric_ref, name, db_url or student_store(), docker_host, probe_image, mode, lang)
+        return
     seal_key = typed_key(key) if submit and key else None  # checked before the daemon is graded
     if submit:
         writable(submit)
@@ -355,6 +367,44 @@ def _finish(graded: Any) -> None:
         click.echo(f"grader: graded, not stored: {graded.store_error}", err=True)
         sys.exit(StoreError.exit_code)
     sys.exit(0 if graded.outcome.passed else 1)
+
+
+def _watch(
+    rubric_ref: str, student: str, db_url: str, docker_host: str | None, probe_image: str, mode: str | None, lang: str
+) -> None:
+    """``check --watch``: the checklist, drawn again as the daemon changes, until interrupted.
+    A terminal gets it in place (rich's Live); a pipe gets each new checklist after the last."""
+    from rich.live import Live
+
+    from . import render
+    from .watch import Watch
+
+    console = Console()
+    live = Live(console=console, auto_refresh=False, transient=False) if console.is_terminal else None
+
+    def show(graded: Any, note: str, pending: int) -> None:
+        view = render.watch_view(graded, lang, note, pending)
+        if live is not None:
+            live.update(view, refresh=True)
+        elif not pending:
+            console.print(view)
+        if graded.store_error:
+            console.print(f"grader: not stored: {printable(graded.store_error)}", style="red")
+
+    watcher = Watch(
+        rubric_ref,
+        student=student,
+        show=show,
+        docker_host=docker_host,
+        db_url=db_url,
+        probe_image=probe_image,
+        mode=mode,
+    )
+    if live is None:
+        watcher.run()
+        return
+    with live:
+        watcher.run()
 
 
 def _emit(graded: Any, fmt: str, lang: str) -> None:

@@ -171,6 +171,18 @@ def checklist(graded: Graded, lang: str = "en") -> RenderableType:
     return Group(head, lines, _score_line(graded, _, first))
 
 
+def watch_view(graded: Graded, lang: str, note: str, pending: int) -> RenderableType:
+    """The live checklist of ``check --watch``: the checklist, then what the watcher saw last
+    and whether probes are still running for it."""
+    _ = translator(lang)
+    status = _("watching the daemon; Ctrl-C ends it")
+    if note:
+        status = _("last seen: {event}").format(event=note)
+    if pending:
+        status += " · " + _("probing again ({count})…").format(count=pending)
+    return Group(checklist(graded, lang), shown(status, "dim"))
+
+
 def _score_line(graded: Graded, _: Callable[[str], str], first: int | None = None) -> Text:
     """The total, then what to do: well done, or (for the checklist) the next command to type."""
     outcome = graded.outcome

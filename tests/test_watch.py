@@ -3,6 +3,15 @@ with --rm) while the watcher follows the daemon's events."""
 
 from __future__ import annotations
 
+import fcntl
+import os
+import pty
+import signal
+import struct
+import subprocess
+import sys
+import termios
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -68,3 +77,72 @@ def test_the_watch_counts_rm_steps_and_keeps_the_timeline(daemon: BenchDaemon, t
     actions = [(e["type"], e["action"]) for e in stored.timeline]
     assert actions[0] == ("container", "create") and ("container", "destroy") in actions
     assert not any("grader" in e["name"] for e in stored.timeline)  # the probes are not the student's
+
+
+def test_check_watch_in_a_terminal_to_full_marks_then_interrupted(daemon: BenchDaemon, tmp_path: Path) -> None:
+    """A student plays lab 2 (the explore steps with --rm) while `grader check --watch` runs in
+    a pty: the checklist reaches full marks, the --rm steps count, the timeline is stored, and
+    SIGINT, then SIGTERM on a second watch, leave nothing of the grader's on the daemon."""
+    db = tmp_path / "g.db"
+    for signum, code in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):
+        screen = Screen(
+            [sys.executable, "-m", "grader.cli", "check", "--watch", "--rubric", "docker-networks"]
+            + ["--docker-host", daemon.host, "--db", f"sqlite:///{db}"]
+        )
+        try:
+            screen.wait_for("Total: ")
+            if signum == signal.SIGINT:
+                labs.play(daemon, labs.NETWORKS_LAB, rewrite=with_rm)
+                screen.wait_for("Everything passes")
+            screen.proc.send_signal(signum)
+            assert screen.proc.wait(timeout=60) == code, screen.text()
+        finally:
+            screen.close()
+        assert "Traceback" not in screen.text()
+        assert probe_containers(daemon) == []
+    attempts = Store(f"sqlite:///{db}").attempts("docker-networks")
+    full = [a for a in attempts if a.source == "watch" and a.score == a.max_score]
+    assert full, [(a.source, a.score) for a in attempts]
+    stored = Store(f"sqlite:///{db}").snapshot(full[0].snapshot_digest)
+    assert {c.id for c in full[0].checks if c.id.endswith("-ran")} == {"env-ran", "resolv-ran", "ping-ran"}
+    assert {tuple(c["Config"]["Cmd"]) for c in stored.ephemeral} >= {("env",), ("cat", "/etc/resolv.conf")}
+    assert ("network", "disconnect") in {(e["type"], e["action"]) for e in stored.timeline}
+
+
+class Screen:
+    """A command in a pseudo-terminal, its output read as it comes."""
+
+    def __init__(self, argv: list[str]) -> None:
+        self.master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
+        env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "100", "LINES": "40"}
+        self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
+        os.close(slave)
+        self.chunks: list[bytes] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                data = os.read(self.master, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            self.chunks.append(data)
+
+    def text(self) -> str:
+        return b"".join(self.chunks).decode(errors="replace")
+
+    def wait_for(self, text: str, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.text():
+            assert time.monotonic() < deadline and self.proc.poll() is None, self.text()[-3000:]
+            time.sleep(0.1)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self.master)
