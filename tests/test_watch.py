@@ -21,6 +21,7 @@ from bench import labs
 from bench.daemon import BenchDaemon
 
 from grader.grading import Graded
+from grader.report import attempt_file, build
 from grader.store import Store
 from grader.watch import Watch, watching
 
@@ -77,6 +78,11 @@ def test_the_watch_counts_rm_steps_and_keeps_the_timeline(daemon: BenchDaemon, t
     actions = [(e["type"], e["action"]) for e in stored.timeline]
     assert actions[0] == ("container", "create") and ("container", "destroy") in actions
     assert not any("grader" in e["name"] for e in stored.timeline)  # the probes are not the student's
+    # The attempt page shows what was seen and when.
+    build(Store(db), tmp_path / "site")
+    page = (tmp_path / "site" / attempt_file(attempts[-1])).read_text()
+    assert "<h2>Timeline</h2>" in page and "<h2>Seen while the student worked</h2>" in page
+    assert "<code>ping -c 1 redis</code>" in page and "redis-server:redis" in page
 
 
 def test_check_watch_in_a_terminal_to_full_marks_then_interrupted(daemon: BenchDaemon, tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, Template
 
-from .. import __version__
+from .. import __version__, facts
 from ..errors import StoreError
 from ..evaluate import localised
 from ..i18n import translations, translator
@@ -181,6 +181,18 @@ class AttemptPage:
     tasks: list[TaskView]
     observed: topology.Picture | None  # None: no snapshot (the daemon could not be read)
     expected: topology.Picture
+    seen: list[SeenContainer]  # what `check --watch` saw of containers gone since (--rm)
+    timeline: list[dict[str, Any]]  # the daemon's events `check --watch` saw, oldest first
+
+
+@dataclass
+class SeenContainer:
+    name: str
+    image: str
+    command: str
+    networks: str
+    links: str
+    state: str
 
 
 # -- building -----------------------------------------------------------------------------
@@ -356,6 +368,21 @@ def attempt_page(
         tasks=tasks,
         observed=topology.layout(topology.observed(snapshot)) if snapshot else None,
         expected=topology.layout(topology.expected(rubric, attempt.checks, lang)),
+        seen=[_seen(c) for c in snapshot.ephemeral] if snapshot else [],
+        timeline=snapshot.timeline if snapshot else [],
+    )
+
+
+def _seen(container: dict[str, Any]) -> SeenContainer:
+    state = container.get("State") if isinstance(container.get("State"), dict) else {}
+    code = state.get("ExitCode")
+    return SeenContainer(
+        name=facts.name_of(container),
+        image=facts.image_of(container),
+        command=facts.command_of(container),
+        networks=", ".join(sorted(facts.networks_of(container))) or facts.network_mode(container),
+        links=", ".join(f"{target}:{alias}" for target, alias in facts.links_of(container)),
+        state=f"{facts.state_of(container)}" + (f" ({code})" if isinstance(code, int) else ""),
     )
 
 
