@@ -1,5 +1,10 @@
-"""Fixtures of the real bench: a private Docker engine per test session, cleaned between
-tests, with the lab images loaded and the labs played on demand."""
+"""Fixtures of the real bench: a private Docker engine per engine and test session, cleaned
+between tests, with the lab images loaded and the labs played on demand.
+
+Every test that uses the bench (``daemon``, ``links_lab``, ``networks_lab``, ``bench`` or
+``engine``) runs once per engine, with the ids ``20.10`` and ``28.5``; the session's daemon of an
+engine starts when its first test needs it. ``@pytest.mark.engines("28.5")`` runs a test on
+the engines it names only."""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from pathlib import Path
 import pytest
 from bench import images, labs
 from bench.daemon import BenchDaemon
+from bench.engines import DEFAULT, ENGINES
 from bench.postgres import BenchPostgres
 from bench.system import ensure_packages
 
@@ -25,15 +31,19 @@ def _stop_all() -> None:
 atexit.register(_stop_all)  # also on Ctrl-C and failed sessions
 
 
-def start_daemon(name: str, tls: bool = False) -> BenchDaemon:
-    """Start a bench daemon with the lab images loaded; stopped at session end.
+def pytest_sessionfinish() -> None:
+    _stop_all()
+
+
+def start_daemon(name: str, tls: bool = False, engine: str = DEFAULT) -> BenchDaemon:
+    """Start a bench daemon of ``engine`` with the lab images loaded; stopped at session end.
 
     With ``tls=True`` it also listens on ``daemon.tcp_host`` with mutual TLS (``daemon.tls_files``).
     """
     if os.geteuid() != 0:
         pytest.fail("the bench needs root (it starts dockerd in a network namespace)")
     ensure_packages()
-    daemon = BenchDaemon(name, tls=tls)
+    daemon = BenchDaemon(name, engine=engine, tls=tls)
     _started.append(daemon)
     daemon.start()
     images.load_images(daemon, _images_tar(daemon))
@@ -49,11 +59,31 @@ def _images_tar(builder: BenchDaemon) -> Path:
     return _tar[0]
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run each test that needs an engine on every engine, or on those its ``engines`` mark names.
+    Session scope: pytest groups the tests by engine, so each daemon is set up once."""
+    if "engine" in metafunc.fixturenames:
+        marker = metafunc.definition.get_closest_marker("engines")
+        chosen = marker.args if marker else ENGINES
+        metafunc.parametrize("engine", chosen, indirect=True, ids=str, scope="session")
+
+
 @pytest.fixture(scope="session")
-def bench() -> Iterator[BenchDaemon]:
-    daemon = start_daemon(f"s{os.getpid()}")
-    yield daemon
-    _stop_all()
+def engine(request: pytest.FixtureRequest) -> str:
+    """The Docker engine under test: ``20.10`` or ``28.5``."""
+    return request.param
+
+
+_benches: dict[str, BenchDaemon] = {}
+
+
+@pytest.fixture(scope="session")
+def bench(engine: str) -> BenchDaemon:
+    """The session's daemon of ``engine``, started when a test first needs it and kept until
+    the session ends (pytest may come back to an engine after the other)."""
+    if engine not in _benches:
+        _benches[engine] = start_daemon(f"s{os.getpid()}-{engine}", engine=engine)
+    return _benches[engine]
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """Batch grading on the bench: several private daemons, each in its own network namespace,
-as a class of student machines in different lab states, plus a dead one and one that
-accepts connections and never answers. Scale-out workers share a real PostgreSQL."""
+as a class of student machines in different lab states and on both engines (20.10 and 28.5),
+plus a dead one and one that accepts connections and never answers. Scale-out workers share
+a real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -91,13 +92,14 @@ class SlowProxy:
 
 @pytest.fixture(scope="module")
 def classroom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """student -> roster row: a finished lab, a lab with a typical mistake, a dead daemon, a
-    daemon that never answers, a half-done lab reached over TCP with TLS, the same daemon
-    with a client certificate it does not trust, the same daemon again over ssh, and once
-    more with a good client certificate but a CA that did not sign the daemon's."""
-    done = start_daemon(f"c1{os.getpid()}")
-    mistake = start_daemon(f"c2{os.getpid()}")
-    remote = start_daemon(f"c3{os.getpid()}", tls=True)
+    """student -> roster row: a finished lab (on 28.5), a lab with a typical mistake (on 20.10),
+    a dead daemon, a daemon that never answers, a half-done lab reached over TCP with TLS (on
+    28.5), the same daemon with a client certificate it does not trust, the same daemon again
+    over ssh, and once more with a good client certificate but a CA that did not sign the
+    daemon's."""
+    done = start_daemon(f"c1{os.getpid()}", engine="28.5")
+    mistake = start_daemon(f"c2{os.getpid()}", engine="20.10")
+    remote = start_daemon(f"c3{os.getpid()}", tls=True, engine="28.5")
     labs.play(done, labs.NETWORKS_LAB)
     forgot_connect = lambda c: None if c[:2] == ("network", "connect") and "db" in c else c  # noqa: E731
     labs.play(mistake, labs.NETWORKS_LAB, rewrite=forgot_connect)
@@ -179,6 +181,13 @@ def test_batch_grades_every_daemon_and_keeps_going(classroom: dict[str, str], tm
     for student in classroom:
         assert student in out
     assert_class_outcomes(by_student(db))
+    store = Store(db)
+    engines = {
+        student: store.snapshot(attempt.snapshot_digest).engine["Version"].split("+")[0].rsplit(".", 1)[0]
+        for student, [attempt] in by_student(db).items()
+        if attempt.snapshot_digest
+    }
+    assert engines == {"ani": "28.5", "budi": "20.10", "eko": "28.5", "gita": "28.5"}
 
     again = batch(roster, db, "--only-failed", "--timeout", "12")
     assert again.returncode == 1

@@ -1,8 +1,11 @@
 """A private dockerd in a network namespace of its own: the bench's "student machine".
 
 Each daemon has its own socket, data root, exec root and pid file, and lives in a network
-namespace with only loopback, so nothing it runs can reach beyond the machine. A run that
-was killed leaves stale state behind; ``start`` cleans it up first.
+namespace with only loopback, so nothing it runs can reach beyond the machine. ``engine``
+says which Docker it runs (engines.py: Debian's 20.10 on the host, or 28.5 inside a forky
+rootfs). A run that was killed leaves stale state behind; ``start`` cleans it up first, its
+own and that of any daemon whose owner (the process that started it) is gone. ``stop``
+removes everything but the log.
 
 With ``tls=True`` the daemon is also a machine on a network: a veth pair links the host to
 its namespace on a /30 of 10.213.0.0/16, and dockerd listens there on TCP port 2376 with
@@ -25,6 +28,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 
+from .engines import DEFAULT, dockerd_command
 from .system import pid_alive, run
 from .tls import TlsFiles, make_tls
 
@@ -37,6 +41,7 @@ TLS_PORT = 2376
 @dataclass
 class BenchDaemon:
     name: str
+    engine: str = DEFAULT
     tls: bool = False
     address: IPv4Address | None = field(default=None, init=False)
     """The namespace's end of the veth (``tls=True``, once started)."""
@@ -72,6 +77,11 @@ class BenchDaemon:
         return STATE_ROOT / f"{self.name}.log"
 
     @property
+    def owner_file(self) -> Path:
+        """The pid of the process that started this daemon, for ``sweep_stale``."""
+        return STATE_ROOT / f"{self.name}.owner"
+
+    @property
     def host(self) -> str:
         return f"unix://{self.socket}"
 
@@ -93,7 +103,10 @@ class BenchDaemon:
     # -- lifecycle -----------------------------------------------------------------
 
     def start(self, timeout: float = 60) -> BenchDaemon:
+        sweep_stale()
         self.cleanup()
+        STATE_ROOT.mkdir(parents=True, exist_ok=True)
+        self.owner_file.write_text(str(os.getpid()))  # first: another session's sweep spares it
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.data_root.mkdir(parents=True, exist_ok=True)
         run("ip", "netns", "add", self.netns)
@@ -104,12 +117,11 @@ class BenchDaemon:
             self.tls_files = files = make_tls(self.run_dir / "tls", str(self.address))
             api_options += ["--host", self.tcp_host, "--tlsverify", "--tlscacert", str(files.ca)]
             api_options += ["--tlscert", str(files.server_cert), "--tlskey", str(files.server_key)]
+        command = dockerd_command(self.engine, self.netns_path, self.run_dir, self.data_root)
         with open(self.log, "wb") as log:
             self._proc = subprocess.Popen(
                 [
-                    "nsenter",
-                    f"--net={self.netns_path}",
-                    "dockerd",
+                    *command,
                     *api_options,
                     "--data-root",
                     str(self.data_root),
@@ -148,12 +160,12 @@ class BenchDaemon:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._proc.wait(timeout=1)
             self._proc = None
-        self.cleanup(remove_data=False)
+        self.cleanup()
 
-    def cleanup(self, remove_data: bool = True) -> None:
-        """Remove whatever a killed run left: processes, mounts, namespace, files."""
+    def cleanup(self) -> None:
+        """Remove whatever a killed run left: processes, mounts, namespace, files (the log stays)."""
         pid = self._pid()
-        if pid and pid_alive(pid):
+        if pid and pid_alive(pid) and self._is_ours(pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         if Path(self.netns_path).exists():
@@ -166,16 +178,24 @@ class BenchDaemon:
         if Path(self.netns_path).exists():
             run("ip", "netns", "del", self.netns, check=False)
         shutil.rmtree(self.run_dir, ignore_errors=True)
-        if remove_data:
-            shutil.rmtree(self.data_root, ignore_errors=True)
+        shutil.rmtree(self.data_root, ignore_errors=True)
+        self.owner_file.unlink(missing_ok=True)
 
     def _pid(self) -> int | None:
         if self._proc is not None and self._proc.poll() is None:
-            # nsenter execs dockerd, so the child's pid is dockerd's own.
+            # nsenter (and 28.5's launcher) exec dockerd, so the child's pid is dockerd's own.
             return self._proc.pid
         with contextlib.suppress(OSError, ValueError):
             return int(self.pidfile.read_text().strip())
         return None
+
+    def _is_ours(self, pid: int) -> bool:
+        """Whether ``pid`` is this daemon's dockerd: a stale pid file's pid may belong to any
+        process by now."""
+        try:
+            return str(self.socket) in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            return False
 
     def _link_to_host(self) -> IPv4Address:
         """A veth pair from the host into the namespace, on a /30 no host interface uses yet."""
@@ -229,3 +249,16 @@ class BenchDaemon:
         nets = self.docker("network", "ls", "-q", "--filter", "type=custom").stdout.split()
         if nets:
             self.docker("network", "rm", *nets)
+
+
+def sweep_stale() -> None:
+    """Clean up the daemons of runs that ended without stopping them (killed, or the machine
+    restarted): only those whose owner process is gone, never a live session's. A daemon
+    started before owners were recorded has none and is left alone."""
+    for owner in STATE_ROOT.glob("*.owner"):
+        try:
+            pid = int(owner.read_text())
+        except (OSError, ValueError):
+            continue  # being written, or removed meanwhile
+        if not pid_alive(pid):
+            BenchDaemon(owner.name.removesuffix(".owner")).cleanup()

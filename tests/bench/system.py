@@ -10,6 +10,8 @@ PACKAGES = {
     "dockerd": "docker.io",
     "debootstrap": "debootstrap",
     "nsenter": "util-linux",
+    "unshare": "util-linux",  # unshare and pivot_root: the 28.5 engine's launcher (engines.py)
+    "pivot_root": "util-linux",
     "ip": "iproute2",
     "openssl": "openssl",
     "sshd": "openssh-server",
