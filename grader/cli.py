@@ -672,12 +672,16 @@ def _batch_summary(results: list[Any], console: Console) -> None:
 
 @main.group()
 def rubrics() -> None:
-    """List, show, validate rubrics, or print their JSON Schema.
+    """List, show, validate or test rubrics, or print their JSON Schema (also: grader rubric).
 
     \b
     Example:
       grader rubrics validate rubrics/*.yaml
+      grader rubric test docker-networks
     """
+
+
+main.add_command(rubrics, "rubric")  # `grader rubric test`, as rubric authors say it
 
 
 @rubrics.command("list")
@@ -735,6 +739,51 @@ def rubrics_validate(files: tuple[str, ...]) -> None:
             problems.extend(exc.problems)
     if problems:
         raise RubricError(problems)
+
+
+@rubrics.command("test")
+@click.argument("ref", metavar="ID|FILE")
+@click.option(
+    "--docker-host",
+    metavar="URL",
+    default=None,
+    help="Play the cases on this daemon, which must be empty (default: a throwaway private engine; needs root).",
+)
+@probe_image_option
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "junit"]), default="table", show_default=True)
+def rubrics_test(ref: str, docker_host: str | None, probe_image: str, fmt: str) -> None:
+    """Prove a rubric right: its reference must get full marks, each mistake fail exactly its checks.
+
+    Each case (the rubric's `reference:` commands, then each of its `mistakes:`) is played
+    with the docker CLI on a clean daemon and graded. Without --docker-host the daemon is a
+    throwaway private engine (this machine's dockerd in a network namespace of its own, the
+    lab's images copied in from the local daemon, never pulled), removed at the end.
+
+    \b
+    Example:
+      grader rubric test docker-networks
+      grader rubric test my-lab.yaml --docker-host unix:///run/empty-docker.sock --format junit
+    """
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    from . import selftest
+
+    console = Console(stderr=True)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=console, transient=True) as bar:
+        job = bar.add_task("starting", total=None)
+        rubric, results = selftest.test_rubric(
+            ref,
+            docker_host=docker_host,
+            probe_image=probe_image,
+            progress=lambda name: bar.update(job, description=f"playing {printable(name)}"),
+        )
+    if fmt == "json":
+        click.echo(selftest.as_json(rubric, results))
+    elif fmt == "junit":
+        click.echo(selftest.as_junit(rubric, results))
+    else:
+        Console().print(selftest.as_table(results))
+    sys.exit(0 if all(r.held for r in results) else 1)
 
 
 @rubrics.command("schema")

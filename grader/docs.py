@@ -86,7 +86,7 @@ def _commands(command: click.Command, ctx: click.Context) -> list[tuple[click.Co
     if isinstance(command, click.Group):
         for name in command.list_commands(ctx):
             sub = command.get_command(ctx, name)
-            if sub is not None:
+            if sub is not None and sub.name == name:  # an alias (`grader rubric`) is its command's
                 found += _commands(sub, click.Context(sub, info_name=name, parent=ctx))
     return found
 

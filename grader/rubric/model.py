@@ -6,10 +6,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shlex
 from functools import cached_property
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -122,6 +124,38 @@ class Task(Titled):
     checks: list[Check] = Field(min_length=1)  # type: ignore[valid-type]
 
 
+def _lab_command(command: str) -> str:
+    try:
+        argv = shlex.split(command)
+    except ValueError as exc:
+        raise ValueError(f"not a command line: {exc}") from None
+    if len(argv) >= 2 and argv[0] == "docker":
+        return command
+    if len(argv) == 2 and argv[0] == "curl" and http_port(argv[1]) is not None:
+        return command
+    raise ValueError("a case's commands are docker CLI commands, or `curl docker:PORT` (a published port)")
+
+
+def http_port(url: str) -> int | None:
+    """The port of ``docker:PORT`` or ``localhost:PORT`` (as the labs reach a published port)."""
+    found = re.fullmatch(r"(?:http://)?(?:docker|localhost|127\.0\.0\.1):(\d{1,5})/?", url)
+    return int(found.group(1)) if found and 0 < int(found.group(1)) < 65536 else None
+
+
+LabCommand = Annotated[str, AfterValidator(_lab_command)]
+
+
+class Mistake(BaseModel):
+    """A typical mistake of the lab, for ``grader rubric test``: played on a clean daemon, it
+    must fail exactly the checks in ``fails`` (blocked ones too), every other check passing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, description="what the student did, e.g. a typo in the network name")
+    commands: list[LabCommand] = Field(min_length=1, description="the commands, as the student typed them")
+    fails: list[str] = Field(min_length=1, description="ids of the checks that must not pass")
+
+
 class Rubric(Titled):
     model_config = ConfigDict(extra="forbid")
 
@@ -133,6 +167,10 @@ class Rubric(Titled):
         description="final: the latest attempt counts; progress: a checkpoint proved once keeps its credit",
     )
     tasks: list[Task] = Field(min_length=1)
+    reference: list[LabCommand] = Field(
+        default_factory=list, description="the lab's commands, for grader rubric test: they must get full marks"
+    )
+    mistakes: list[Mistake] = Field(default_factory=list, description="typical mistakes, for grader rubric test")
 
     @field_validator("version", mode="before")
     @classmethod
@@ -157,6 +195,11 @@ class Rubric(Titled):
                         message += "which is not a check defined before it"
                         problems.append(_problem((*at, "needs", n), message, need))
                 seen.add(check.id)
+        for m, mistake in enumerate(self.mistakes):
+            for f, check_id in enumerate(mistake.fails):
+                if check_id not in seen:
+                    message = f"mistake {mistake.name!r} fails {check_id!r}, which is no check of this rubric"
+                    problems.append(_problem(("mistakes", m, "fails", f), message, check_id))
         if problems:
             raise ValidationError.from_exception_data("Rubric", problems)
         return self
@@ -186,7 +229,9 @@ class Rubric(Titled):
 
     @cached_property
     def digest(self) -> str:
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        """sha256 of what grades: the self-test's cases are left out (they change no result)."""
+        body = self.model_dump(mode="json", exclude={"reference", "mistakes"})
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
