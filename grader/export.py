@@ -12,12 +12,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
 from .evaluate import localised
+from .facts import engine_facts
 from .i18n import translator
 from .outcome import CheckResult
 from .provenance import identity, same_daemon, shared_by
@@ -45,6 +46,7 @@ class Gradebook:
     standings: list[Standing]  # every student in the store (or the one asked for), by name
     shared: dict[int, list[str]]  # attempt id -> other students with an attempt from its daemon
     lang: str = "en"
+    engines: dict[int, dict[str, str | None]] = field(default_factory=dict)  # counted attempt id -> engine
 
     @property
     def max_score(self) -> float:
@@ -115,7 +117,10 @@ def gradebook(
         names = [student]
     found = {s.student: s for s in standings(store.attempts(rubric_id, student), mode)}
     shared = same_daemon(store.attempts(checks=False))  # every student's, of any rubric
-    return Gradebook(rubric, mode, [found.get(name) or standing(name, [], mode) for name in names], shared, lang)
+    counted = [s.latest for s in found.values() if s.latest and s.latest.snapshot_digest]
+    engines = {a.id: engine_facts(store.snapshot(a.snapshot_digest)) for a in counted if a.snapshot_digest}
+    books = [found.get(name) or standing(name, [], mode) for name in names]
+    return Gradebook(rubric, mode, books, shared, lang, engines)
 
 
 def status(s: Standing) -> str:
@@ -223,6 +228,7 @@ def _student(book: Gradebook, s: Standing) -> dict[str, Any]:
         "max_score": book.max_score,
         "graded_at": s.attempts[-1].graded_at.isoformat(timespec="seconds") if s.attempts else None,
         "snapshot_digest": counted.snapshot_digest if counted else None,
+        "engine": book.engines.get(counted.id) if counted else None,
         "identity": identity(s, book.mode),
         "same_daemon_as": shared_by(s.attempts, book.shared),
         "attempts": len(s.attempts),

@@ -253,6 +253,15 @@ def published(container: Container) -> dict[str, list[str]]:
     return {port: list(host_ports) for port, host_ports in found.items()}
 
 
+def engine_facts(snapshot: Snapshot) -> dict[str, str | None]:
+    """The engine that was graded, as ``--format json`` and the exports give it: its version,
+    its highest API version, the one this grader spoke with it, and its ID."""
+    engine = snapshot.engine
+    keys = {"version": "Version", "api_version": "ApiVersion", "negotiated_api_version": "NegotiatedApiVersion"}
+    facts = {name: _text(engine.get(key)) or None for name, key in keys.items()}
+    return {**facts, "id": _text(engine.get("ID")) or None}
+
+
 def engine_version(snapshot: Snapshot) -> tuple[int, ...]:
     raw = _text(snapshot.engine.get("Version")) or "0"
     parts = []

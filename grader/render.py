@@ -20,6 +20,7 @@ from rich.text import Text
 
 from . import i18n
 from .evaluate import localised
+from .facts import engine_facts
 from .grading import Graded
 from .i18n import translator
 from .outcome import CheckResult, max_points_of, points_of
@@ -55,6 +56,7 @@ def as_dict(graded: Graded) -> dict[str, Any]:
         "max_score": outcome.max_score,
         "graded_at": graded.graded_at,
         "snapshot_digest": graded.snapshot.digest,
+        "engine": engine_facts(graded.snapshot),
         "attempt_id": graded.attempt_id,
         "checks": [check_dict(c) for c in outcome.checks],
     }

@@ -109,6 +109,9 @@ def test_json_export(class_db: str) -> None:
     assert ani["rubric"] == {"id": "docker-networks", "version": "1"} and ani["mode"] == "final"
     assert (ani["status"], ani["error"], ani["score"], ani["max_score"]) == ("graded", None, 25.5, 25.5)
     assert ani["attempts"] == 2 and ani["snapshot_digest"] == recorded("networks-reference").digest
+    engine = recorded("networks-reference").engine  # the engine the counted attempt was made on
+    assert ani["engine"]["version"] == engine["Version"] and ani["engine"]["api_version"] == engine["ApiVersion"]
+    assert students["dewi"]["engine"] is None  # never graded on lab 2
     assert [c["id"] for c in ani["checks"]] == [c.id for c in reference.checks]
     assert set(ani["checks"][0]) == {
         "id",

@@ -81,11 +81,15 @@ def test_reference_solution_scores_full_marks_and_changes_nothing(
     assert report["score"] == report["max_score"] > 0
     assert report["rubric"] == {"id": rubric, "version": "1"}
     assert len(report["snapshot_digest"]) == 64
+    api = {"20.10": "1.41", "28.5": "1.51"}[report["engine"]["version"][:4]]
+    assert report["engine"]["api_version"] == report["engine"]["negotiated_api_version"] == api
+    assert report["engine"]["id"]
     messages = {c["id"]: c["message"] for c in report["checks"]}
     if rubric == "docker-links":  # deprecated in 28.4, the variables are still set by 28.5 (not by 29)
         assert messages["link-env"] == "6 REDIS_* variables set"
     else:  # 20.10's Aliases hold the short id; 28.5's do not, and its DNSNames list every name
         assert messages["redis-alias-db"] == "redis is on frontend-network2 with aliases ['db']"
+    assert set(report) >= {"student", "rubric", "score", "max_score", "graded_at", "snapshot_digest", "engine"}
     assert set(report["checks"][0]) == {
         "id",
         "title",
