@@ -162,7 +162,7 @@ def sweep() -> None:
     for folder in STATE.iterdir():
         with contextlib.suppress(OSError, ValueError):
             owner = int((folder / "owner").read_text())
-            if not _alive(owner):
+            if not pid_alive(owner):
                 _remove(folder, None)
 
 
@@ -172,11 +172,11 @@ def _remove(folder: Path, proc: subprocess.Popen[bytes] | None) -> None:
     if pid is None:
         with contextlib.suppress(OSError, ValueError):
             pid = int((folder / "docker.pid").read_text())
-    if pid and _alive(pid):
+    if pid and pid_alive(pid):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 20
-        while _alive(pid) and time.monotonic() < deadline:
+        while pid_alive(pid) and time.monotonic() < deadline:
             if proc is not None:
                 proc.poll()
             time.sleep(0.1)
@@ -206,7 +206,8 @@ def _require_tools() -> None:
         raise UsageError(f"a private Docker engine needs {', '.join(missing)}: install them, or give --docker-host")
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists (one of another user's too)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

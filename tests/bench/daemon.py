@@ -28,8 +28,10 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 
+from grader.sandbox import pid_alive
+
 from .engines import DEFAULT, dockerd_command
-from .system import pid_alive, run
+from .system import run
 from .tls import TlsFiles, make_tls
 
 STATE_ROOT = Path(os.environ.get("GRADER_BENCH_STATE", "/var/lib/grader-bench"))

@@ -34,13 +34,3 @@ def run(
     *args: str, check: bool = True, input: str | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(list(args), check=check, input=input, text=True, capture_output=True, timeout=timeout)
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
