@@ -55,3 +55,33 @@ def test_a_missing_network_suggests_only_a_near_name() -> None:
     messages = {c.id: c.message for c in evaluate(rubric, snapshot).checks}
     assert messages["typo"].endswith("(found 'backend_network': a typo?)")
     assert "typo" not in messages["later"]
+
+
+BASES = sorted({c.name.split("@")[0] for c in CASES})
+
+
+@pytest.mark.parametrize("base", BASES)
+def test_the_engines_agree_check_by_check(base: str) -> None:
+    """The same lab state recorded on Docker 20.10 and 28.5, and derived for 29, is graded the
+    same check by check (the messages may say how each engine showed it)."""
+    outcomes = {}
+    for suffix in ("", "@28.5", "@29-derived"):
+        outcome = json.loads((Path(__file__).parent / "golden" / f"{base}{suffix}" / "expected.json").read_text())
+        outcomes[suffix or "@20.10"] = [(c["id"], c["status"], c["points"]) for c in outcome["checks"]]
+    assert outcomes["@20.10"] == outcomes["@28.5"] == outcomes["@29-derived"]
+
+
+def test_docker_29_links_count_through_hosts_and_host_config() -> None:
+    """A lab-1 student on Docker 29 (no link variables, no top-level addresses): full marks; the
+    link step is proved by /etc/hosts and HostConfig.Links, the variables check is not applicable."""
+    case = Path(__file__).parent / "golden" / "links-reference@29-derived"
+    snapshot = Snapshot.from_json((case / "snapshot.json").read_text())
+    assert snapshot.verify() and snapshot.engine["ApiVersion"] == "1.52"
+    assert all("IPAddress" not in c["NetworkSettings"] for c in snapshot.containers)
+    [env] = [p for p in snapshot.probes.values() if p.kind == "env"]
+    assert env.data["vars"] and not [v for v in env.data["vars"] if v.startswith("REDIS_")]
+    outcome = {c["id"]: c for c in json.loads((case / "expected.json").read_text())["checks"]}
+    assert all(c["status"] == "passed" for c in outcome.values())
+    assert outcome["link-env"]["message"].startswith("not applicable on this engine: Docker 29.0.0")
+    assert outcome["hosts-entry"]["message"].startswith("172.17.0.")
+    assert "linked to redis-server as redis" in outcome["app-link"]["message"]

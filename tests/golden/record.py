@@ -1,7 +1,9 @@
-"""Record the golden cases from the real bench: play each case's lab, take one snapshot
-with the rubric's probes, and write snapshot.json and expected.json (the Outcome).
+"""Record the golden cases from the real bench: play each case's lab on each engine, take
+one snapshot with the rubric's probes, and write snapshot.json and expected.json (the Outcome):
+``CASE/`` from Docker 20.10, ``CASE@28.5/`` from Docker 28.5. ``derive29.py`` makes the Docker
+29 cases from the 28.5 ones.
 
-    python tests/golden/record.py             # every case (starts its own bench daemon)
+    python tests/golden/record.py             # every case (starts its own bench daemons)
     python tests/golden/record.py --outcomes  # keep the snapshots, re-evaluate (evaluators changed)
 
 The evaluator tests (tests/test_golden.py) then run without Docker.
@@ -18,6 +20,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from bench import images, labs  # noqa: E402
 from bench.daemon import BenchDaemon  # noqa: E402
+from bench.engines import DEFAULT, ENGINES  # noqa: E402
 from bench.system import ensure_packages  # noqa: E402
 
 from grader.collect import collect  # noqa: E402
@@ -49,29 +52,34 @@ def expected(case: Path, rubric_id: str) -> str:
     return json.dumps(dumped, indent=1, sort_keys=True) + "\n"
 
 
+def folder(name: str, engine: str) -> Path:
+    return HERE / (name if engine == DEFAULT else f"{name}@{engine}")
+
+
 def main() -> None:
     if sys.argv[1:] == ["--outcomes"]:  # evaluators changed: keep the snapshots, redo the outcomes
-        for name, (rubric_id, _, _) in CASES.items():
-            (HERE / name / "expected.json").write_text(expected(HERE / name, rubric_id))
-            print(f"re-evaluated {name}")
+        for case in sorted(p for p in HERE.iterdir() if (p / "snapshot.json").exists()):
+            (case / "expected.json").write_text(expected(case, (case / "rubric").read_text().strip()))
+            print(f"re-evaluated {case.name}")
         return
     ensure_packages()
-    daemon = BenchDaemon("golden").start()
-    try:
-        images.load_images(daemon, images.images_tar(daemon))
-        for name, (rubric_id, rewrite, play) in CASES.items():
-            daemon.reset()
-            if play:
-                labs.play(daemon, labs.LABS[rubric_id], rewrite=rewrite)
-            snapshot = collect(load(rubric_id).probes(), docker_host=daemon.host)
-            case = HERE / name
-            case.mkdir(exist_ok=True)
-            (case / "rubric").write_text(rubric_id + "\n")
-            (case / "snapshot.json").write_text(snapshot.to_json() + "\n")
-            (case / "expected.json").write_text(expected(case, rubric_id))
-            print(f"recorded {name}")
-    finally:
-        daemon.stop()
+    for engine in ENGINES:
+        daemon = BenchDaemon(f"golden{engine.replace('.', '')}", engine=engine).start()
+        try:
+            images.load_images(daemon, images.images_tar(daemon))
+            for name, (rubric_id, rewrite, play) in CASES.items():
+                daemon.reset()
+                if play:
+                    labs.play(daemon, labs.LABS[rubric_id], rewrite=rewrite)
+                snapshot = collect(load(rubric_id).probes(), docker_host=daemon.host)
+                case = folder(name, engine)
+                case.mkdir(exist_ok=True)
+                (case / "rubric").write_text(rubric_id + "\n")
+                (case / "snapshot.json").write_text(snapshot.to_json() + "\n")
+                (case / "expected.json").write_text(expected(case, rubric_id))
+                print(f"recorded {case.name}")
+        finally:
+            daemon.stop()
 
 
 if __name__ == "__main__":
