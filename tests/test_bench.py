@@ -72,17 +72,26 @@ def test_links_lab_final_state(links_lab: BenchDaemon) -> None:
     assert info["HostConfig"]["PortBindings"] == {"3000/tcp": [{"HostIp": "", "HostPort": "3000"}]}
 
 
-def test_networks_lab_final_state(networks_lab: BenchDaemon, engine: str) -> None:
+@pytest.mark.engines("20.10")
+def test_aliases_hold_the_short_id_below_api_1_45(networks_lab: BenchDaemon) -> None:
+    (redis,) = inspect(networks_lab, "redis")
+    endpoint = redis["NetworkSettings"]["Networks"]["frontend-network2"]
+    assert endpoint["Aliases"] == ["db", redis["Id"][:12]]
+    assert "DNSNames" not in endpoint  # API 1.44 adds them
+
+
+@pytest.mark.engines("28.5")
+def test_aliases_are_the_given_ones_and_dns_names_every_name(networks_lab: BenchDaemon) -> None:
+    (redis,) = inspect(networks_lab, "redis")
+    endpoint = redis["NetworkSettings"]["Networks"]["frontend-network2"]
+    assert endpoint["Aliases"] == ["db"]
+    assert endpoint["DNSNames"] == ["redis", "db", redis["Id"][:12]]
+
+
+def test_networks_lab_final_state(networks_lab: BenchDaemon) -> None:
     (redis,) = inspect(networks_lab, "redis")
     nets = redis["NetworkSettings"]["Networks"]
     assert sorted(nets) == ["backend-network", "frontend-network2"]
-    short_id = redis["Id"][:12]
-    if engine == "20.10":  # API 1.41: Aliases hold the short id too, and there are no DNSNames
-        assert nets["frontend-network2"]["Aliases"] == ["db", short_id]
-        assert "DNSNames" not in nets["frontend-network2"]
-    else:  # API 1.45 and later: only the aliases given; DNSNames (1.44) has every name it answers to
-        assert nets["frontend-network2"]["Aliases"] == ["db"]
-        assert nets["frontend-network2"]["DNSNames"] == ["redis", "db", short_id]
     resolved = networks_lab.docker(
         "run", "--rm", "--net=backend-network", "alpine", "getent", "hosts", "redis"
     ).stdout.split()[0]
