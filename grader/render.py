@@ -139,7 +139,7 @@ def print_table(graded: Graded, console: Console, lang: str = "en") -> None:
     console.print(_score_line(graded, _))
 
 
-def checklist(graded: Graded, lang: str = "en") -> RenderableType:
+def checklist(graded: Graded, lang: str = "en", provisional: bool = False) -> RenderableType:
     """The self-check as a student reads it (``check``'s default): a line per check with its mark
     and points; a task whose checks all pass folded to one line; the first task that does not
     pass with each failing check's message and hint; then the score and the next command to
@@ -170,7 +170,7 @@ def checklist(graded: Graded, lang: str = "en") -> RenderableType:
                 if c.hint:
                     lines.add_row("", Padding(shown(_("hint: {hint}").format(hint=c.hint), "cyan"), (0, 0, 0, 2)), "")
     head = Text.assemble(shown(graded.rubric.title_in(lang), "bold"), " · ", shown(graded.student))
-    return Group(head, lines, _score_line(graded, _, first))
+    return Group(head, lines, _score_line(graded, _, first, provisional))
 
 
 def watch_view(graded: Graded, lang: str, note: str, pending: int) -> RenderableType:
@@ -182,16 +182,17 @@ def watch_view(graded: Graded, lang: str, note: str, pending: int) -> Renderable
         status = _("last seen: {event}").format(event=note)
     if pending:
         status += " · " + _("probing again ({count})…").format(count=pending)
-    return Group(checklist(graded, lang), shown(status, "dim"))
+    return Group(checklist(graded, lang, provisional=pending > 0), shown(status, "dim"))
 
 
-def _score_line(graded: Graded, _: Callable[[str], str], first: int | None = None) -> Text:
-    """The total, then what to do: well done, or (for the checklist) the next command to type."""
+def _score_line(graded: Graded, _: Callable[[str], str], first: int | None = None, provisional: bool = False) -> Text:
+    """The total, then what to do: well done (never while probes are still running for a live
+    view: their checks show earlier results), or (for the checklist) the next command to type."""
     outcome = graded.outcome
     line = Text()
     total = _("Total: {score}").format(score=f"{outcome.score:g}/{outcome.max_score:g}")
     line.append(total, "bold " + ("green" if outcome.passed else "red"))
-    if outcome.passed:
+    if outcome.passed and not provisional:
         line.append(" · " + _("Everything passes. Well done!"), "green")
     elif first is not None:
         line.append(" · " + _("next:") + " ")
