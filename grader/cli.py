@@ -43,12 +43,32 @@ def _interrupt(signum: int, _frame: Any) -> None:
     raise Interrupted(signum)
 
 
+def _unraisable(unraisable: Any) -> None:
+    """A signal that arrived while a finalizer ran had its Interrupted swallowed there (Python
+    only reports an exception a finalizer raises): raise it again a moment later, outside."""
+    if isinstance(unraisable.exc_value, Interrupted):
+        _swallowed.append(unraisable.exc_value.signum)
+        signal.setitimer(signal.ITIMER_REAL, 0.01)
+        return
+    sys.__unraisablehook__(unraisable)
+
+
+def _again(_signum: int, _frame: Any) -> None:
+    if _swallowed:
+        raise Interrupted(_swallowed.pop())
+
+
+_swallowed: list[int] = []
+
+
 class GraderGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
         before = {}
         if threading.current_thread() is threading.main_thread():  # signals reach only that one
             before = {each: signal.signal(each, _interrupt) for each in handled}
+            before[signal.SIGALRM] = signal.signal(signal.SIGALRM, _again)
+            sys.unraisablehook = _unraisable
         try:
             return super().invoke(ctx)
         except RubricError as exc:
@@ -65,6 +85,7 @@ class GraderGroup(click.Group):
         finally:
             for each, handler in before.items():
                 signal.signal(each, handler)
+            sys.unraisablehook = sys.__unraisablehook__
 
 
 @click.group(cls=GraderGroup, context_settings={"help_option_names": ["-h", "--help"]})
