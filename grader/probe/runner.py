@@ -41,6 +41,7 @@ BUILT_IN = ("bridge", "host", "none")  # networks unlike the user-defined ones
 PROBE_LIFE = int(os.environ.get("GRADER_PROBE_LIFE") or 60)
 LIFE_LABEL = "grader.life"  # each probe container's own life, read by the sweep of later runs
 SWEEP_MARGIN = 10  # seconds past a probe container's life before a later run removes it
+ATTEMPTS = 4  # runs of a probe script whose output came back cut short
 TIMED_OUT = (124, 143)  # exit codes of `timeout` and of a killed command
 
 
@@ -138,12 +139,15 @@ class ProbeRunner:
         if not runnable:
             return results
         # Docker 20.10 sometimes returns an exec's stream without its output although the exec
-        # ran: a section that is missing is run once more, and otherwise no evidence at all.
+        # ran (several graders at once on one daemon): a section that is missing is run again,
+        # after a pause, up to ATTEMPTS times in all, and otherwise it is no evidence at all.
         sections: list[Section | None] = [None] * len(runnable)
-        for _ in range(2):
+        for attempt in range(ATTEMPTS):
             missing = [i for i, section in enumerate(sections) if section is None]
             if not missing:
                 break
+            if attempt:
+                time.sleep(0.2 * attempt)
             nonce = uuid.uuid4().hex
             try:
                 if self.cancelled.is_set():
@@ -158,7 +162,9 @@ class ProbeRunner:
         elapsed = round(time.perf_counter() - started, 3)
         for spec, address, section in zip(runnable, addresses, sections, strict=True):
             if section is None:
-                results[spec.key] = self._failed(spec, ProbeError(Text("the probe's output was cut short, twice")))
+                results[spec.key] = self._failed(
+                    spec, ProbeError(Text("the probe's output was cut short, each time it ran"))
+                )
                 continue
             ok, data = parse(spec, section.rc, section.output)
             if address is not None:
