@@ -329,3 +329,18 @@ def test_cli_export_language_from_the_locale_and_an_unwritable_out(tmp_path: Pat
         )
         [line] = refused.stderr.splitlines()
         assert refused.exit_code == 2 and line.startswith(f"grader: cannot write {out}: "), refused.stderr
+
+
+def test_a_rubric_stored_without_attempts_is_not_chosen(db_url: str) -> None:
+    """A store where an older regrade stored rubrics that no attempt uses (lab 1's, and a
+    newer version of lab 2's): export without --rubric still picks lab 2, as graded."""
+    store = Store(db_url)
+    store_attempt(store, "ani", "networks-typo")
+    graded = load("docker-networks")
+    newer = graded.model_copy(update={"version": "9", "title": "not graded with"})
+    with store._session("pollute", write=True) as session:
+        for rubric in (load("docker-links"), newer):
+            Store._rubric_row(session, rubric)
+    rows = list(csv.reader(io.StringIO(export("csv", db_url=db_url))))
+    assert rows[0][1:-6] == [t.title_in() for t in graded.tasks] and [r[0] for r in rows[1:]] == ["ani"]
+    assert json.loads(export("json", db_url=db_url))[0]["rubric"]["version"] == graded.version

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from bench import labs
 from bench.daemon import BenchDaemon
+from bench.system import read_only
 
 pytestmark = pytest.mark.docker
 
@@ -171,25 +172,15 @@ def test_export_and_report_read_a_read_only_store(networks_lab: BenchDaemon, tmp
     db = f"sqlite:///{folder / 'g.db'}"
     assert grader(*grade_args(networks_lab, "docker-networks", db)).wait(timeout=120) == 0
     assert sorted(p.name for p in folder.iterdir()) == ["g.db"]
-    read_only = f'mount --bind {folder} {folder} && mount -o remount,bind,ro {folder} && exec "$@"'
     for args in (["export", "--db", db, "--format", "csv"], ["report", "--db", db, "--out", str(out_dir)]):
         command = [sys.executable, "-m", "grader.cli", *args]
-        done = subprocess.run(
-            ["unshare", "--mount", "--propagation", "private", "sh", "-c", read_only, "sh", *command],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        done = subprocess.run(read_only(folder, *command), capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, (args, done.stderr)
         assert "Traceback" not in done.stderr
     assert (out_dir / "index.html").exists()
     assert sorted(p.name for p in folder.iterdir()) == ["g.db"]
     # Without read-only opening, the same export fails on that mount.
-    probe = subprocess.run(
-        ["unshare", "--mount", "--propagation", "private", "sh", "-c", read_only, "sh", "touch", str(folder / "x")],
-        capture_output=True,
-        text=True,
-    )
+    probe = subprocess.run(read_only(folder, "touch", str(folder / "x")), capture_output=True, text=True)
     assert probe.returncode != 0 and "Read-only file system" in probe.stderr
 
 

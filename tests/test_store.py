@@ -4,7 +4,13 @@ Attempts are made from the snapshots recorded on the bench (tests/golden)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import multiprocessing
+import shutil
+import sqlite3
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -12,7 +18,8 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, text
+from bench.system import read_only
+from sqlalchemy import create_engine, inspect, text
 
 from grader.errors import StoreError
 from grader.evaluate import evaluate
@@ -273,3 +280,137 @@ def test_regrade_in_worker_processes(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert done.attempts == 3 and done.changed == []
     for attempt in store.attempts():
         assert attempt.checks == evaluate(load("docker-networks"), store.snapshot(attempt.snapshot_digest)).checks
+
+
+def _export_read_only(folder: Path, db: str) -> subprocess.CompletedProcess[str]:
+    """``grader export`` of the store with its folder mounted read-only (see bench.system)."""
+    command = [sys.executable, "-m", "grader.cli", "export", "--db", db, "--format", "csv"]
+    return subprocess.run(read_only(folder, *command), capture_output=True, text=True, timeout=120)
+
+
+def _five_students(path: Path) -> sqlite3.Connection:
+    """Five students' attempts in the SQLite store at ``path``: four in the file, the fifth
+    committed to the write-ahead log only. The returned connection is the writer still open,
+    so that nothing copies the log into the file."""
+    store = Store(f"sqlite:///{path}")
+    writer = sqlite3.connect(path)
+    for n in range(4):
+        store_attempt(store, f"s{n}", "networks-typo")
+    writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store_attempt(store, "s4", "networks-reference")
+    store.engine.dispose()
+    assert Path(f"{path}-wal").stat().st_size > 0
+    return writer
+
+
+@pytest.mark.parametrize("copied", [False, True], ids=["writer-open", "copy"])
+def test_a_read_only_store_shows_every_committed_attempt(tmp_path: Path, copied: bool) -> None:
+    """A store the user cannot write (a read-only mount: root ignores file modes) while a batch
+    is still writing it, or a copy of it with its -wal and -shm files: the attempt committed
+    to the log only is exported too (it was left out without a word)."""
+    folder = tmp_path / "class"
+    folder.mkdir()
+    writer = _five_students(folder / "g.db")
+    if copied:
+        copy = tmp_path / "copy"
+        copy.mkdir()
+        for name in ("g.db", "g.db-wal", "g.db-shm"):
+            shutil.copyfile(folder / name, copy / name)
+        writer.close()
+        folder = copy
+    done = _export_read_only(folder, f"sqlite:///{folder / 'g.db'}")
+    assert done.returncode == 0, done.stderr
+    assert [row[0] for row in csv.reader(io.StringIO(done.stdout))][1:] == ["s0", "s1", "s2", "s3", "s4"]
+    assert "Traceback" not in done.stderr
+
+
+def test_a_log_that_cannot_be_read_is_said_not_left_out(tmp_path: Path) -> None:
+    """A copy of the file and its -wal without the -shm, on a read-only mount: SQLite cannot
+    read the log there, and the export says so (exit 4) instead of showing four students."""
+    folder, copy = tmp_path / "class", tmp_path / "copy"
+    folder.mkdir(), copy.mkdir()
+    writer = _five_students(folder / "g.db")
+    for name in ("g.db", "g.db-wal"):
+        shutil.copyfile(folder / name, copy / name)
+    writer.close()
+    db = f"sqlite:///{copy / 'g.db'}"
+    done = _export_read_only(copy, db)
+    assert (done.returncode, done.stdout) == (4, "")
+    assert done.stderr.splitlines() == [
+        f"grader: cannot read the results database {db}: attempts committed to {copy / 'g.db-wal'} are not yet "
+        "in g.db and cannot be read from here (unable to open database file); read it where it may be written, "
+        "or copy it with its g.db-wal and g.db-shm files"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("sqlite:///{tmp}/pct%20.db", "this URL would open '{tmp}/pct .db': write sqlite:///PATH with the path as it"),
+        ("sqlite:///{tmp}/q?mode=ro.db", "this URL would open '{tmp}/q': write sqlite:///PATH"),
+        ("sqlite://localhost/{tmp}/g.db", "this URL would open '{tmp}/g.db': write sqlite:///PATH"),
+        ("sqlite://", "an in-memory database keeps nothing: name a file, e.g. sqlite:///grader.db"),
+        ("sqlite:///:memory:", "an in-memory database keeps nothing"),
+        ("mysql://grader@localhost/class", "mysql is not supported: the results store is SQLite (sqlite:///FILE) or"),
+        ("class.db", "not a database URL: the results store is SQLite (sqlite:///FILE) or PostgreSQL"),
+    ],
+)
+def test_a_database_url_means_the_file_it_names_or_is_refused(tmp_path: Path, url: str, message: str) -> None:
+    url, message = url.format(tmp=tmp_path), message.format(tmp=tmp_path)
+    with pytest.raises(StoreError) as raised:
+        Store(url)
+    assert str(raised.value).startswith(f"cannot open the results database {url}: {message}")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_path_with_a_space_is_written_as_it_is(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path}/a class.db")
+    store_attempt(store, "ani", "networks-typo")
+    assert [p.name for p in tmp_path.iterdir() if p.suffix == ".db"] == ["a class.db"]
+
+
+def test_a_database_with_tables_of_its_own_is_refused(db_url: str) -> None:
+    """An `attempts` table of another program and no alembic_version: refused in one line (it
+    was taken for grader 0.1's and the migration died in a KeyError), and left as it was."""
+    engine = create_engine(db_url)
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE attempts (id INTEGER PRIMARY KEY, who TEXT)"))
+    for opening in (lambda: Store(db_url), lambda: Store(db_url, create=False, read_only=True)):
+        with pytest.raises(StoreError) as raised:
+            opening()
+        assert str(raised.value) == (
+            f"{db_url} is not a grader results database: it has tables named as the grader's (attempts) but not "
+            "grader 0.1's, and no alembic_version to say their schema; pass --db with a database of the grader, "
+            "or a new one"
+        )
+    with engine.connect() as connection:
+        assert set(inspect(connection).get_table_names()) == {"attempts"}
+    engine.dispose()
+
+
+def test_the_grader_s_tables_are_made_beside_others(db_url: str) -> None:
+    engine = create_engine(db_url)
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)"))
+    engine.dispose()
+    store_attempt(Store(db_url), "ani", "networks-typo")
+    assert [a.student for a in Store(db_url, read_only=True).attempts()] == ["ani"]
+
+
+def test_regrade_stores_nothing_for_a_rubric_without_attempts(db_url: str, tmp_path: Path) -> None:
+    """A regrade that matched no attempt stored its rubric, and from then on every export
+    without --rubric failed ("pass --rubric ID")."""
+    store = Store(db_url)
+    store_attempt(store, "ani", "networks-typo")
+    before = store.rubric("docker-networks")
+    source = (Path(__file__).parent.parent / "rubrics" / "docker-networks.yaml").read_text()
+    fixed = tmp_path / "docker-networks.yaml"
+    fixed.write_text(source.replace("points: 2", "points: 3"))
+
+    assert regrade("docker-links", db_url=db_url).attempts == 0
+    assert regrade(str(fixed), db_url=db_url, student="nobody").attempts == 0
+
+    with create_engine(db_url).connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM rubrics")).scalar() == 1
+    assert store.rubric_ids() == ["docker-networks"]
+    assert store.rubric("docker-networks") == before

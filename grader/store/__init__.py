@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import TypeAdapter
-from sqlalchemy import create_engine, event, func, inspect, select, text, update
+from sqlalchemy import create_engine, event, exists, func, inspect, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, defer, selectinload
 
 from .. import __version__
@@ -27,9 +27,10 @@ from ..provenance import daemon
 from ..rubric.model import Rubric
 from ..snapshot import Snapshot
 from ..util import batched
-from .schema import AttemptRow, JobRow, RubricRow, SnapshotRow, StudentRow
+from .schema import AttemptRow, Base, JobRow, RubricRow, SnapshotRow, StudentRow
 
 DEFAULT_DB = "sqlite:///grader.db"
+DIALECTS = {"sqlite": sqlite, "postgresql": postgresql}  # the databases the store runs on
 MIGRATIONS = Path(__file__).with_name("migrations")
 HEAD = "0005"  # the newest migration; tests/test_store.py checks it matches migrations/versions
 
@@ -104,10 +105,7 @@ def _row(session: Session, model: Any, key: dict[str, Any], values: dict[str, An
 
 def _insert_missing(session: Session, table: Any, values: dict[str, Any]) -> None:
     """INSERT unless a row with the same unique key exists, safe against concurrent writers."""
-    dialect = session.get_bind().dialect.name
-    module = {"sqlite": sqlite, "postgresql": postgresql}.get(dialect)
-    if module is None:
-        raise StoreError(f"unsupported database {dialect}: use SQLite or PostgreSQL")
+    module = DIALECTS[session.get_bind().dialect.name]
     session.execute(module.insert(table).values(**values).on_conflict_do_nothing())
 
 
@@ -123,17 +121,68 @@ def _why(exc: BaseException) -> str:
     return line
 
 
-def _read_only_sqlite(database: str | None) -> Any:
-    """A connection factory for a SQLite file opened read-only. In a folder or on a file the
-    user may not write, the file is opened as immutable: SQLite then needs no lock or WAL
-    index file next to it (nobody can be writing it through this user either)."""
+def _backend(url: str) -> str:
+    """The database ``url`` names, "sqlite" or "postgresql"; ValueError for any other, and for a
+    SQLite URL that is not ``sqlite:///PATH`` with the path as it is: SQLAlchemy decodes ``%20``
+    and cuts a path at ``?``, so such a URL would open another file than the one it shows."""
+    supported = "the results store is SQLite (sqlite:///FILE) or PostgreSQL (postgresql://USER@HOST/DATABASE)"
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ValueError(f"not a database URL: {supported}") from None
+    backend = parsed.get_backend_name()
+    if backend not in DIALECTS:
+        raise ValueError(f"{backend} is not supported: {supported}")
+    if backend == "sqlite" and parsed.database in (None, "", ":memory:"):
+        raise ValueError("an in-memory database keeps nothing: name a file, e.g. sqlite:///grader.db")
+    if backend == "sqlite" and url != f"{parsed.drivername}:///{parsed.database}":
+        raise ValueError(
+            f"this URL would open {parsed.database!r}: write sqlite:///PATH with the path as it is "
+            "(no %-escapes, ?options or host; a path with % or ? is refused)"
+        )
+    return backend
+
+
+def _read_only_sqlite(url: str, database: str) -> Any:
+    """A connection factory for a SQLite file opened read-only: it works in a folder or on a
+    file the user may not write, and sees every committed attempt. Attempts not yet copied from
+    the write-ahead log into the file (a batch still writing, a grader killed) are read from
+    the log, and a log that cannot be read here is an error, never left out. A file without
+    such a log that the user may not write is opened as immutable: SQLite then needs no lock
+    or WAL index file next to it."""
     import sqlite3
     from urllib.parse import quote
 
-    path = Path(database or "")
-    writable = os.access(path, os.W_OK) and os.access(path.parent if str(path.parent) else ".", os.W_OK)
-    uri = f"file:{quote(str(path.absolute()))}?mode=ro" + ("" if writable else "&immutable=1")
-    return lambda: sqlite3.connect(uri, uri=True, check_same_thread=False)
+    path = Path(database).absolute()
+    wal = Path(f"{path}-wal")
+    writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+
+    def logged() -> bool:
+        try:
+            return wal.stat().st_size > 0
+        except OSError:  # no log: every committed attempt is in the file
+            return False
+
+    def connect() -> sqlite3.Connection:
+        in_log = logged()
+        immutable = not (writable or in_log)
+        uri = f"file:{quote(str(path))}?mode=ro" + ("&immutable=1" if immutable else "")
+        connection = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        if in_log:
+            try:
+                connection.execute("SELECT count(*) FROM sqlite_master").fetchone()  # opens the log
+            except sqlite3.Error as exc:
+                connection.close()
+                if not logged():  # the last writer just copied it into the file and removed it
+                    return connect()
+                raise StoreError(
+                    f"cannot read the results database {url}: attempts committed to {wal} are not yet in "
+                    f"{path.name} and cannot be read from here ({_first_line(exc)}); read it where it may "
+                    f"be written, or copy it with its {wal.name} and {path.name}-shm files"
+                ) from exc
+        return connection
+
+    return connect
 
 
 class Store:
@@ -144,21 +193,29 @@ class Store:
         may not write, and never upgrades the schema."""
         self.url = url or default_url()
         try:
+            backend = _backend(self.url)
             # Batch workers each hold a connection while they grade (up to 64 in one process).
-            pool = {} if self.url.startswith("sqlite") else {"pool_size": 8, "max_overflow": 56}
+            pool = {} if backend == "sqlite" else {"pool_size": 8, "max_overflow": 56}
             self.engine = create_engine(self.url, **pool)
-            if self.engine.dialect.name == "sqlite":
-                self._check_sqlite_file(create)
+            if backend == "sqlite":
+                database = self.engine.url.database or ""
+                if not create and not Path(database).exists():
+                    raise StoreError(f"no results database at {database} (grade someone first, or pass --db URL)")
                 if read_only:
-                    self.engine = create_engine(self.url, creator=_read_only_sqlite(self.engine.url.database))
+                    self.engine = create_engine(self.url, creator=_read_only_sqlite(self.url, database))
                 _sqlite_setup(self.engine, read_only)
             with self.engine.connect() as connection:
                 with connection.begin():  # a read: the common case takes no write lock
-                    current = _revision(connection)[1]
+                    tables, current = _revision(connection)
+                    foreign = _foreign(connection, tables) if current is None else None
+                if foreign:
+                    raise StoreError(f"{self.url} is not a grader results database: {foreign}")
                 if current != HEAD and read_only:
                     raise StoreError(
-                        f"the results database {self.url} has schema {current}, not {HEAD}: "
+                        f"the results database {self.url} has schema {current or 'of grader 0.1'}, not {HEAD}: "
                         "open it once with a grader that may write it (grade, regrade) to upgrade it"
+                        if "attempts" in tables
+                        else f"the results database {self.url} holds no results yet (grade someone first)"
                     )
                 if current != HEAD:
                     _foreign_keys(connection, "OFF")
@@ -167,11 +224,6 @@ class Store:
                     _foreign_keys(connection, "ON")
         except (SQLAlchemyError, ImportError, ValueError, OSError) as exc:
             raise StoreError(f"cannot open the results database {self.url}: {_why(exc)}") from exc
-
-    def _check_sqlite_file(self, create: bool) -> None:
-        database = self.engine.url.database
-        if not create and database not in (None, "", ":memory:") and not Path(database).exists():
-            raise StoreError(f"no results database at {database} (grade someone first, or pass --db URL)")
 
     # -- writing ------------------------------------------------------------------------
 
@@ -268,13 +320,12 @@ class Store:
 
     def replace_outcomes(self, rubric: Rubric, outcomes: Iterable[tuple[int, Encoded]]) -> None:
         """Regrade: each (attempt id, encoded outcome) replaces that attempt's per-check results,
-        under ``rubric``; all in one transaction, written in chunks as ``outcomes`` streams in."""
+        under ``rubric``; all in one transaction, written in chunks as ``outcomes`` streams in.
+        The rubric is stored with the first outcome: with none, nothing is."""
         now = datetime.now(UTC)
         with self._session("store the regraded results", write=True) as session:
-            rubric_row = self._rubric_row(session, rubric)
-            session.flush()
             for chunk in batched(outcomes, 500):
-                row = {"rubric_row_id": rubric_row.id, "regraded_at": now}
+                row = {"rubric_row_id": self._rubric_row(session, rubric).id, "regraded_at": now}
                 changes = [
                     {**row, "id": i, "score": e.score, "max_score": e.max_score, "results": e.results} for i, e in chunk
                 ]
@@ -359,8 +410,13 @@ class Store:
             yield from bodies
 
     def rubric(self, rubric_id: str, digest: str | None = None) -> Rubric:
-        """A stored rubric: the version with ``digest``, else the one stored last."""
-        query = select(RubricRow).where(RubricRow.rubric_id == rubric_id).order_by(RubricRow.id.desc())
+        """A stored rubric: the version with ``digest``, else the one stored last of those that
+        have attempts (a version stored without any, by an older regrade, only if none has)."""
+        query = (
+            select(RubricRow)
+            .where(RubricRow.rubric_id == rubric_id)
+            .order_by(_HAS_ATTEMPTS.desc(), RubricRow.id.desc())
+        )
         if digest is not None:
             query = query.where(RubricRow.digest == digest)
         with self._session("read a rubric") as session:
@@ -370,8 +426,10 @@ class Store:
             return Rubric.model_validate(row.content)
 
     def rubric_ids(self) -> list[str]:
+        """The ids of the rubrics that have attempts."""
         with self._session("read rubrics") as session:
-            return list(session.scalars(select(RubricRow.rubric_id).distinct().order_by(RubricRow.rubric_id)))
+            query = select(RubricRow.rubric_id).where(_HAS_ATTEMPTS).distinct().order_by(RubricRow.rubric_id)
+            return list(session.scalars(query))
 
     def students(self) -> list[str]:
         with self._session("read students") as session:
@@ -379,6 +437,9 @@ class Store:
 
     def _session(self, doing: str, write: bool = False, job: Job | None = None) -> _Session:
         return _Session(self, doing, write, job)
+
+
+_HAS_ATTEMPTS = exists().where(AttemptRow.rubric_row_id == RubricRow.id)  # of a rubric row
 
 
 class AlreadyStored(Exception):
@@ -491,6 +552,44 @@ def _revision(connection: Connection) -> tuple[set[str], str | None]:
     return tables, connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
+def _foreign(connection: Connection, tables: set[str]) -> str | None:
+    """Why a database without alembic_version is not the grader's, or None when it is: it has
+    none of the grader's tables (they are made beside any others), or grader 0.1's tables with
+    their columns as that version made them (the 0001 baseline)."""
+    if not tables:
+        return None
+    baseline = _baseline()
+    named = sorted(tables & (baseline.keys() | Base.metadata.tables.keys()))
+    if not named:
+        return None
+    found = inspect(connection)
+    if set(named) == baseline.keys() and all({c["name"] for c in found.get_columns(t)} == baseline[t] for t in named):
+        return None
+    return (
+        f"it has tables named as the grader's ({', '.join(named)}) but not grader 0.1's, and no alembic_version "
+        "to say their schema; pass --db with a database of the grader, or a new one"
+    )
+
+
+def _baseline() -> dict[str, set[str]]:
+    """The tables of grader 0.1 and their columns, as migration 0001 makes them."""
+    from alembic import command
+
+    with create_engine("sqlite://").connect() as connection, connection.begin():
+        command.upgrade(_alembic(connection), "0001")
+        found = inspect(connection)
+        return {t: {c["name"] for c in found.get_columns(t)} for t in found.get_table_names() if t != "alembic_version"}
+
+
+def _alembic(connection: Connection) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
 def _migrate(connection: Connection) -> None:
     """Bring the schema to HEAD. A database from grader 0.1 (tables, no alembic_version)
     is stamped as the baseline first; a database newer than this grader is refused."""
@@ -501,12 +600,9 @@ def _migrate(connection: Connection) -> None:
     if current == HEAD:
         return
     from alembic import command
-    from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.attributes["connection"] = connection
+    config = _alembic(connection)
     known = {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
     if current is not None and current not in known:
         raise StoreError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 PACKAGES = {
     "dockerd": "docker.io",
@@ -34,3 +35,10 @@ def run(
     *args: str, check: bool = True, input: str | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(list(args), check=check, input=input, text=True, capture_output=True, timeout=timeout)
+
+
+def read_only(folder: Path, *command: str) -> list[str]:
+    """``command`` run with ``folder`` mounted read-only, in a mount namespace of its own: root
+    ignores file modes, not a read-only mount."""
+    mount = f'mount --bind {folder} {folder} && mount -o remount,bind,ro {folder} && exec "$@"'
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", mount, "sh", *command]
