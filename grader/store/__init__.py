@@ -575,10 +575,15 @@ def _baseline() -> dict[str, set[str]]:
     """The tables of grader 0.1 and their columns, as migration 0001 makes them."""
     from alembic import command
 
-    with create_engine("sqlite://").connect() as connection, connection.begin():
-        command.upgrade(_alembic(connection), "0001")
-        found = inspect(connection)
-        return {t: {c["name"] for c in found.get_columns(t)} for t in found.get_table_names() if t != "alembic_version"}
+    engine = create_engine("sqlite://")
+    try:
+        with engine.connect() as connection, connection.begin():
+            command.upgrade(_alembic(connection), "0001")
+            found = inspect(connection)
+            tables = found.get_table_names()
+            return {t: {c["name"] for c in found.get_columns(t)} for t in tables if t != "alembic_version"}
+    finally:
+        engine.dispose()
 
 
 def _alembic(connection: Connection) -> Any:
