@@ -26,9 +26,7 @@ import re
 import stat
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Required
 
@@ -38,9 +36,7 @@ from typing_extensions import TypedDict  # pydantic takes typing.TypedDict only 
 
 from . import __version__, keys
 from .errors import BundleError, UsageError
-from .evaluate import evaluate
 from .outcome import Outcome
-from .rubric import load
 from .snapshot import Snapshot, canonical_digest
 
 if TYPE_CHECKING:
@@ -113,6 +109,13 @@ def student_name(name: str) -> str:
 def write(graded: Graded, path: Path, key: str | None = None) -> Bundle:
     """Write ``graded`` (a whole-lab check) as a bundle to ``path``, sealed with the student's
     ``key`` when given."""
+    bundle = sealed(graded, key)
+    path.write_bytes(encoded(bundle, packed=path.name.endswith(".gz")))
+    return bundle
+
+
+def sealed(graded: Graded, key: str | None = None) -> Bundle:
+    """``graded`` (a whole-lab check) as a bundle, sealed with the student's ``key`` when given."""
     rubric = graded.rubric
     bundle = Bundle(
         student=student_name(graded.student),
@@ -123,19 +126,29 @@ def write(graded: Graded, path: Path, key: str | None = None) -> Bundle:
         outcome=graded.outcome,
     )
     digest = bundle.content_digest()
-    bundle = bundle.model_copy(update={"digest": digest, "seal": keys.seal(key, digest) if key else None})
+    return bundle.model_copy(update={"digest": digest, "seal": keys.seal(key, digest) if key else None})
+
+
+def encoded(bundle: Bundle, packed: bool = False) -> bytes:
+    """The bytes of ``bundle`` as a file or a request carries it (gzip-compressed: ``packed``)."""
     text = bundle.model_dump_json(indent=1).encode()
-    path.write_bytes(gzip.compress(text) if path.name.endswith(".gz") else text)
-    return bundle
+    return gzip.compress(text) if packed else text
 
 
 def read(path: Path) -> Bundle:
     """The verified bundle in ``path``; a BundleError naming the file says what is wrong with it."""
+    return parse(_file_bytes(path, lambda problem: BundleError(f"{path}: {problem}")), f"{path}: ")
+
+
+def parse(data: bytes, where: str = "") -> Bundle:
+    """The verified bundle of ``data`` (a file's bytes, or a request's body); a BundleError
+    says, after ``where``, what is wrong with it."""
 
     def bad(problem: str) -> BundleError:
-        return BundleError(f"{path}: {problem}")
+        return BundleError(f"{where}{problem}")
 
-    data = _file_bytes(path, bad)
+    if len(data) > MAX_FILE:
+        raise bad(f"not a submission bundle (larger than {MAX_FILE >> 20} MB)")
     try:
         text = _inflate(data, bad) if data[:2] == b"\x1f\x8b" else data
         if sum(text.count(mark) for mark in (b",", b"{", b"[")) > MAX_VALUES:
@@ -190,9 +203,7 @@ def _file_bytes(path: Path, bad: Callable[[str], BundleError]) -> bytes:
         raise bad(f"cannot read: {exc.strerror}") from None
     finally:
         os.close(fd)
-    if len(data) > MAX_FILE:
-        raise bad(f"not a submission bundle (larger than {MAX_FILE >> 20} MB)")
-    return data
+    return data  # at most MAX_FILE + 1 bytes: parse refuses more
 
 
 def _inflate(data: bytes, bad: Callable[[str], BundleError]) -> bytes:
@@ -326,78 +337,3 @@ def _evidence(snapshot: Snapshot) -> dict[str, Any]:
         "images": snapshot.images,
         "probes": {key: {"data": probe.data} for key, probe in snapshot.probes.items()},
     }
-
-
-@dataclass
-class Imported:
-    imported: list[str] = field(default_factory=list)  # one line per stored attempt
-    skipped: list[str] = field(default_factory=list)  # bundles already in the store
-    failed: list[str] = field(default_factory=list)  # one error line per bad file
-
-
-def import_bundles(
-    files: list[Path],
-    *,
-    rubric_ref: str | None = None,
-    db_url: str | None = None,
-    secret: Path | None = None,
-    student: str | None = None,
-) -> Imported:
-    """Verify each bundle and store its snapshot as an attempt (source ``import``), scored again
-    with ``rubric_ref`` (default: the installed rubric of the bundle's rubric id), at the time of
-    its import: a live grade made after it outranks it. A bundle claiming a time more than
-    CLOCK_SKEW after the import is refused. With the course ``secret``, a bundle must be sealed
-    with the key of the student it is stored under (its own, or ``student`` for a single file)
-    and its attempt is "verified"; without, "unverified". A bundle whose snapshot the student
-    already has an attempt with is skipped, so importing twice is harmless. A bad file changes
-    nothing and the others go on. The summary line of an attempt from the daemon of another
-    student's attempt says so ("same daemon as NAME")."""
-    from .provenance import same_daemon
-    from .store import AlreadyStored, Store
-
-    if student is not None and len(files) != 1:
-        raise UsageError("--student names the student of one bundle: import one FILE with it")
-    name = student_name(student) if student is not None else None
-    course_secret = keys.secret(secret)[0] if secret else None
-    identity = "verified" if course_secret is not None else "unverified"
-    given = load(rubric_ref) if rubric_ref else None
-    installed = cache(load)
-    store = Store(db_url)
-    done = Imported()
-    stored: list[tuple[int, str]] = []  # attempt id, line of the summary
-    for path in files:
-        try:
-            bundle = read(path)
-            rubric = given or installed(bundle.rubric.id)
-        except (BundleError, UsageError) as exc:
-            done.failed.append(str(exc) if isinstance(exc, BundleError) else f"{path}: {exc}")
-            continue
-        owner, snapshot = name or bundle.student, bundle.snapshot
-        if rubric.id != bundle.rubric.id:
-            done.failed.append(f"{path}: a bundle of rubric {bundle.rubric.id!r}, not {rubric.id!r}")
-            continue
-        if course_secret is not None:
-            if bundle.seal is None:
-                done.failed.append(f"{path}: not sealed with a student key (made without --key): cannot be verified")
-                continue
-            if not keys.sealed_by(course_secret, owner, bundle.digest, bundle.seal):
-                done.failed.append(f"{path}: not sealed with {owner}'s key (another student's key, or an edited name)")
-                continue
-        now = datetime.now(UTC)
-        if bundle.taken_at > now + CLOCK_SKEW:
-            claimed = bundle.snapshot.taken_at
-            done.failed.append(f"{path}: claims its daemon was inspected at {claimed}, after this import")
-            continue
-        outcome = evaluate(rubric, snapshot)
-        try:
-            attempt_id = store.record(owner, rubric, snapshot, outcome, "import", now, once=True, identity=identity)
-        except AlreadyStored:
-            done.skipped.append(f"{path}: already imported ({owner}, snapshot {snapshot.digest[:12]})")
-            continue
-        stored.append((attempt_id, f"{path}: {owner} {outcome.score:g}/{outcome.max_score:g}"))
-    shared = same_daemon(store.attempts(checks=False)) if stored else {}
-    for attempt_id, line in stored:
-        said = ["identity not verified"] if identity == "unverified" else []
-        said += [f"same daemon as {', '.join(shared[attempt_id])}"] if attempt_id in shared else []
-        done.imported.append(line + (f" ({'; '.join(said)})" if said else ""))
-    return done

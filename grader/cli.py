@@ -545,7 +545,7 @@ def import_(
     Example:
       grader import submissions/*.json --secret course.key --db sqlite:///class.db
     """
-    from .bundle import import_bundles
+    from .importing import import_bundles
 
     done = import_bundles(list(files), rubric_ref=rubric_ref, db_url=db_url, secret=secret, student=student)
     for line in done.imported + done.skipped:

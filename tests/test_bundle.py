@@ -22,11 +22,12 @@ import pytest
 from bench.daemon import BenchDaemon
 from click.testing import CliRunner, Result
 
-from grader.bundle import MAX_JSON, import_bundles, read, write
+from grader.bundle import MAX_JSON, read, write
 from grader.cli import main
 from grader.errors import BundleError
 from grader.evaluate import evaluate
 from grader.grading import Graded
+from grader.importing import import_bundles
 from grader.rubric import load
 from grader.snapshot import Snapshot, canonical_digest
 from grader.standing import standing

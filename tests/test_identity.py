@@ -17,10 +17,10 @@ import pytest
 from click.testing import CliRunner, Result
 from test_bundle import forge, run_import, submit
 
-from grader.bundle import import_bundles
 from grader.cli import main
 from grader.errors import UsageError
 from grader.export import export
+from grader.importing import import_bundles
 from grader.keys import secret, student_key
 from grader.snapshot import Snapshot
 from grader.store import Store
