@@ -691,6 +691,77 @@ def _batch_summary(results: list[Any], console: Console) -> None:
     console.print(f"graded {graded} of {len(results)} daemons; {len(results) - graded} could not be graded")
 
 
+@main.command(epilog="Exit codes: 0 stopped (Ctrl-C), 2 usage error, 4 the store cannot be opened, 78 invalid rubric.")
+@db_option
+@click.option("--roster", type=click.Path(dir_okay=False, path_type=Path), required=True, metavar="FILE")
+@click.option(
+    "--secret",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    metavar="FILE",
+    help="The course secret of grader keys: a submission must be sealed with its student's key.",
+)
+@click.option("--rubric", "rubric_ref", default="docker-networks", show_default=True, metavar="ID|FILE")
+@click.option("--bind", default="127.0.0.1:8000", show_default=True, metavar="HOST:PORT")
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The instructor's login token (default: a new one, printed at start).",
+)
+@click.option(
+    "--stuck-after",
+    type=click.FloatRange(min=0.5),
+    default=10,
+    show_default=True,
+    metavar="MIN",
+    help="Minutes without a rising score before a student is shown stuck.",
+)
+def serve(
+    db_url: str | None,
+    roster: Path,
+    secret: Path,
+    rubric_ref: str,
+    bind: str,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    token_file: Path | None,
+    stuck_after: float,
+) -> None:
+    """Serve a live class: students' checks stream to your dashboard (instructors).
+
+    Students run grader check --watch --server URL; each change is verified as grader
+    import --secret does (their key, the digests), scored again with your rubric and stored
+    (source live). The dashboard at / shows a row per roster student, updated within a
+    second; log in with the token printed at start.
+
+    \b
+    Example:
+      grader serve --db sqlite:///class.db --roster class.csv --secret course.key --bind 0.0.0.0:8443 \\
+        --tls-cert server.pem --tls-key server.key
+    """
+    from datetime import timedelta
+
+    from .batch import roster_students  # grader.roster once the roster readers leave batch.py
+    from .serve import Bind
+    from .serve import serve as run
+
+    if (tls_cert is None) != (tls_key is None):
+        raise UsageError("give both --tls-cert and --tls-key, or neither")
+    run(
+        db_url=db_url,
+        students=roster_students(roster),
+        secret=secret,
+        rubric_ref=rubric_ref,
+        bind=Bind.parse(bind),
+        tls=(tls_cert, tls_key) if tls_cert and tls_key else None,
+        token_file=token_file,
+        stuck_after=timedelta(minutes=stuck_after),
+    )
+
+
 @main.group()
 def rubrics() -> None:
     """List, show, validate or test rubrics, or print their JSON Schema (also: grader rubric).

@@ -60,9 +60,13 @@ class Importer:
         self.rubric = load(rubric_ref) if rubric_ref else None
         self._installed = cache(load)
 
-    def receive(self, data: bytes, student: str | None = None) -> Taken:
-        """One bundle's bytes, as a request carries them (``take``)."""
-        return self.take(parse(data), student)
+    def receive(self, data: bytes, sender: str) -> Taken:
+        """One bundle's bytes, as a request from ``sender`` carries them (``take``): a bundle
+        of another student is refused as forged."""
+        bundle = parse(data)
+        if bundle.student != sender:
+            raise Refused(f"a bundle of {bundle.student[:200]}, sent as {sender}", forged=True)
+        return self.take(bundle)
 
     def take(self, bundle: Bundle, student: str | None = None) -> Taken:
         """Store ``bundle`` under its student (or ``student``); a Refused says why not."""

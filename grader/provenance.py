@@ -52,17 +52,17 @@ def same_daemon(attempts: Iterable[Attempt]) -> dict[int, list[str]]:
     attempts = list(attempts)
     students: dict[str, set[str]] = {}  # engine or container ID -> students
     for a in attempts:
-        for ident in _idents(a):
+        for ident in daemon_idents(a):
             students.setdefault(ident, set()).add(a.student)
     shared: dict[int, list[str]] = {}
     for a in attempts:
-        others = set().union(*(students[i] for i in _idents(a))) - {a.student}
+        others = set().union(*(students[i] for i in daemon_idents(a))) - {a.student}
         if others:
             shared[a.id] = sorted(others)
     return shared
 
 
-def _idents(attempt: Attempt) -> list[str]:
+def daemon_idents(attempt: Attempt) -> list[str]:
     engine = [f"engine {attempt.engine_id}"] if attempt.engine_id else []
     return engine + [f"container {c}" for c in attempt.container_ids]
 

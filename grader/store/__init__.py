@@ -385,6 +385,19 @@ class Store:
         with self._session("read attempts") as session:
             return [_attempt(row, checks) for row in session.scalars(query)]
 
+    def attempt(self, attempt_id: int) -> Attempt:
+        """One stored attempt (the live server's, as another process stored it)."""
+        query = (
+            select(AttemptRow)
+            .where(AttemptRow.id == attempt_id)
+            .options(selectinload(AttemptRow.student), selectinload(AttemptRow.rubric))
+        )
+        with self._session("read an attempt") as session:
+            row = session.scalars(query).first()
+            if row is None:
+                raise StoreError(f"no attempt {attempt_id} in {self.url}")
+            return _attempt(row, True)
+
     def count_attempts(self, rubric_id: str, student: str | None = None) -> int:
         query = select(func.count()).select_from(AttemptRow).join(AttemptRow.rubric).join(AttemptRow.student)
         query = query.where(RubricRow.rubric_id == rubric_id)

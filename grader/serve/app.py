@@ -1,0 +1,368 @@
+"""The web face of ``grader serve``: handlers parse a request, call one use case
+(``Importer.receive``, the ``Board``, the report's attempt page) and map its errors to a status.
+Nothing here knows a check kind; nothing below knows HTTP.
+
+- ``POST /api/v1/submissions``: one sealed bundle (the body, gzip or JSON), from the student
+  named in the ``X-Grader-Student`` header (percent-encoded UTF-8). The name must be on the
+  roster and within its rate before the body is read, the body within the bundle's bounds
+  while it is read; the answer is JSON ``{"state": "stored"|"skipped"|"refused", ...}``.
+- ``/``: the live class board (instructor's session), ``/events``: its changes as Server-Sent
+  Events, ``/attempts/ID``: an attempt's page as ``grader report`` renders it.
+- ``/login``, ``/logout``: the instructor's token for an HttpOnly, SameSite=Strict session
+  cookie (signed with the token: every server process sharing the token accepts it).
+- ``/healthz``: for a load balancer.
+
+No answer carries a stack trace: an unexpected error is logged and answered in one line."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, unquote
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from ..bundle import MAX_FILE
+from ..errors import BundleError, StoreError
+from ..i18n import LANGS
+from ..importing import Importer, Refused
+from ..provenance import daemon_idents
+from ..text import printable
+
+if TYPE_CHECKING:
+    from ..store import Store
+    from .board import Board
+    from .fanout import Fanout
+
+log = logging.getLogger("grader.serve")
+STATIC = Path(__file__).parent.parent / "report" / "static"
+SESSION = "grader_session"
+LOGIN_CSRF = "grader_login"
+SESSION_HOURS = 12
+HEARTBEAT = 15.0  # seconds between an event stream's keep-alive comments
+# A student's watch sends a change every few seconds at most; a burst of 10, then one a second.
+BURST, PER_SECOND = 10, 1.0
+HEADERS = {
+    # No script but ours, nothing from elsewhere: a name that slipped through escaping still runs nothing.
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+class Answer(Exception):
+    """A request answered early with ``status`` and one line."""
+
+    def __init__(self, status: int, why: str):
+        super().__init__(why)
+        self.status, self.why = status, why
+
+
+@dataclass
+class Bucket:
+    tokens: float = BURST
+    at: float = field(default_factory=time.monotonic)
+
+
+class Limits:
+    """A token bucket per roster student: a flood is answered 429 before its body is read."""
+
+    def __init__(self) -> None:
+        self.buckets: dict[str, Bucket] = {}
+
+    def take(self, student: str) -> None:
+        bucket = self.buckets.setdefault(student, Bucket())
+        now = time.monotonic()
+        bucket.tokens = min(BURST, bucket.tokens + (now - bucket.at) * PER_SECOND)
+        bucket.at = now
+        if bucket.tokens < 1:
+            raise Answer(429, f"too many submissions from {student}: at most {PER_SECOND:g} a second")
+        bucket.tokens -= 1
+
+
+@dataclass
+class Live:
+    """What the handlers share: the use cases and this process's state."""
+
+    store: Store
+    importer: Importer
+    board: Board
+    fanout: Fanout
+    token: str
+    secure: bool  # served over TLS: cookies are Secure
+    limits: Limits = field(default_factory=Limits)
+
+
+def create_app(live: Live) -> Starlette:
+    def page(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+        """An instructor's page: a session, or the login form."""
+
+        async def guarded(request: Request) -> Response:
+            if not _session_ok(live.token, request.cookies.get(SESSION, "")):
+                return RedirectResponse("/login", 303)
+            return _headed(await handler(request))
+
+        return guarded
+
+    async def submit(request: Request) -> Response:
+        try:
+            student = _sender(request, live.board)
+            live.limits.take(student)
+            data = await _body(request)
+            taken = await run_in_threadpool(live.importer.receive, data, student)
+        except Answer as exc:
+            _logged(request, exc.status, exc.why)
+            return _refused(exc.status, exc.why, {"Retry-After": "1"} if exc.status == 429 else None)
+        except Refused as exc:
+            _logged(request, 403 if exc.forged else 400, str(exc))
+            return _refused(403 if exc.forged else 400, str(exc))
+        except BundleError as exc:
+            return _refused(413 if "larger than" in str(exc) else 400, str(exc))
+        except StoreError as exc:
+            log.error("cannot store a submission: %s", printable(str(exc)))
+            return _refused(503, "the server could not store it now; it is sent again later")
+        answer = {"student": taken.student, "score": taken.outcome.score, "max_score": taken.outcome.max_score}
+        if taken.attempt_id is None:
+            return JSONResponse({"state": "skipped", "why": "this snapshot is already stored", **answer})
+        await live.fanout.publish(taken.attempt_id)
+        return JSONResponse({"state": "stored", "attempt": taken.attempt_id, **answer})
+
+    async def healthz(_request: Request) -> Response:
+        return JSONResponse({"ok": True})
+
+    @page
+    async def dashboard(request: Request) -> Response:
+        lang = _lang(request)
+        board = live.board
+        html = _template("live.html", lang).render(
+            board=board,
+            rows=board.rows(lang),
+            rates=board.rates(lang),
+            logout_csrf=_csrf_of(live.token, request.cookies[SESSION]),
+            root="/",
+        )
+        return HTMLResponse(html)
+
+    @page
+    async def events(request: Request) -> Response:
+        lang = _lang(request)
+        changes = live.fanout.subscribe()
+
+        async def stream() -> AsyncIterator[str]:
+            try:
+                yield "retry: 1000\n\n"
+                while True:
+                    try:
+                        names = await asyncio.wait_for(changes.get(), HEARTBEAT)
+                    except TimeoutError:
+                        yield ": alive\n\n"
+                        continue
+                    yield f"data: {json.dumps(_fragments(live.board, names, lang))}\n\n"
+            finally:
+                live.fanout.unsubscribe(changes)
+
+        return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+
+    @page
+    async def attempt(request: Request) -> Response:
+        try:
+            attempt_id = int(request.path_params["attempt_id"])
+            html = await run_in_threadpool(_attempt_html, live, attempt_id, _lang(request))
+        except (ValueError, StoreError):
+            return HTMLResponse("no such attempt", 404)
+        return HTMLResponse(html)
+
+    async def login(request: Request) -> Response:
+        if request.method == "GET":
+            nonce = secrets.token_urlsafe(16)
+            html = _template("login.html", _lang(request)).render(csrf=nonce, failed=False, root="/")
+            response = _headed(HTMLResponse(html))
+            response.set_cookie(LOGIN_CSRF, nonce, httponly=True, samesite="strict", secure=live.secure)
+            return response
+        form = await _form(request)
+        nonce = request.cookies.get(LOGIN_CSRF, "")
+        if not nonce or not hmac.compare_digest(str(form.get("csrf", "")), nonce):
+            return _headed(HTMLResponse("the login form expired: open /login again", 403))
+        if not hmac.compare_digest(str(form.get("token", "")).strip().encode(), live.token.encode()):
+            _logged(request, 403, "a wrong instructor token")
+            html = _template("login.html", _lang(request)).render(csrf=nonce, failed=True, root="/")
+            return _headed(HTMLResponse(html, 403))
+        response = RedirectResponse("/", 303)
+        response.set_cookie(
+            SESSION,
+            _session(live.token),
+            max_age=SESSION_HOURS * 3600,
+            httponly=True,
+            samesite="strict",
+            secure=live.secure,
+        )
+        response.delete_cookie(LOGIN_CSRF)
+        return response
+
+    @page
+    async def logout(request: Request) -> Response:
+        form = await _form(request)
+        if not hmac.compare_digest(str(form.get("csrf", "")), _csrf_of(live.token, request.cookies[SESSION])):
+            return HTMLResponse("not from the dashboard's form", 403)
+        response = RedirectResponse("/login", 303)
+        response.delete_cookie(SESSION)
+        return response
+
+    async def stylesheet(_request: Request) -> Response:
+        return FileResponse(STATIC / "report.css", media_type="text/css")
+
+    async def script(_request: Request) -> Response:
+        return FileResponse(STATIC / "live.js", media_type="text/javascript")
+
+    async def home(_request: Request) -> Response:
+        return RedirectResponse("/", 303)  # the report's pages link to their index.html
+
+    async def failed(request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error answering %s %s", request.method, request.url.path)
+        return JSONResponse({"state": "refused", "why": "internal error (logged on the server)"}, 500)
+
+    routes = [
+        Route("/api/v1/submissions", submit, methods=["POST"]),
+        Route("/healthz", healthz),
+        Route("/", dashboard),
+        Route("/index.html", home),
+        Route("/events", events),
+        Route("/attempts/{attempt_id}", attempt),
+        Route("/login", login, methods=["GET", "POST"]),
+        Route("/logout", logout, methods=["POST"]),
+        Route("/report.css", stylesheet),
+        Route("/live.js", script),
+    ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        await live.fanout.start()
+        try:
+            yield
+        finally:
+            await live.fanout.stop()
+
+    return Starlette(routes=routes, exception_handlers={Exception: failed}, lifespan=lifespan)
+
+
+# -- the handlers' parts ---------------------------------------------------------------------
+
+
+def _sender(request: Request, board: Board) -> str:
+    raw = request.headers.get("x-grader-student")
+    if not raw:
+        raise Answer(400, "no X-Grader-Student header: who sends this?")
+    try:
+        student = unquote(raw, errors="strict")
+    except UnicodeDecodeError:
+        raise Answer(400, "the X-Grader-Student header is not percent-encoded UTF-8") from None
+    if student not in board.places:
+        raise Answer(403, f"{student[:200]} is not on this class's roster")
+    return student
+
+
+async def _body(request: Request) -> bytes:
+    """The request's body, read no further than MAX_FILE bytes."""
+    declared = request.headers.get("content-length", "")
+    too_big = Answer(413, f"not a submission bundle (larger than {MAX_FILE >> 20} MB)")
+    if declared.isdigit() and int(declared) > MAX_FILE:
+        raise too_big
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_FILE:
+            raise too_big
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """A small url-encoded form (the login's, the logout's): at most 4 KB, each field once."""
+    data, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > 4096:
+            raise Answer(413, "a form of more than 4 KB")
+        data.append(chunk)
+    fields = parse_qs(b"".join(data).decode("utf-8", "replace"), max_num_fields=4)
+    return {name: values[0] for name, values in fields.items() if len(values) == 1}
+
+
+def _refused(status: int, why: str, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse({"state": "refused", "why": why}, status, headers=headers)
+
+
+def _logged(request: Request, status: int, why: str) -> None:
+    client = request.client.host if request.client else "?"
+    log.warning("%s %s from %s: %s", status, request.url.path, client, printable(why))
+
+
+def _lang(request: Request) -> str:
+    asked = request.query_params.get("lang", "")
+    if asked in LANGS:
+        return asked
+    accepted = request.headers.get("accept-language", "").lower()
+    return next((lang for lang in LANGS if accepted.startswith(lang)), "en")
+
+
+def _template(name: str, lang: str) -> Any:
+    from ..report import template
+
+    return template(name, lang)
+
+
+def _fragments(board: Board, names: set[str], lang: str) -> dict[str, Any]:
+    """What changed on the board, as HTML rendered by the board's own macros."""
+    macros = _template("live.html", lang).module
+    rows = {board.keys[n]: str(macros.row(board.row(n, lang))) for n in names if n in board.places}
+    return {"rows": rows, "rates": str(macros.rate_bars(board.rates(lang)))}
+
+
+def _attempt_html(live: Live, attempt_id: int, lang: str) -> str:
+    from ..report import attempt_page
+
+    attempt = live.store.attempt(attempt_id)
+    rubric = live.store.rubric(attempt.rubric_id, attempt.rubric_digest)
+    snapshot = live.store.snapshot(attempt.snapshot_digest) if attempt.snapshot_digest else None
+    board = live.board
+    same = sorted(set().union(*(board.owners.get(i, set()) for i in daemon_idents(attempt))) - {attempt.student})
+    page = attempt_page(attempt, rubric, snapshot, same, lang)
+    return _template("attempt.html", lang).render(page=page, root="../")
+
+
+def _headed(response: Response) -> Response:
+    response.headers.update(HEADERS)
+    return response
+
+
+def _session(token: str) -> str:
+    """A session cookie: its expiry, signed with the instructor's token."""
+    expiry = str(int(time.time()) + SESSION_HOURS * 3600)
+    return f"{expiry}.{_mac(token, 'session', expiry)}"
+
+
+def _session_ok(token: str, cookie: str) -> bool:
+    expiry, _dot, mac = cookie.partition(".")
+    return expiry.isdigit() and int(expiry) > time.time() and hmac.compare_digest(mac, _mac(token, "session", expiry))
+
+
+def _csrf_of(token: str, cookie: str) -> str:
+    return _mac(token, "csrf", cookie)
+
+
+def _mac(token: str, purpose: str, value: str) -> str:
+    return hmac.new(token.encode(), f"{purpose}\0{value}".encode(), hashlib.sha256).hexdigest()

@@ -1,0 +1,141 @@
+"""The live class board: where every roster student is now, kept in memory and changed one
+attempt at a time (no transport here: the web app renders it, the fan-out feeds it).
+
+A row is the student's latest attempt of the rubric: the step they are on (the first task not
+passed in full), the score, one cell per check, when it last changed and when the score last
+rose ("stuck" after ``stuck_after`` without a rise, until full marks), and the other students
+an attempt of theirs shares a daemon with (``provenance``). What it keeps per student is
+bounded (the latest attempt, its daemon's IDs): memory stays flat however long the class."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from ..i18n import translator
+from ..provenance import daemon_idents
+from ..report.charts import STATUS_CSS
+
+if TYPE_CHECKING:
+    from ..rubric.model import Rubric
+    from ..store import Attempt
+
+
+@dataclass
+class Place:
+    """One student's place on the board."""
+
+    student: str
+    latest: Attempt | None = None
+    changed_at: datetime | None = None  # of the latest attempt
+    rose_at: datetime | None = None  # when the score last rose (or was first seen)
+    best: float = -1.0
+    idents: set[str] = field(default_factory=set)  # of every attempt's daemon
+
+
+@dataclass(frozen=True)
+class Cell:
+    css: str  # STATUS_CSS, "" without a result
+    title: str  # the check's title and status, for a tooltip
+
+
+@dataclass(frozen=True)
+class RowView:
+    key: str  # the row's HTML id: stable, never the student's text
+    student: str
+    href: str  # the latest attempt's page, "" without one
+    step: str
+    score: str
+    cells: list[Cell]
+    changed: str  # the time of the last change, "" without one
+    state: str  # "not connected yet", "stuck", "done", ""
+    shared: list[str]  # same daemon as
+
+
+@dataclass(frozen=True)
+class Rate:
+    check: str
+    title: str
+    percent: int
+
+
+class Board:
+    def __init__(self, rubric: Rubric, students: list[str], stuck_after: timedelta):
+        self.rubric, self.stuck_after = rubric, stuck_after
+        self.places = {name: Place(name) for name in students}
+        self.keys = {name: f"s{i}" for i, name in enumerate(students)}
+        self.owners: dict[str, set[str]] = {}  # daemon ident -> students
+
+    def add(self, attempt: Attempt) -> set[str]:
+        """Take one stored attempt; returns the students whose rows changed (the attempt's, and
+        those it newly shares a daemon with). Attempts of other rubrics, of students off the
+        roster, errors, and ones older than the row's are left out."""
+        place = self.places.get(attempt.student)
+        if place is None or attempt.rubric_id != self.rubric.id or not attempt.ok:
+            return set()
+        changed = {attempt.student}
+        for ident in daemon_idents(attempt):
+            owners = self.owners.setdefault(ident, set())
+            if attempt.student not in owners:
+                changed |= owners
+                owners.add(attempt.student)
+            place.idents.add(ident)
+        latest = place.latest
+        if latest is not None and (latest.graded_at, latest.id) > (attempt.graded_at, attempt.id):
+            return changed - {attempt.student}
+        place.latest, place.changed_at = attempt, attempt.graded_at
+        if attempt.score > place.best:
+            place.best, place.rose_at = attempt.score, attempt.graded_at
+        return changed
+
+    def stuck(self, place: Place, now: datetime) -> bool:
+        latest = place.latest
+        if latest is None or place.rose_at is None or latest.score >= latest.max_score:
+            return False
+        return now - place.rose_at.astimezone(UTC) >= self.stuck_after
+
+    def row(self, student: str, lang: str, now: datetime | None = None) -> RowView:
+        _ = translator(lang)
+        place = self.places[student]
+        latest, now = place.latest, now or datetime.now(UTC)
+        shared = sorted(set().union(*(self.owners.get(i, set()) for i in place.idents)) - {student})
+        if latest is None:
+            blank = [Cell("", c.title_in(lang)) for _, c in self.rubric.checks()]
+            return RowView(self.keys[student], student, "", "", "", blank, "", _("not connected yet"), shared)
+        status = {c.id: c.status for c in latest.checks}
+        cells = [
+            Cell(STATUS_CSS.get(status.get(c.id, ""), ""), f"{c.title_in(lang)}: {_(status.get(c.id, '—'))}")
+            for _n, c in self.rubric.checks()
+        ]
+        step = next((c.task for c in latest.checks if not c.passed), None)
+        task = self.rubric.task(step) if step is not None else None
+        state = _("done") if step is None else _("stuck") if self.stuck(place, now) else ""
+        return RowView(
+            key=self.keys[student],
+            student=student,
+            href=f"attempts/{latest.id}",
+            step=task.title_in(lang) if task else "✔",
+            score=f"{latest.score:g}/{latest.max_score:g}",
+            cells=cells,
+            changed=latest.graded_at.astimezone(UTC).strftime("%H:%M:%S UTC"),
+            state=state,
+            shared=shared,
+        )
+
+    def rows(self, lang: str) -> list[RowView]:
+        now = datetime.now(UTC)
+        return [self.row(name, lang, now) for name in self.places]
+
+    def rates(self, lang: str) -> list[Rate]:
+        """Each check's pass rate over the students connected so far."""
+        seen = [p.latest for p in self.places.values() if p.latest is not None]
+        passed = Counter(c.id for a in seen for c in a.checks if c.passed)
+        share = len(seen) or 1
+        return [Rate(c.id, c.title_in(lang), round(100 * passed[c.id] / share)) for _, c in self.rubric.checks()]
+
+    def stuck_now(self) -> set[str]:
+        """The students who are stuck at this moment (their rows change without an attempt)."""
+        now = datetime.now(UTC)
+        return {name for name, place in self.places.items() if self.stuck(place, now)}
