@@ -233,6 +233,22 @@ def grade(
     is_flag=True,
     help="Keep watching the daemon: the checklist is drawn again as you type docker commands (Ctrl-C ends it).",
 )
+@click.option(
+    "--server",
+    envvar="GRADER_SERVER",
+    default=None,
+    metavar="URL",
+    help="Also send the result, sealed with --key, to your instructor's grader serve (default: $GRADER_SERVER); "
+    "with --watch, each changed result. What cannot be sent yet is queued and sent later.",
+)
+@click.option(
+    "--server-ca",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="The certificate (PEM) your instructor's server is signed with, when it is their own.",
+)
+@click.option("--insecure-http", is_flag=True, help="Allow an http:// --server other than localhost (unencrypted).")
 def check(
     rubric_ref: str,
     task: int | None,
@@ -247,6 +263,9 @@ def check(
     student: str | None,
     key: str | None,
     watch: bool,
+    server: str | None,
+    server_ca: Path | None,
+    insecure_http: bool,
 ) -> None:
     """Self-check your own daemon while you work on a lab (students).
 
@@ -259,6 +278,7 @@ def check(
       grader check --rubric docker-links --task 2 --lang id
       grader check --rubric docker-networks --submit lab2.json --student "Ani Lestari" --key K7QJ2MXRAB4D
       grader check --watch --lang id
+      grader check --watch --server https://lab.example.edu:8443 --student "Ani Lestari" --key K7QJ2MXRAB4D
     """
     from .bundle import student_name, write
     from .grading import grade as run
@@ -271,10 +291,11 @@ def check(
     if submit and key and not student:
         raise UsageError("--key needs --student: the name your key was made for")
     name = student_name(student) if student else getpass.getuser()
+    outbox = _outbox(server, name if student else None, key, server_ca, insecure_http, task) if server else None
     if watch:
         if submit or task is not None or fmt != "table":
             raise UsageError("--watch draws the whole checklist: leave out --submit, --task and --format")
-        _watch(rubric_ref, name, db_url or student_store(), docker_host, probe_image, mode, lang)
+        _watch(rubric_ref, name, db_url or student_store(), docker_host, probe_image, mode, lang, outbox)
         return
     seal_key = typed_key(key) if submit and key else None  # checked before the daemon is graded
     if submit:
@@ -294,7 +315,26 @@ def check(
         write(graded, submit, seal_key)
         sealed = f", sealed with {name}'s key" if seal_key else " (no --key: its sender cannot be verified)"
         click.echo(f"submission bundle written to {submit}{sealed}", err=True)
+    if outbox is not None:
+        outbox.put(graded)
+        click.echo(printable(outbox.deliver().line()), err=True)
     _finish(graded)
+
+
+def _outbox(
+    server: str, student: str | None, key: str | None, ca: Path | None, insecure_http: bool, task: int | None
+) -> Any:
+    """``check --server``'s queue, once the options say who sends where."""
+    from .keys import typed_key
+    from .outbox import Outbox
+
+    if task is not None:
+        raise UsageError("--server takes the whole lab: leave out --task")
+    if not student or not key:
+        raise UsageError(
+            "--server needs --student and --key (or GRADER_STUDENT, GRADER_KEY): your server knows you by them"
+        )
+    return Outbox(server, student, typed_key(key), ca=ca, insecure_http=insecure_http)
 
 
 @main.command()
@@ -391,26 +431,57 @@ def _finish(graded: Any) -> None:
 
 
 def _watch(
-    rubric_ref: str, student: str, db_url: str, docker_host: str | None, probe_image: str, mode: str | None, lang: str
+    rubric_ref: str,
+    student: str,
+    db_url: str,
+    docker_host: str | None,
+    probe_image: str,
+    mode: str | None,
+    lang: str,
+    outbox: Any = None,
 ) -> None:
     """``check --watch``: the checklist, drawn again as the daemon changes, until interrupted.
-    A terminal gets it in place (rich's Live); a pipe gets each new checklist after the last."""
+    A terminal gets it in place (rich's Live); a pipe gets each new checklist after the last.
+    With an ``outbox``, each changed result is sent; the last line says the server's state."""
+    from rich.console import Group
     from rich.live import Live
+    from rich.text import Text
 
     from . import render
     from .watch import Watch
 
     console = Console()
     live = Live(console=console, auto_refresh=False, transient=False) if console.is_terminal else None
+    shown: list[Any] = []
 
-    def show(graded: Any, note: str, pending: int) -> None:
-        view = render.watch_view(graded, lang, note, pending)
+    def draw(view: Any, pending: int) -> None:
+        if sender is not None:
+            view = Group(view, Text(sender.outbox.state.line(), style="dim"))
         if live is not None:
             live.update(view, refresh=True)
         elif not pending:
             console.print(view)
+
+    def show(graded: Any, note: str, pending: int) -> None:
+        view = render.watch_view(graded, lang, note, pending)
+        shown[:] = [view]
+        if sender is not None and not pending:
+            sender.offer(graded)
+        draw(view, pending)
         if graded.store_error:
             console.print(f"grader: not stored: {printable(graded.store_error)}", style="red")
+
+    def changed() -> None:  # the server's state, from the sender's thread
+        if shown and live is not None:
+            draw(shown[0], 0)
+        elif sender is not None:
+            console.print(sender.outbox.state.line(), style="dim", markup=False, highlight=False)
+
+    sender = None
+    if outbox is not None:
+        from .outbox import Sender
+
+        sender = Sender(outbox, changed)
 
     watcher = Watch(
         rubric_ref,
@@ -421,11 +492,15 @@ def _watch(
         probe_image=probe_image,
         mode=mode,
     )
-    if live is None:
-        watcher.run()
-        return
-    with live:
-        watcher.run()
+    try:
+        if live is None:
+            watcher.run()
+            return
+        with live:
+            watcher.run()
+    finally:
+        if sender is not None:
+            sender.stop()
 
 
 def _emit(graded: Any, fmt: str, lang: str) -> None:

@@ -56,6 +56,7 @@ SESSION_HOURS = 12
 HEARTBEAT = 15.0  # seconds between an event stream's keep-alive comments
 # A student's watch sends a change every few seconds at most; a burst of 10, then one a second.
 BURST, PER_SECOND = 10, 1.0
+MAX_BUCKETS = 10_000
 HEADERS = {
     # No script but ours, nothing from elsewhere: a name that slipped through escaping still runs nothing.
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'",
@@ -79,18 +80,21 @@ class Bucket:
 
 
 class Limits:
-    """A token bucket per roster student: a flood is answered 429 before its body is read."""
+    """A token bucket per roster student (and per address for names off the roster): a flood
+    is answered 429 before its body is read, and never logged line by line."""
 
     def __init__(self) -> None:
         self.buckets: dict[str, Bucket] = {}
 
-    def take(self, student: str) -> None:
-        bucket = self.buckets.setdefault(student, Bucket())
+    def take(self, sender: str) -> None:
+        if len(self.buckets) > MAX_BUCKETS:  # senders off the roster, by address: forget them all
+            self.buckets = {name: b for name, b in self.buckets.items() if not name.startswith("address ")}
+        bucket = self.buckets.setdefault(sender, Bucket())
         now = time.monotonic()
         bucket.tokens = min(BURST, bucket.tokens + (now - bucket.at) * PER_SECOND)
         bucket.at = now
         if bucket.tokens < 1:
-            raise Answer(429, f"too many submissions from {student}: at most {PER_SECOND:g} a second")
+            raise Answer(429, f"too many submissions from {sender}: at most {PER_SECOND:g} a second")
         bucket.tokens -= 1
 
 
@@ -120,12 +124,16 @@ def create_app(live: Live) -> Starlette:
 
     async def submit(request: Request) -> Response:
         try:
-            student = _sender(request, live.board)
-            live.limits.take(student)
+            student = _sender(request)
+            on_roster = student in live.board.places
+            live.limits.take(student if on_roster else f"address {request.client.host if request.client else '?'}")
+            if not on_roster:
+                raise Answer(403, f"{student[:200]} is not on this class's roster")
             data = await _body(request)
             taken = await run_in_threadpool(live.importer.receive, data, student)
         except Answer as exc:
-            _logged(request, exc.status, exc.why)
+            if exc.status != 429:  # a flood's answers are counted, never logged one by one
+                _logged(request, exc.status, exc.why)
             return _refused(exc.status, exc.why, {"Retry-After": "1"} if exc.status == 429 else None)
         except Refused as exc:
             _logged(request, 403 if exc.forged else 400, str(exc))
@@ -262,7 +270,7 @@ def create_app(live: Live) -> Starlette:
 # -- the handlers' parts ---------------------------------------------------------------------
 
 
-def _sender(request: Request, board: Board) -> str:
+def _sender(request: Request) -> str:
     raw = request.headers.get("x-grader-student")
     if not raw:
         raise Answer(400, "no X-Grader-Student header: who sends this?")
@@ -270,8 +278,6 @@ def _sender(request: Request, board: Board) -> str:
         student = unquote(raw, errors="strict")
     except UnicodeDecodeError:
         raise Answer(400, "the X-Grader-Student header is not percent-encoded UTF-8") from None
-    if student not in board.places:
-        raise Answer(403, f"{student[:200]} is not on this class's roster")
     return student
 
 

@@ -1,0 +1,349 @@
+"""``grader serve``, the live class, over real HTTP on the loopback: bundles of recorded daemons
+(tests/golden) sealed with the students' keys; abuse answered with the right status and one
+line; the dashboard behind the instructor's login, live in Chromium; the students' queue
+survives a server killed and started again. The lab played under ``check --watch --server``
+on the bench is in test_serve_e2e.py."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+import pytest
+import uvicorn
+
+from grader.bundle import encoded, sealed
+from grader.evaluate import evaluate
+from grader.grading import Graded
+from grader.keys import secret, student_key
+from grader.outbox import Outbox
+from grader.rubric import load
+from grader.serve import build
+from grader.snapshot import Snapshot
+from grader.store import Store
+
+GOLDEN = Path(__file__).parent / "golden"
+ROOT = Path(__file__).parent.parent
+TOKEN = "instructor-token-for-tests"
+XSS = "<script>window.__xss = 1</script>"
+STUDENTS = ["ani", "budi", XSS]
+
+
+def graded(student: str, case: str = "networks-typo", at: datetime | None = None, network: str | None = None) -> Graded:
+    """A recorded daemon graded for ``student``; ``at`` makes it a new snapshot (another moment),
+    ``network`` renames its first network (the student's text)."""
+    rubric = load("docker-networks")
+    snapshot = Snapshot.from_json((GOLDEN / case / "snapshot.json").read_text())
+    update: dict = {}
+    if at is not None:
+        update["taken_at"] = at.isoformat()
+    if network is not None:
+        networks = [dict(n) for n in snapshot.networks]
+        networks[0]["Name"] = network
+        update["networks"] = networks
+    snapshot = snapshot.model_copy(update=update).sealed()
+    return Graded(student, rubric, snapshot, evaluate(rubric, snapshot), snapshot.taken_at)
+
+
+@dataclass
+class Class:
+    url: str
+    db_url: str
+    keys: dict[str, str]
+    secret: Path
+    folder: Path
+
+    def bundle(self, student: str, key_of: str | None = None, **how) -> bytes:
+        return encoded(sealed(graded(student, **how), self.keys[key_of or student]), packed=True)
+
+    def post(self, data: bytes, student: str, client: httpx.Client | None = None) -> httpx.Response:
+        headers = {"X-Grader-Student": quote(student, safe="")}
+        return (client or httpx).post(f"{self.url}/api/v1/submissions", content=data, headers=headers)
+
+    def attempts(self) -> int:
+        return len(Store(self.db_url).attempts(checks=False))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def course(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    path = tmp_path / "course.key"
+    value = secret(path, create=True)[0]
+    return path, {name: student_key(value, name) for name in STUDENTS}
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> Iterator[Class]:
+    """``grader serve``'s app on a loopback port, in this process (its log lines reach caplog)."""
+    secret_file, keys = course(tmp_path)
+    db_url = f"sqlite:///{tmp_path / 'class.db'}"
+    app = build(
+        db_url=db_url,
+        students=STUDENTS,
+        secret=secret_file,
+        rubric_ref="docker-networks",
+        token=TOKEN,
+        stuck_after=timedelta(minutes=10),
+    )
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.02)
+    yield Class(f"http://127.0.0.1:{port}", db_url, keys, secret_file, tmp_path)
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def logged_in() -> httpx.Client:
+    return httpx.Client(follow_redirects=False, timeout=10)
+
+
+def login(live: Class, client: httpx.Client, token: str = TOKEN) -> httpx.Response:
+    form = client.get(f"{live.url}/login")
+    csrf = form.text.split('name="csrf" value="')[1].split('"')[0]
+    return client.post(f"{live.url}/login", data={"token": token, "csrf": csrf})
+
+
+# -- submissions ------------------------------------------------------------------------------
+
+
+def test_a_sealed_bundle_is_stored_once_and_scored_by_the_server(live: Class) -> None:
+    data = live.bundle("ani")
+    first = live.post(data, "ani")
+    assert first.status_code == 200, first.text
+    assert first.json() == {"state": "stored", "attempt": 1, "student": "ani", "score": 12.0, "max_score": 25.5}
+    again = live.post(data, "ani")  # a replay
+    assert (again.status_code, again.json()["state"]) == (200, "skipped")
+    (attempt,) = Store(live.db_url).attempts()
+    assert (attempt.source, attempt.identity, attempt.score) == ("live", "verified", 12.0)
+
+
+def test_the_bundles_own_scores_are_never_used(live: Class) -> None:
+    body = json.loads(gzip.decompress(live.bundle("ani")))
+    for check in body["outcome"]["checks"]:
+        check["status"], check["points"] = "passed", check["max_points"]
+    # The outcome is part of the sealed digest: an edited one is refused, never believed.
+    answer = live.post(json.dumps(body).encode(), "ani")
+    assert (answer.status_code, answer.json()["state"]) == (400, "refused")
+    assert live.attempts() == 0
+
+
+def test_a_forged_key_is_refused_403_and_logged_in_one_line(live: Class, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, "grader.serve")
+    answer = live.post(live.bundle("ani", key_of="budi"), "ani")
+    assert answer.status_code == 403
+    assert answer.json() == {
+        "state": "refused",
+        "why": "not sealed with ani's key (another student's key, or an edited name)",
+    }
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert line == (
+        "403 /api/v1/submissions from 127.0.0.1: not sealed with ani's key (another student's key, or an edited name)"
+    )
+    assert live.attempts() == 0
+
+
+def test_a_bundle_sent_under_another_name_or_off_the_roster_is_refused(live: Class) -> None:
+    other = live.post(live.bundle("ani"), "budi")
+    assert (other.status_code, other.json()["why"]) == (403, "a bundle of ani, sent as budi")
+    stranger = live.post(live.bundle("ani"), "mallory")
+    assert (stranger.status_code, stranger.json()["why"]) == (403, "mallory is not on this class's roster")
+    anonymous = httpx.post(f"{live.url}/api/v1/submissions", content=live.bundle("ani"))
+    assert anonymous.status_code == 400
+    assert live.attempts() == 0
+
+
+def test_a_flood_gets_429_before_its_body_is_read(live: Class) -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    bundles = [live.bundle("budi", at=start + timedelta(seconds=i)) for i in range(30)]
+    with httpx.Client() as client:
+        statuses = [live.post(data, "budi", client).status_code for data in bundles]
+    assert statuses[:10] == [200] * 10  # the burst
+    assert statuses.count(429) >= 10
+    assert live.attempts() == statuses.count(200)
+    assert live.post(live.bundle("ani"), "ani").status_code == 200  # another student is not held back
+
+
+def test_an_oversized_or_garbage_body_is_refused_without_a_trace(live: Class) -> None:
+    huge = live.post(os.urandom(1024) * (17 * 1024), "ani")  # 17 MB
+    assert huge.status_code == 413 and huge.json()["state"] == "refused"
+    bomb = live.post(gzip.compress(b"[" * (80 << 20)), "ani")  # 80 MB once inflated
+    assert bomb.status_code == 400 and "more than 64 MB" in bomb.json()["why"]
+    for body in (b"", b"{", b"[" * 100_000, b'{"format": "grader-submission", "version": 9}', b"\x1f\x8b\x08garbage"):
+        answer = live.post(body, "ani")
+        assert answer.status_code == 400, (body[:20], answer.text)
+        assert "Traceback" not in answer.text and len(answer.json()["why"].splitlines()) == 1
+    assert live.attempts() == 0
+
+
+def test_a_bundle_from_the_future_is_refused(live: Class) -> None:
+    ahead = live.post(live.bundle("ani", at=datetime.now(UTC) + timedelta(hours=1)), "ani")
+    assert ahead.status_code == 400 and "after this import" in ahead.json()["why"]
+
+
+def test_healthz(live: Class) -> None:
+    assert httpx.get(f"{live.url}/healthz").json() == {"ok": True}
+
+
+# -- the dashboard ----------------------------------------------------------------------------
+
+
+def test_the_dashboard_needs_the_instructor_token(live: Class) -> None:
+    with logged_in() as client:
+        assert client.get(f"{live.url}/").status_code == 303
+        for token in ("", live.keys["ani"], "wrong"):  # a student's key never opens it
+            assert login(live, client, token).status_code == 403
+        assert client.get(f"{live.url}/").status_code == 303
+        answer = login(live, client)
+        assert answer.status_code == 303
+        cookie = answer.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie
+        page = client.get(f"{live.url}/")
+        assert page.status_code == 200 and "not connected yet" in page.text
+        assert "default-src 'self'" in page.headers["content-security-policy"]
+        # A login form posted from elsewhere has no matching csrf cookie.
+        forged = httpx.post(f"{live.url}/login", data={"token": TOKEN, "csrf": "x"}, cookies={"grader_login": "y"})
+        assert forged.status_code == 403
+        # Logging out needs the form's token too.
+        assert client.post(f"{live.url}/logout", data={"csrf": "nope"}).status_code == 403
+        assert client.get(f"{live.url}/").status_code == 200
+
+
+def test_the_dashboard_is_in_indonesian(live: Class) -> None:
+    with logged_in() as client:
+        login(live, client)
+        page = client.get(f"{live.url}/?lang=id")
+        assert 'lang="id"' in page.text and "belum terhubung" in page.text
+
+
+def test_results_code_never_loads_docker(tmp_path: Path) -> None:
+    """Serving submissions, the dashboard and an attempt's page never imports docker (nor the collector)."""
+    secret_file, keys = course(tmp_path)
+    live = Class("http://t", "", keys, secret_file, tmp_path)
+    (tmp_path / "ani.json.gz").write_bytes(live.bundle("ani"))
+    script = f"""
+import sys, asyncio, httpx
+from datetime import timedelta
+from pathlib import Path
+from grader.serve import build
+tmp = Path({str(tmp_path)!r})
+app = build(db_url="sqlite:///" + str(tmp / "c.db"), students=["ani"], secret=tmp / "course.key",
+            rubric_ref="docker-networks", token={TOKEN!r}, stuck_after=timedelta(minutes=1))
+async def main():
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            data = (tmp / "ani.json.gz").read_bytes()
+            r = await c.post("/api/v1/submissions", content=data, headers={{"X-Grader-Student": "ani"}})
+            assert r.status_code == 200, r.text
+            form = await c.get("/login")
+            csrf = form.text.split('name="csrf" value="')[1].split('"')[0]
+            await c.post("/login", data={{"token": {TOKEN!r}, "csrf": csrf}})
+            assert (await c.get("/")).status_code == 200
+            assert (await c.get("/attempts/1")).status_code == 200
+asyncio.run(main())
+print(sorted(m for m in ("docker", "grader.collect", "grader.probe.runner", "grader.batch") if m in sys.modules))
+"""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
+
+
+# -- the students' queue ----------------------------------------------------------------------
+
+
+def start_serve(tmp_path: Path, port: int, db_url: str, secret_file: Path) -> subprocess.Popen[bytes]:
+    roster = tmp_path / "roster.csv"
+    roster.write_text("student\n" + "\n".join(f'"{n}"' for n in STUDENTS[:2]) + "\n")
+    token = tmp_path / "token"
+    token.write_text(TOKEN)
+    command = [sys.executable, "-m", "grader.cli", "serve", "--db", db_url, "--roster", str(roster)]
+    command += ["--secret", str(secret_file), "--bind", f"127.0.0.1:{port}", "--token-file", str(token)]
+    server = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            assert time.monotonic() < deadline and server.poll() is None, server.stderr and server.stderr.read()
+            time.sleep(0.1)
+
+
+def test_a_killed_server_loses_nothing_and_stores_nothing_twice(tmp_path: Path) -> None:
+    secret_file, keys = course(tmp_path)
+    db_url = f"sqlite:///{tmp_path / 'class.db'}"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    boxes = {n: Outbox(url, n, keys[n], folder=(tmp_path / n)) for n in ("ani", "budi")}
+    for box in boxes.values():
+        box.folder.mkdir()
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    server = start_serve(tmp_path, port, db_url, secret_file)
+    sent = 0
+    try:
+        for i in range(12):
+            if i == 4:  # killed mid-lab: what follows is queued
+                server.send_signal(signal.SIGKILL)
+                server.wait()
+            if i == 8:
+                server = start_serve(tmp_path, port, db_url, secret_file)
+            for name, box in boxes.items():
+                box.put(graded(name, at=start + timedelta(minutes=i)))
+                state = box.flush()
+                sent += 1
+                if 4 <= i < 8:
+                    assert state.queued and "cannot reach" in state.failed, state
+                    assert state.line().startswith("server: queued")
+        # A laptop restarted: a new outbox on the same folder sends what is left, in order.
+        for name in boxes:
+            again = Outbox(url, name, keys[name], folder=tmp_path / name)
+            assert again.deliver().line() == "server: sent" or not again.waiting()
+            assert again.waiting() == []
+        attempts = Store(db_url).attempts(checks=False)
+        assert len(attempts) == sent == 24
+        for name in boxes:
+            taken = [a.snapshot_digest for a in attempts if a.student == name]
+            assert len(set(taken)) == 12  # none twice
+            times = sorted(a.graded_at for a in attempts if a.student == name)
+            ids = [a.id for a in sorted(attempts, key=lambda a: a.id) if a.student == name]
+            assert len(times) == len(ids) == 12
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=20)
+
+
+def test_plain_http_only_to_the_loopback(tmp_path: Path) -> None:
+    from grader.errors import UsageError
+    from grader.outbox import server_url
+
+    assert server_url("http://127.0.0.1:8000/") == "http://127.0.0.1:8000"
+    assert server_url("http://[::1]:8000") == "http://[::1]:8000"
+    with pytest.raises(UsageError, match="only for this machine"):
+        server_url("http://lab.example.edu:8000")
+    assert server_url("http://lab.example.edu:8000", insecure_http=True) == "http://lab.example.edu:8000"
+    with pytest.raises(UsageError, match="https:// URL"):
+        server_url("ftp://lab.example.edu")
