@@ -333,7 +333,7 @@ def _template(name: str, lang: str) -> Any:
 
 def _fragments(board: Board, names: set[str], lang: str) -> dict[str, Any]:
     """What changed on the board, as HTML rendered by the board's own macros."""
-    macros = _template("live.html", lang).module
+    macros = _template("live_rows.html", lang).module
     rows = {board.keys[n]: str(macros.row(board.row(n, lang))) for n in names if n in board.places}
     return {"rows": rows, "rates": str(macros.rate_bars(board.rates(lang)))}
 
