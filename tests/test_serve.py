@@ -392,3 +392,31 @@ def test_the_board_changes_live_and_escapes_student_text_in_chromium(live: Class
             assert page.evaluate("window.__xss") is None and problems == []
         finally:
             chromium.close()
+
+
+# -- several server processes ---------------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_a_dashboard_of_one_process_sees_what_another_received(tmp_path: Path, pg_url: str) -> None:
+    """Two ``grader serve`` processes share one PostgreSQL: a dashboard served by A gets the row
+    of a submission B received (LISTEN/NOTIFY), and B's too."""
+    secret_file, keys = course(tmp_path)
+    ports = [free_port(), free_port()]
+    servers = [start_serve(tmp_path, port, pg_url, secret_file) for port in ports]
+    a, b = (Class(f"http://127.0.0.1:{port}", pg_url, keys, secret_file, tmp_path) for port in ports)
+    try:
+        with logged_in() as client:
+            login(a, client)
+            with client.stream("GET", f"{a.url}/events", timeout=10) as events:
+                lines = events.iter_lines()
+                assert next(line for line in lines if line.startswith("data:"))  # the whole board
+                posted = time.monotonic()
+                assert b.post(b.bundle("budi"), "budi").json()["state"] == "stored"
+                change = json.loads(next(line for line in lines if line.startswith("data:"))[5:])
+                assert time.monotonic() - posted < 1.0
+        assert list(change["rows"]) == ["s1"] and "12/25.5" in change["rows"]["s1"]
+    finally:
+        for server in servers:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=20)
