@@ -186,6 +186,18 @@ def test_a_flood_gets_429_before_its_body_is_read(live: Class) -> None:
     assert live.post(live.bundle("ani"), "ani").status_code == 200  # another student is not held back
 
 
+def test_a_student_stores_at_most_600_bundles_an_hour() -> None:
+    from grader.serve.app import HOURLY, Answer, Limits
+
+    hourly = Limits(*HOURLY, "600 an hour")
+    for _ in range(600):
+        hourly.take("ani")
+    with pytest.raises(Answer, match="at most 600 an hour") as refused:
+        hourly.take("ani")
+    assert refused.value.status == 429
+    hourly.take("budi")
+
+
 def test_an_oversized_or_garbage_body_is_refused_without_a_trace(live: Class) -> None:
     huge = live.post(os.urandom(1024) * (17 * 1024), "ani")  # 17 MB
     assert huge.status_code == 413 and huge.json()["state"] == "refused"
@@ -420,3 +432,22 @@ def test_a_dashboard_of_one_process_sees_what_another_received(tmp_path: Path, p
         for server in servers:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=20)
+
+
+def test_check_server_refuses_before_grading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from grader.cli import main
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    for env in ("GRADER_STUDENT", "GRADER_KEY", "GRADER_SERVER"):
+        monkeypatch.delenv(env, raising=False)
+    base = ["check", "--docker-host", "unix:///nonexistent.sock"]
+    cases = {
+        ("--server", "https://lab.example.edu"): "--server needs --student and --key",
+        ("--server", "http://lab.example.edu", "--student", "ani", "--key", "A" * 12): "only for this machine",
+        ("--server", "https://lab.example.edu", "--task", "1", "--student", "ani", "--key", "A" * 12): "--task",
+    }
+    for args, said in cases.items():
+        done = CliRunner().invoke(main, [*base, *args])
+        assert done.exit_code == 2 and said in done.output, done.output

@@ -115,4 +115,5 @@ def serve(
         log_level="warning",
         access_log=False,
         server_header=False,
+        timeout_graceful_shutdown=3,  # the dashboards' event streams never end by themselves
     )

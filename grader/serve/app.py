@@ -54,9 +54,14 @@ SESSION = "grader_session"
 LOGIN_CSRF = "grader_login"
 SESSION_HOURS = 12
 HEARTBEAT = 15.0  # seconds between an event stream's keep-alive comments
-# A student's watch sends a change every few seconds at most; a burst of 10, then one a second.
-BURST, PER_SECOND = 10, 1.0
+# A student's watch sends a change every few seconds at most: a burst of 10, then one a second;
+# and at most 600 bundles an hour (some 30 MB of snapshots) once a burst of 600 is spent: a
+# student with a key who floods fills neither the disk nor the database.
+SENDS = (10, 1.0)
+HOURLY = (600, 600 / 3600)
 MAX_BUCKETS = 10_000
+WORKERS = 4  # bundles verified and stored at once
+WAITING = 200  # requests that may wait for one of them
 HEADERS = {
     # No script but ours, nothing from elsewhere: a name that slipped through escaping still runs nothing.
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'",
@@ -75,27 +80,51 @@ class Answer(Exception):
 
 @dataclass
 class Bucket:
-    tokens: float = BURST
+    tokens: float
     at: float = field(default_factory=time.monotonic)
 
 
 class Limits:
-    """A token bucket per roster student (and per address for names off the roster): a flood
+    """Token buckets per roster student (and per address for names off the roster): a flood
     is answered 429 before its body is read, and never logged line by line."""
 
-    def __init__(self) -> None:
+    def __init__(self, burst: int, per_second: float, unit: str) -> None:
+        self.burst, self.per_second, self.unit = burst, per_second, unit
         self.buckets: dict[str, Bucket] = {}
 
     def take(self, sender: str) -> None:
         if len(self.buckets) > MAX_BUCKETS:  # senders off the roster, by address: forget them all
             self.buckets = {name: b for name, b in self.buckets.items() if not name.startswith("address ")}
-        bucket = self.buckets.setdefault(sender, Bucket())
+        bucket = self.buckets.setdefault(sender, Bucket(self.burst))
         now = time.monotonic()
-        bucket.tokens = min(BURST, bucket.tokens + (now - bucket.at) * PER_SECOND)
+        bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.at) * self.per_second)
         bucket.at = now
         if bucket.tokens < 1:
-            raise Answer(429, f"too many submissions from {sender}: at most {PER_SECOND:g} a second")
+            raise Answer(429, f"too many submissions from {sender}: at most {self.unit}")
         bucket.tokens -= 1
+
+
+class Workers:
+    """Bundles verified and stored a few at a time (scoring is CPU, and SQLite takes one writer
+    at a time); past WAITING queued, a request is answered 503 at once and its sender's queue
+    tries again later, instead of piling bodies up in memory or waiting out the store's lock."""
+
+    def __init__(self) -> None:
+        self.slots = asyncio.Semaphore(WORKERS)
+        self.waiting = 0
+
+    async def __call__(self, work: Callable[..., Any], *args: Any) -> Any:
+        if self.waiting >= WAITING:
+            raise Answer(503, "the server is busy; it is sent again later")
+        self.waiting += 1
+        try:
+            await self.slots.acquire()
+        finally:
+            self.waiting -= 1
+        try:
+            return await run_in_threadpool(work, *args)
+        finally:
+            self.slots.release()
 
 
 @dataclass
@@ -108,7 +137,9 @@ class Live:
     fanout: Fanout
     token: str
     secure: bool  # served over TLS: cookies are Secure
-    limits: Limits = field(default_factory=Limits)
+    sends: Limits = field(default_factory=lambda: Limits(*SENDS, f"{SENDS[1]:g} a second"))
+    hourly: Limits = field(default_factory=lambda: Limits(*HOURLY, f"{HOURLY[0]} an hour"))
+    work: Workers = field(default_factory=Workers)
 
 
 def create_app(live: Live) -> Starlette:
@@ -126,20 +157,21 @@ def create_app(live: Live) -> Starlette:
         try:
             student = _sender(request)
             on_roster = student in live.board.places
-            live.limits.take(student if on_roster else f"address {request.client.host if request.client else '?'}")
+            live.sends.take(student if on_roster else f"address {request.client.host if request.client else '?'}")
             if not on_roster:
                 raise Answer(403, f"{student[:200]} is not on this class's roster")
+            live.hourly.take(student)
             data = await _body(request)
-            taken = await run_in_threadpool(live.importer.receive, data, student)
+            taken = await live.work(live.importer.receive, data, student)
         except Answer as exc:
-            if exc.status != 429:  # a flood's answers are counted, never logged one by one
+            if exc.status not in (429, 503):  # a flood's answers are never logged one by one
                 _logged(request, exc.status, exc.why)
             return _refused(exc.status, exc.why, {"Retry-After": "1"} if exc.status == 429 else None)
         except Refused as exc:
             _logged(request, 403 if exc.forged else 400, str(exc))
             return _refused(403 if exc.forged else 400, str(exc))
         except BundleError as exc:
-            return _refused(413 if "larger than" in str(exc) else 400, str(exc))
+            return _refused(400, str(exc))
         except StoreError as exc:
             log.error("cannot store a submission: %s", printable(str(exc)))
             return _refused(503, "the server could not store it now; it is sent again later")
@@ -177,8 +209,12 @@ def create_app(live: Live) -> Starlette:
                     try:
                         names = await asyncio.wait_for(changes.get(), HEARTBEAT)
                     except TimeoutError:
+                        if not live.fanout.subscribed(changes):  # dropped as too slow: the browser reconnects
+                            return
                         yield ": alive\n\n"
                         continue
+                    while not changes.empty():  # a busy class: what piled up goes as one change
+                        names = names | changes.get_nowait()
                     yield f"data: {json.dumps(_fragments(live.board, names, lang))}\n\n"
             finally:
                 live.fanout.unsubscribe(changes)

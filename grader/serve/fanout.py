@@ -50,6 +50,9 @@ class Fanout:
         self.streams.add(stream)
         return stream
 
+    def subscribed(self, stream: asyncio.Queue[set[str]]) -> bool:
+        return stream in self.streams
+
     def unsubscribe(self, stream: asyncio.Queue[set[str]]) -> None:
         self.streams.discard(stream)
 
@@ -68,7 +71,7 @@ class Fanout:
             try:
                 stream.put_nowait(names)
             except asyncio.QueueFull:
-                self.streams.discard(stream)  # its generator ends at the next heartbeat's put
+                self.streams.discard(stream)  # its stream ends at its next heartbeat
 
     async def _ticks(self) -> None:
         while True:
