@@ -63,9 +63,10 @@ def writable(path: Path, folder: bool = False) -> None:
 
 
 def write_file(path: Path, data: str | bytes) -> None:
-    """Write ``data`` to ``path``; a full disk or any other failure is a UsageError naming the
-    file and why (as ``writable`` says it before the work)."""
+    """Write ``data`` to ``path`` (its folder made if missing); a full disk or any other failure
+    is a UsageError naming the file and why (as ``writable`` says it before the work)."""
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         if isinstance(data, str):
             path.write_text(data, encoding="utf-8")
         else:

@@ -18,7 +18,6 @@ import gc
 import hashlib
 import json
 import re
-import shutil
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -43,7 +42,7 @@ from ..snapshot import ProbeResult, Snapshot
 from ..standing import Mode, Standing, standings
 from ..store import Attempt, Store
 from ..text import bounded, printable
-from ..util import first_problem
+from ..util import first_problem, write_file
 from . import charts, topology
 from .charts import STATUS_CSS
 
@@ -446,12 +445,10 @@ Progress = Callable[[int, int], None]  # pages written, pages in all
 @_collector_paused()
 def write(site: Site, store: Store, out_dir: Path, progress: Progress | None = None, lang: str = "en") -> Path:
     """Write every page of the site, telling ``progress`` of each; returns index.html's path."""
-    for folder in ("students", "attempts"):
-        (out_dir / folder).mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(Path(__file__).with_name("static") / "report.css", out_dir / "report.css")
+    write_file(out_dir / "report.css", (Path(__file__).with_name("static") / "report.css").read_text())
     total = 1 + len(site.students) + len(site.attempts)
     for done, (file, html) in enumerate(_rendered(site, store, lang), 1):
-        (out_dir / file).write_text(html, encoding="utf-8")
+        write_file(out_dir / file, html)
         if progress:
             progress(done, total)
     return out_dir / "index.html"
