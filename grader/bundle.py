@@ -289,6 +289,7 @@ class _Image(TypedDict, total=False):
 class _Engine(TypedDict, total=False):
     Version: str
     ApiVersion: str
+    NegotiatedApiVersion: str
     ID: Annotated[str, StringConstraints(max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$")]  # as the store keeps it
 
 

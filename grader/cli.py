@@ -370,7 +370,9 @@ def report(db_url: str | None, out_dir: str, mode: str | None, lang: str) -> Non
 
     writable(Path(out_dir), folder=True)
     store = Store(db_url, create=False, read_only=True)
-    with Progress(console=Console(stderr=True), transient=True) as bar:
+    console = Console(stderr=True)
+    # Off when stderr is no terminal: stopped there, the bar leaves a blank line before an error's.
+    with Progress(console=console, transient=True, disable=not console.is_terminal) as bar:
         job = bar.add_task("writing pages", total=None)
         index = build(
             store,
