@@ -4,12 +4,13 @@ charts and topology pictures are inline SVG drawn by the templates.
 
 Every page is rendered from a typed context object with autoescaping on: nothing a student
 controls (names, container names, command output) is ever marked safe, and every text a page
-writes is ``printable`` (a bidi override or an escape is shown as ``\u202e``, ``\x1b``). Each
-student's and attempt's page is made on its own: one that cannot be made from what the store
-holds (a snapshot damaged or imported before its shape was checked) is written as a page saying
-why, and the site is complete. Student and attempt
-pages are in the language asked (``lang``: the rubric's titles and hints, the catalog's words
-and messages); the class dashboard is the instructor's, in English.
+writes is ``printable`` (a bidi override or an escape is shown as ``\\u202e``, ``\\x1b``). Student
+and attempt pages are in the language asked (``lang``: the rubric's titles and hints, the
+catalog's words and messages); the class dashboard is the instructor's, in English.
+
+Each student's and attempt's page is made on its own: one that cannot be made from what the store
+holds (a snapshot damaged, or imported before bundles' watch fields were checked) is written as a
+page saying why, and the site is complete.
 """
 
 from __future__ import annotations
