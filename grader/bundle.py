@@ -15,8 +15,10 @@ student runs the grader and could seal evidence of their own making). The seal, 
 A bundle comes from a student's machine, so reading one is bounded: only a regular file (a
 FIFO or a device would block or never end), at most MAX_FILE bytes, at most MAX_JSON bytes once
 decompressed (read as a stream: a gzip bomb stops at the limit), JSON nested at most 200 deep.
-Its snapshot must have the shape of inspect JSON down to every field the checks and the report
-read (``_Evidence``), so a resealed, malformed one is refused here instead of failing later."""
+Its snapshot must have the shape of inspect JSON down to every field the checks, the report and
+the exports read, the watch's containers and events included (``_Evidence``, of every field the
+Snapshot model leaves untyped), so a resealed, malformed one is refused here instead of failing
+later. A UTF-8 byte order mark before the JSON is read past."""
 
 from __future__ import annotations
 
@@ -42,6 +44,7 @@ from .evaluate import evaluate
 from .outcome import Outcome
 from .rubric import load
 from .snapshot import Snapshot, canonical_digest
+from .util import first_problem, write_file
 
 if TYPE_CHECKING:
     from .grading import Graded
@@ -57,6 +60,7 @@ CLOCK_SKEW = timedelta(minutes=5)
 # daemon a lab makes, with every probe's output at its cap.
 MAX_FILE = 16 << 20  # bytes of the file as handed in
 MAX_JSON = 64 << 20  # bytes of its JSON, once decompressed
+BOM = b"\xef\xbb\xbf"  # UTF-8's byte order mark: some editors write it first (Notepad)
 # Parsed, 64 MB of `{},{},...` would take 2 GB: the JSON's separators (an upper bound of its
 # values) are counted first. A bundle has some 2,000.
 MAX_VALUES = 1_000_000
@@ -125,7 +129,7 @@ def write(graded: Graded, path: Path, key: str | None = None) -> Bundle:
     digest = bundle.content_digest()
     bundle = bundle.model_copy(update={"digest": digest, "seal": keys.seal(key, digest) if key else None})
     text = bundle.model_dump_json(indent=1).encode()
-    path.write_bytes(gzip.compress(text) if path.name.endswith(".gz") else text)
+    write_file(path, gzip.compress(text) if path.name.endswith(".gz") else text)
     return bundle
 
 
@@ -138,6 +142,7 @@ def read(path: Path) -> Bundle:
     data = _file_bytes(path, bad)
     try:
         text = _inflate(data, bad) if data[:2] == b"\x1f\x8b" else data
+        text = text.removeprefix(BOM)
         if sum(text.count(mark) for mark in (b",", b"{", b"[")) > MAX_VALUES:
             raise bad(f"not a submission bundle (more than {MAX_VALUES:,} JSON values)")
         body = pydantic_core.from_json(text)
@@ -153,7 +158,7 @@ def read(path: Path) -> Bundle:
     try:
         bundle = Bundle.model_validate(body)
     except ValidationError as exc:
-        raise bad(f"invalid bundle: {_first_error(exc)}") from None
+        raise bad(f"invalid bundle: {first_problem(exc)}") from None
     if not bundle.snapshot.verify():
         raise bad("the snapshot does not match its digest (the evidence was edited or damaged)")
     if bundle.digest != bundle.content_digest():
@@ -161,13 +166,8 @@ def read(path: Path) -> Bundle:
     try:
         _EVIDENCE.validate_python(_evidence(bundle.snapshot), strict=True)
     except ValidationError as exc:
-        raise bad(f"invalid bundle: snapshot.{_first_error(exc)}") from None
+        raise bad(f"invalid bundle: snapshot.{first_problem(exc)}") from None
     return bundle
-
-
-def _first_error(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    return f"{'.'.join(map(str, first['loc']))}: {first['msg']}"
 
 
 _KINDS = {stat.S_IFDIR: "a directory", stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device"}
@@ -249,6 +249,7 @@ class _Config(TypedDict, total=False):
 class _State(TypedDict, total=False):
     Running: bool
     Status: str
+    ExitCode: int
 
 
 class _HostConfig(TypedDict, total=False):
@@ -288,6 +289,7 @@ class _Image(TypedDict, total=False):
 class _Engine(TypedDict, total=False):
     Version: str
     ApiVersion: str
+    NegotiatedApiVersion: str
     ID: Annotated[str, StringConstraints(max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$")]  # as the store keeps it
 
 
@@ -306,12 +308,21 @@ class _Probe(TypedDict):
     data: _ProbeData
 
 
+class _Event(TypedDict):
+    time: str
+    type: str
+    action: str
+    name: str
+
+
 class _Evidence(TypedDict):
     engine: _Engine
     containers: list[_Container]
     networks: list[_Network]
     images: list[_Image]
     probes: dict[str, _Probe]
+    ephemeral: list[_Container]  # `check --watch`'s containers gone since
+    timeline: list[_Event]  # and the daemon's events it saw
 
 
 _EVIDENCE = TypeAdapter(_Evidence)
@@ -325,6 +336,8 @@ def _evidence(snapshot: Snapshot) -> dict[str, Any]:
         "networks": snapshot.networks,
         "images": snapshot.images,
         "probes": {key: {"data": probe.data} for key, probe in snapshot.probes.items()},
+        "ephemeral": snapshot.ephemeral,
+        "timeline": snapshot.timeline,
     }
 
 

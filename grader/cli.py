@@ -370,7 +370,9 @@ def report(db_url: str | None, out_dir: str, mode: str | None, lang: str) -> Non
 
     writable(Path(out_dir), folder=True)
     store = Store(db_url, create=False, read_only=True)
-    with Progress(console=Console(stderr=True), transient=True) as bar:
+    console = Console(stderr=True)
+    # Off when stderr is no terminal: stopped there, the bar leaves a blank line before an error's.
+    with Progress(console=console, transient=True, disable=not console.is_terminal) as bar:
         job = bar.add_task("writing pages", total=None)
         index = build(
             store,
@@ -428,13 +430,21 @@ def _watch(
         watcher.run()
 
 
+def _echo(text: str, nl: bool = True) -> None:
+    """``text`` on stdout; a stdout that cannot take it (``> /dev/full``) is a usage error."""
+    try:
+        click.echo(text, nl=nl)
+    except OSError as exc:
+        raise UsageError(f"cannot write to standard output: {exc.strerror or exc}") from None
+
+
 def _emit(graded: Any, fmt: str, lang: str) -> None:
     from . import render
 
     if fmt == "json":
-        click.echo(render.as_json(render.in_lang(graded, lang)))
+        _echo(render.as_json(render.in_lang(graded, lang)))
     elif fmt == "junit":
-        click.echo(render.as_junit(render.in_lang(graded, lang)))
+        _echo(render.as_junit(render.in_lang(graded, lang)))
     elif fmt == "checklist":
         Console().print(render.checklist(graded, lang))
     else:
@@ -490,7 +500,7 @@ def export(
       grader export --db sqlite:///class.db --format prairielearn --student ani --out results.json
     """
     from .export import export as run
-    from .util import writable
+    from .util import writable, write_file
 
     if out:
         writable(out)
@@ -505,9 +515,9 @@ def export(
         lang=lang,
     )
     if out:
-        out.write_text(text, encoding="utf-8")
+        write_file(out, text)
     else:
-        click.echo(text, nl=False)
+        _echo(text, nl=False)
 
 
 @main.command("import")

@@ -12,11 +12,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from .errors import UsageError
+from .errors import ODD_DATA, StoreError, UsageError
 from .evaluate import localised
 from .facts import engine_facts
 from .i18n import translator
@@ -25,6 +26,10 @@ from .provenance import identity, same_daemon, shared_by
 from .render import check_dict
 from .rubric.model import CheckBase, Rubric, Task
 from .standing import Mode, Standing, standing, standings
+from .text import printable
+from .util import first_problem
+
+Row = TypeVar("Row")
 
 # Cells starting with these are formulas to a spreadsheet (OWASP, "CSV Injection").
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -118,7 +123,12 @@ def gradebook(
     found = {s.student: s for s in standings(store.attempts(rubric_id, student), mode)}
     shared = same_daemon(store.attempts(checks=False))  # every student's, of any rubric
     counted = [s.latest for s in found.values() if s.latest and s.latest.snapshot_digest]
-    engines = {a.id: engine_facts(store.snapshot(a.snapshot_digest)) for a in counted if a.snapshot_digest}
+    engines: dict[int, dict[str, str | None]] = {}
+    for a in counted:
+        try:
+            engines[a.id] = engine_facts(store.snapshot(a.snapshot_digest or ""))
+        except StoreError as exc:  # that attempt's snapshot only: its row says why
+            engines[a.id] = {"error": str(exc)}
     books = [found.get(name) or standing(name, [], mode) for name in names]
     return Gradebook(rubric, mode, books, shared, lang, engines)
 
@@ -138,15 +148,21 @@ def as_csv(book: Gradebook, per_check: bool = False) -> str:
     id). Points are empty, not zero, for a student no attempt could grade."""
     titles = [task.title_in(book.lang) for task in book.rubric.tasks]
     header = ["student", *titles, "total", "max", "status", "graded_at", "identity", "same_daemon_as"]
-    rows = [header + _check_ids(book, per_check)]
-    for s in book.standings:
+    checks = _check_ids(book, per_check)
+
+    def row(s: Standing) -> list[str]:
         earned = [sum(c.points for c in s.checks if c.task == n) for n in book.rubric.numbers]
         state = f"unreachable: {s.error}" if status(s) == "unreachable" else status(s)
         when = s.attempts[-1].graded_at.isoformat(timespec="seconds") if s.attempts else ""
         came, same = identity(s, book.mode) or "", ", ".join(shared_by(s.attempts, book.shared))
         cells = [s.student, *_scored(s, [*earned, s.score]), f"{book.max_score:g}", state, when, came, same]
-        rows.append(cells + _check_points(book, s, per_check))
-    return _csv(rows)
+        return cells + _check_points(book, s, per_check)
+
+    def failed(s: Standing, why: str) -> list[str]:
+        empty = [""] * (len(titles) + 1)
+        return [s.student, *empty, f"{book.max_score:g}", f"error: {why}", "", "", "", *[""] * len(checks)]
+
+    return _csv([header + checks, *_each(book.standings, row, failed)])
 
 
 def as_lms_csv(book: Gradebook, fmt: str, roster: Path, per_check: bool = False) -> str:
@@ -172,19 +188,30 @@ def as_lms_csv(book: Gradebook, fmt: str, roster: Path, per_check: bool = False)
         raise UsageError(f"{roster}: no {column} for {', '.join(unlisted)} ({fmt} could not match them)")
     grade, checks = book.rubric.title_in(book.lang), _check_ids(book, per_check)
     if fmt == "moodle":
-        rows = [[heading, "Full name", grade, *checks]]
-        for s in standings:
-            rows.append(
-                [listed[s.student][column], s.student, *_scored(s, [s.score]), *_check_points(book, s, per_check)]
-            )
-        return _csv(rows)
-    maxima = [f"{c.points:g}" for _, c in book.rubric.checks()] if per_check else []
-    rows = [[*CANVAS_COLUMNS, grade, *checks], ["Points Possible", "", "", "", "", f"{book.max_score:g}", *maxima]]
-    for s in standings:
-        row = listed[s.student]
-        ids = [s.student, "", row.get("sis_id", ""), row.get("email", ""), ""]
-        rows.append([*ids, *_scored(s, [s.score]), *_check_points(book, s, per_check)])
-    return _csv(rows)
+
+        def ids(s: Standing) -> list[str]:
+            return [listed[s.student][column], s.student]
+
+        header = [[heading, "Full name", grade, *checks]]
+    else:
+
+        def ids(s: Standing) -> list[str]:
+            row = listed[s.student]
+            return [s.student, "", row.get("sis_id", ""), row.get("email", ""), ""]
+
+        maxima = [f"{c.points:g}" for _, c in book.rubric.checks()] if per_check else []
+        header = [
+            [*CANVAS_COLUMNS, grade, *checks],
+            ["Points Possible", "", "", "", "", f"{book.max_score:g}", *maxima],
+        ]
+
+    def row(s: Standing) -> list[str]:
+        return [*ids(s), *_scored(s, [s.score]), *_check_points(book, s, per_check)]
+
+    def failed(s: Standing, _why: str) -> list[str]:  # no column for why: the grade is left as it was
+        return [*ids(s), "", *[""] * len(checks)]
+
+    return _csv(header + _each(standings, row, failed))
 
 
 def _scored(s: Standing, points: list[float]) -> list[str]:
@@ -208,12 +235,32 @@ def _csv(rows: list[list[str]]) -> str:
 
 
 def _cells(values: list[str]) -> list[str]:
-    return ["'" + v if v.startswith(FORMULA_START) else v for v in values]
+    """Cells a spreadsheet shows as text, as a terminal would (``text.printable``), never as a formula."""
+    shown = [printable(v) for v in values]
+    return ["'" + v if v.startswith(FORMULA_START) else v for v in shown]
+
+
+def _each(
+    standings: list[Standing], row: Callable[[Standing], Row], failed: Callable[[Standing, str], Row]
+) -> list[Row]:
+    """A ``row`` per standing; one that cannot be made from what the store holds is ``failed``,
+    with why, and the others are made as usual."""
+    rows = []
+    for s in standings:
+        try:
+            rows.append(row(s))
+        except ODD_DATA as exc:
+            rows.append(failed(s, first_problem(exc)))
+    return rows
 
 
 def as_json(book: Gradebook) -> str:
     """A list of the students' standings; ``checks`` as in ``grade --format json``."""
-    return _dump([_student(book, s) for s in book.standings])
+    return _dump(_each(book.standings, lambda s: _student(book, s), _failed_student))
+
+
+def _failed_student(s: Standing, why: str) -> dict[str, Any]:
+    return {"student": s.student, "status": "error", "error": why}
 
 
 def _student(book: Gradebook, s: Standing) -> dict[str, Any]:

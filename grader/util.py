@@ -8,6 +8,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
+from pydantic import ValidationError
+
 from .errors import UsageError
 
 T = TypeVar("T")
@@ -31,6 +33,15 @@ def one_line(exc: BaseException) -> str:
     return text[-1] if text else type(exc).__name__
 
 
+def first_problem(exc: BaseException) -> str:
+    """What is wrong, in one line: a pydantic error's first problem where it is (``timeline.0:
+    Input should be a valid dictionary``), any other error's first line."""
+    if isinstance(exc, ValidationError) and exc.errors():
+        first = exc.errors()[0]
+        return f"{'.'.join(map(str, first['loc']))}: {first['msg']}"
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 def writable(path: Path, folder: bool = False) -> None:
     """Refuse, before any work is done, a file (or with ``folder``, a folder that may not exist
     yet) that could not be written: a UsageError naming it and why. The folder is tried with a
@@ -48,4 +59,21 @@ def writable(path: Path, folder: bool = False) -> None:
         with tempfile.TemporaryFile(dir=where):
             pass
     except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise _unwritable(path, exc) from None
+
+
+def write_file(path: Path, data: str | bytes) -> None:
+    """Write ``data`` to ``path`` (its folder made if missing); a full disk or any other failure
+    is a UsageError naming the file and why (as ``writable`` says it before the work)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(data, str):
+            path.write_text(data, encoding="utf-8")
+        else:
+            path.write_bytes(data)
+    except OSError as exc:
+        raise _unwritable(path, exc) from None
+
+
+def _unwritable(path: Path, exc: OSError) -> UsageError:
+    return UsageError(f"cannot write {path}: {exc.strerror or exc}")

@@ -5,6 +5,7 @@ schema is kept by Alembic migrations; opening a store upgrades an older database
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -26,7 +27,7 @@ from ..outcome import CheckResult, Outcome
 from ..provenance import daemon
 from ..rubric.model import Rubric
 from ..snapshot import Snapshot
-from ..util import batched
+from ..util import batched, first_problem
 from .schema import AttemptRow, Base, JobRow, RubricRow, SnapshotRow, StudentRow
 
 DEFAULT_DB = "sqlite:///grader.db"
@@ -398,7 +399,11 @@ class Store:
             row = session.get(SnapshotRow, digest)
             if row is None:
                 raise StoreError(f"no snapshot {digest[:12]} in {self.url}")
-            return Snapshot.from_json(row.body)
+            body = row.body
+        try:
+            return Snapshot.from_json(body)
+        except ValueError as exc:  # a row damaged or written by hand: the attempt's error, never the class's
+            raise StoreError(f"snapshot {digest[:12]} in {self.url} cannot be read ({first_problem(exc)})") from None
 
     def snapshot_texts(self, digests: Iterable[str]) -> Iterator[str]:
         """The stored JSON of the snapshots with these digests, read in chunks (for regrade)."""
@@ -510,6 +515,7 @@ class Encoded:
 
 
 _RESULTS = TypeAdapter(list[CheckResult])
+_IDS = TypeAdapter(list[str])
 
 
 def encode(outcome: Outcome) -> Encoded:
@@ -518,12 +524,18 @@ def encode(outcome: Outcome) -> Encoded:
 
 def _attempt(row: AttemptRow, checks: bool) -> Attempt:
     graded_at = row.graded_at if row.graded_at.tzinfo else row.graded_at.replace(tzinfo=UTC)  # SQLite drops tz
-    error, results = row.error, []
+    error, results, score, max_score = row.error, [], row.score, row.max_score
     if checks:
         try:
             results = _RESULTS.validate_json(row.results)
         except ValueError as exc:  # one damaged row is that attempt's error, never the class's
             error = f"its stored results cannot be read ({_first_line(exc)})"
+    if not all(isinstance(n, int | float) and math.isfinite(n) for n in (score, max_score)):
+        error, score, max_score = "its stored score cannot be read", 0.0, 0.0
+    try:
+        container_ids = tuple(_IDS.validate_json(row.container_ids))
+    except ValueError:
+        error, container_ids = "its stored container IDs cannot be read", ()
     return Attempt(
         id=row.id,
         student=row.student.name,
@@ -533,14 +545,14 @@ def _attempt(row: AttemptRow, checks: bool) -> Attempt:
         source=row.source,
         graded_at=graded_at,
         grader_version=row.grader_version,
-        score=row.score,
-        max_score=row.max_score,
+        score=score,
+        max_score=max_score,
         snapshot_digest=row.snapshot_digest,
         error=error,
         checks=results,
         identity=row.identity,
         engine_id=row.engine_id,
-        container_ids=tuple(json.loads(row.container_ids)),
+        container_ids=container_ids,
     )
 
 
