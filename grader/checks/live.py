@@ -339,7 +339,9 @@ def resolves(p: ResolvesParams, snapshot: Snapshot) -> Verdict:
 
 
 class TargetParams(FromNetwork):
-    host: str | None = Field(None, description="name to reach, as a student types it")
+    host: str | None = Field(
+        None, description="name to reach, as a student types it (several containers answer to it: the one named so)"
+    )
     target: Selector | None = Field(None, description="or a container, reached at its address on NETWORK")
 
     @model_validator(mode="after")
