@@ -800,7 +800,15 @@ def rubrics_test(ref: str, docker_host: str | None, probe_image: str, fmt: str) 
     from . import selftest
 
     console = Console(stderr=True)
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=console, transient=True) as bar:
+    # Off the terminal it would leave a blank line before an error's one line.
+    spinner = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )
+    with spinner as bar:
         job = bar.add_task("starting", total=None)
         rubric, results = selftest.test_rubric(
             ref,

@@ -53,6 +53,7 @@ class TLSFiles:
 
 
 SCHEMES = ("unix://", "tcp://", "ssh://")
+LOCAL_DAEMON = "unix:///var/run/docker.sock"  # only when no URL is given at all
 
 
 def check_host(docker_host: str, tls: bool, insecure_tcp: bool = False) -> None:
@@ -67,6 +68,10 @@ def check_host(docker_host: str, tls: bool, insecure_tcp: bool = False) -> None:
         raise UsageError(f"docker host {docker_host!r} is malformed: {exc}") from None
     if url.scheme != "unix" and not url.hostname:
         raise UsageError(f"docker host {docker_host!r} names no host")
+    # The docker SDK reads a unix:// URL without a path (spaces count as none) as the local
+    # daemon's socket, and unix://PATH as the relative path PATH: either is a daemon nobody named.
+    if url.scheme == "unix" and (url.netloc or not url.path.strip().strip("/")):
+        raise UsageError(f"docker host {docker_host!r} names no socket path: write unix:///ABSOLUTE/PATH")
     if url.scheme == "tcp" and not tls and not insecure_tcp:
         raise UsageError(
             f"docker host {docker_host} without TLS: plain TCP gives anyone on the network root on that "
@@ -84,14 +89,14 @@ def connect(
         from_env = docker.utils.kwargs_from_env()
     except docker.errors.DockerException as exc:  # DOCKER_CERT_PATH without its files, say
         raise UsageError(f"the DOCKER_* variables do not work: {one_line(exc)}") from None
-    if docker_host:
+    if docker_host is not None:  # given, even empty: refused below, never the default daemon
         # verify=True: the daemon's certificate must be signed by tls.ca (the default is not to check).
         files = {"client_cert": (tls.cert, tls.key), "ca_cert": tls.ca} if tls else {}
         tls_config = docker.tls.TLSConfig(**files, verify=True) if tls else from_env.get("tls", False)
         params = {"base_url": docker_host, "tls": tls_config, "use_ssh_client": docker_host.startswith("ssh://")}
     else:
-        params = from_env
-    check_host(params.get("base_url") or "unix:///var/run/docker.sock", bool(params.get("tls")), insecure_tcp)
+        params = {"base_url": LOCAL_DAEMON, **from_env}
+    check_host(params["base_url"], bool(params.get("tls")), insecure_tcp)
     try:
         # Negotiated by hand rather than with version="auto", which talks to the daemon inside
         # the constructor, before trust_env can be turned off (docker/docker-py#2433).

@@ -124,15 +124,13 @@ class ProbeRunner:
         network = origin.network or "bridge"
         addresses: list[str | None] = []
         for spec in specs:
-            address = None
-            if spec.target is not None:
-                address = facts.address_of(self.snapshot.result(), spec.target, network)
-                if address is None:
-                    error = Text(
-                        "no running container {container} on {network}", container=str(spec.target), network=network
-                    )
-                    results[spec.key] = self._failed(spec, ProbeError(error, state=True))
-                    continue
+            address = spec.address_in(self.snapshot.result())
+            if spec.target is not None and address is None:
+                error = Text(
+                    "no running container {container} on {network}", container=str(spec.target), network=network
+                )
+                results[spec.key] = self._failed(spec, ProbeError(error, state=True))
+                continue
             commands.append((command_for(spec, address), timeout_for(spec)))
             runnable.append(spec)
             addresses.append(address)
