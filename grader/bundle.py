@@ -21,9 +21,7 @@ read (``_Evidence``), so a resealed, malformed one is refused here instead of fa
 from __future__ import annotations
 
 import gzip
-import os
 import re
-import stat
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,6 +40,7 @@ from .evaluate import evaluate
 from .outcome import Outcome
 from .rubric import load
 from .snapshot import Snapshot, canonical_digest
+from .util import NotRead, read_capped
 
 if TYPE_CHECKING:
     from .grading import Graded
@@ -170,29 +169,14 @@ def _first_error(exc: ValidationError) -> str:
     return f"{'.'.join(map(str, first['loc']))}: {first['msg']}"
 
 
-_KINDS = {stat.S_IFDIR: "a directory", stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device"}
-
-
 def _file_bytes(path: Path, bad: Callable[[str], BundleError]) -> bytes:
     """The file's bytes, if it is a regular file of at most MAX_FILE bytes."""
     try:
-        # Non-blocking: opening a FIFO would otherwise wait for a writer that never comes.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        return read_capped(path, MAX_FILE)
+    except NotRead as exc:
+        raise bad(f"not a submission bundle ({exc})") from None
     except OSError as exc:
         raise bad(f"cannot read: {exc.strerror}") from None
-    try:
-        mode = os.fstat(fd).st_mode  # of what was opened: no race with a file swapped meanwhile
-        if not stat.S_ISREG(mode):
-            raise bad(f"not a submission bundle ({_KINDS.get(stat.S_IFMT(mode), 'not a regular file')})")
-        with open(fd, "rb", closefd=False) as file:
-            data = file.read(MAX_FILE + 1)
-    except OSError as exc:
-        raise bad(f"cannot read: {exc.strerror}") from None
-    finally:
-        os.close(fd)
-    if len(data) > MAX_FILE:
-        raise bad(f"not a submission bundle (larger than {MAX_FILE >> 20} MB)")
-    return data
 
 
 def _inflate(data: bytes, bad: Callable[[str], BundleError]) -> bytes:
