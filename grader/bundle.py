@@ -23,9 +23,7 @@ later. A UTF-8 byte order mark before the JSON is read past."""
 from __future__ import annotations
 
 import gzip
-import os
 import re
-import stat
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,7 +42,7 @@ from .evaluate import evaluate
 from .outcome import Outcome
 from .rubric import load
 from .snapshot import Snapshot, canonical_digest
-from .util import first_problem, write_file
+from .util import NotRead, first_problem, read_capped, write_file
 
 if TYPE_CHECKING:
     from .grading import Graded
@@ -170,29 +168,14 @@ def read(path: Path) -> Bundle:
     return bundle
 
 
-_KINDS = {stat.S_IFDIR: "a directory", stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device"}
-
-
 def _file_bytes(path: Path, bad: Callable[[str], BundleError]) -> bytes:
     """The file's bytes, if it is a regular file of at most MAX_FILE bytes."""
     try:
-        # Non-blocking: opening a FIFO would otherwise wait for a writer that never comes.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        return read_capped(path, MAX_FILE)
+    except NotRead as exc:
+        raise bad(f"not a submission bundle ({exc})") from None
     except OSError as exc:
         raise bad(f"cannot read: {exc.strerror}") from None
-    try:
-        mode = os.fstat(fd).st_mode  # of what was opened: no race with a file swapped meanwhile
-        if not stat.S_ISREG(mode):
-            raise bad(f"not a submission bundle ({_KINDS.get(stat.S_IFMT(mode), 'not a regular file')})")
-        with open(fd, "rb", closefd=False) as file:
-            data = file.read(MAX_FILE + 1)
-    except OSError as exc:
-        raise bad(f"cannot read: {exc.strerror}") from None
-    finally:
-        os.close(fd)
-    if len(data) > MAX_FILE:
-        raise bad(f"not a submission bundle (larger than {MAX_FILE >> 20} MB)")
-    return data
 
 
 def _inflate(data: bytes, bad: Callable[[str], BundleError]) -> bytes:

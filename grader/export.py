@@ -172,7 +172,7 @@ def as_lms_csv(book: Gradebook, fmt: str, roster: Path, per_check: bool = False)
     and a "Points Possible" row as its own export has). Every student of the store and of the
     roster is a row; a student of the store the roster gives no identifier is a usage error,
     as the LMS could not match them."""
-    from .batch import roster_rows
+    from .roster import roster_rows
 
     listed = {row["student"]: row for row in roster_rows(roster)}
     given = {column for row in listed.values() for column, value in row.items() if value}

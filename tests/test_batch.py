@@ -23,8 +23,8 @@ from bench.sshd import BenchSSH
 from bench.tls import TlsFiles, make_tls
 from conftest import start_daemon
 
-from grader.batch import Target, read_roster
 from grader.errors import UsageError
+from grader.roster import Target, read_roster
 from grader.store import Attempt, Store
 
 RUBRIC = "docker-networks"
@@ -177,7 +177,7 @@ def test_batch_grades_every_daemon_and_keeps_going(classroom: dict[str, str], tm
     out, err = proc.communicate()
 
     assert proc.returncode == 1, err  # four daemons could not be graded
-    assert "graded 4 of 8 daemons" in err and "Warning" not in err
+    assert "graded 4 of 8 daemons" in err and "Warning" not in err, out
     for student in classroom:
         assert student in out
     assert_class_outcomes(by_student(db))

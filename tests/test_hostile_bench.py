@@ -42,7 +42,7 @@ def test_a_megabyte_command_and_an_escape_named_network(daemon: BenchDaemon, tmp
         client.close()
     rubric = tmp_path / "r.yaml"
     rubric.write_text(
-        "id: r\ntitle: r\nversion: 1\ntasks:\n  - title: t\n    checks:\n"
+        "id: r\ntitle: r\nversion: '1'\ntasks:\n  - title: t\n    checks:\n"
         "      - {id: ping-ran, title: ping ran, ran: {image: alpine, command: 'ping .*redis'}}\n"
         f"      - {{id: escaped, title: network, network: {{name: {json.dumps(ESCAPES)}}}}}\n"
     )
@@ -60,7 +60,7 @@ def test_a_huge_probe_output_is_capped(networks_lab: BenchDaemon, tmp_path: Path
     the rest, and its memory stays bounded (a 1 GB output took 2.6 GB before)."""
     rubric = tmp_path / "r.yaml"
     rubric.write_text(
-        "id: r\ntitle: r\nversion: 1\ntasks:\n  - title: t\n    checks:\n"
+        "id: r\ntitle: r\nversion: '1'\ntasks:\n  - title: t\n    checks:\n"
         "      - {id: big, title: big, command: {container: redis, argv: [head, -c, '300000000', /dev/zero],"
         " expect: 'never'}}\n"
     )

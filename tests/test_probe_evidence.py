@@ -74,7 +74,7 @@ def test_a_name_and_a_container_of_that_name_are_two_probes(tmp_path: Path) -> N
     They shared one key, so one check silently read the other's result."""
     rubric_file = tmp_path / "two.yaml"
     rubric_file.write_text(
-        "id: two\ntitle: two\nversion: 1\ntasks:\n  - title: t\n    checks:\n"
+        "id: two\ntitle: two\nversion: '1'\ntasks:\n  - title: t\n    checks:\n"
         "      - {id: by-name, title: n, redis_ping: {network: backend-network, host: redis}}\n"
         "      - {id: by-address, title: a, redis_ping: {network: backend-network, target: redis}}\n"
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import re
 
 from pydantic import Field, model_validator
 
@@ -13,6 +12,7 @@ from ..i18n import Text
 from ..probe.spec import REACHING, Origin, ProbeSpec
 from ..snapshot import ProbeResult, Snapshot
 from ..text import head
+from .regex import LineRegex, Regex, regex
 from .registry import Evaluator, Params, Verdict, check_kind
 
 EMBEDDED_DNS = "127.0.0.11"
@@ -390,7 +390,7 @@ def reachable(p: ReachableParams, snapshot: Snapshot) -> Verdict:
 
 class HttpParams(TargetParams):
     port: int = 3000
-    pattern: str = Field(r"Total requests: (\d+)", description="regular expression the body must match")
+    pattern: Regex = Field(r"Total requests: (\d+)", description="regular expression the body must match")
     counter_rises: bool = Field(False, description="the pattern's first group is a number that rises")
 
     def probe(self) -> ProbeSpec:
@@ -407,7 +407,7 @@ def http(p: HttpParams, snapshot: Snapshot) -> Verdict:
     if isinstance(result, Verdict):
         return result
     bodies = [head(b) for b in result.data.get("bodies", [])]
-    matches = [re.search(p.pattern, b) for b in bodies]
+    matches = [regex(p.pattern).search(b) for b in bodies]
     evidence = [result.key]
     if not bodies or not matches[0]:
         return Verdict(
@@ -472,7 +472,7 @@ def redis_ping(p: RedisPingParams, snapshot: Snapshot) -> Verdict:
 class CommandParams(Probed):
     container: Selector = Field(description="running container to exec into")
     argv: list[str] = Field(description="a read-only command, e.g. [cat, /etc/hosts]")
-    expect: str = Field(description="regular expression the output must match")
+    expect: LineRegex = Field(description="regular expression the output must match (^ and $ at each line)")
 
     def probe(self) -> ProbeSpec:
         return ProbeSpec(action="command", origin=Origin(container=self.container), argv=tuple(self.argv))
@@ -484,7 +484,7 @@ def command(p: CommandParams, snapshot: Snapshot) -> Verdict:
     result = probe_verdict(snapshot, p.probe())
     if isinstance(result, Verdict):
         return result
-    ok = result.ok and re.search(p.expect, head(result.output), flags=re.M) is not None
+    ok = result.ok and regex(p.expect, lines=True).search(head(result.output)) is not None
     return Verdict(
         ok,
         expected=p.expect,
