@@ -20,9 +20,8 @@ from .errors import UsageError
 from .evaluate import localised
 from .facts import engine_facts
 from .i18n import translator
-from .outcome import CheckResult
+from .outcome import CheckResult, check_dict
 from .provenance import identity, same_daemon, shared_by
-from .render import check_dict
 from .rubric.model import CheckBase, Rubric, Task
 from .standing import Mode, Standing, standing, standings
 

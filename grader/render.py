@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 from dataclasses import replace
 from itertools import groupby
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree as ET
 
 from rich.console import Console, Group, RenderableType
@@ -21,11 +21,13 @@ from rich.text import Text
 from . import i18n
 from .evaluate import localised
 from .facts import engine_facts
-from .grading import Graded
 from .i18n import translator
-from .outcome import CheckResult, max_points_of, points_of
+from .outcome import CheckResult, check_dict, max_points_of, points_of
 from .rubric.model import Rubric
 from .text import printable, shown
+
+if TYPE_CHECKING:
+    from .grading import Graded
 
 STYLE = {"passed": "green", "failed": "red", "blocked": "yellow", "error": "magenta"}
 MARK = {"passed": "✔", "failed": "✘", "blocked": "⊘", "error": "!"}
@@ -59,23 +61,6 @@ def as_dict(graded: Graded) -> dict[str, Any]:
         "engine": engine_facts(graded.snapshot),
         "attempt_id": graded.attempt_id,
         "checks": [check_dict(c) for c in outcome.checks],
-    }
-
-
-def check_dict(c: CheckResult) -> dict[str, Any]:
-    """One check's result in the JSON contract (docs/design.md) (``grade --format json`` and exports)."""
-    return {
-        "id": c.id,
-        "title": c.title,
-        "task": c.task,
-        "status": c.status,
-        "passed": c.passed,
-        "points": c.points,
-        "max_points": c.max_points,
-        "expected": c.expected,
-        "actual": c.actual,
-        "message": c.message,
-        "hint": c.hint,
     }
 
 

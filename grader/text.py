@@ -8,7 +8,10 @@ not see, written as an escape.
 
 from __future__ import annotations
 
-from rich.text import Text
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.text import Text
 
 # Characters of a command line, an HTTP body, a reply or a command's output that checks read
 # and quote, and of a text a table cell shows: a lab's command is a line, and a regular
@@ -39,4 +42,6 @@ def shown(text: str, style: str = "") -> Text:
     """Student text for rich: its head, printable, as a ``Text`` so it is never read as console
     markup (``bad[/]name`` is a name, not a closing tag). A ``Text`` rather than markup-escaped
     text, because rich's markup parser takes time quadratic in a run of backslashes."""
+    from rich.text import Text  # here: code that reads results (exports, reports) never loads rich
+
     return Text(printable(head(text)), style=style)

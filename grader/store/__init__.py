@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session, defer, selectinload
 
 from .. import __version__
 from ..errors import StoreError, UsageError
+from ..facts import daemon_ids
 from ..outcome import CheckResult, Outcome
-from ..provenance import daemon
 from ..rubric.model import Rubric
 from ..snapshot import Snapshot
 from ..util import batched
@@ -56,7 +56,7 @@ class Attempt:
     error: str | None
     checks: list[CheckResult]
     identity: str | None = None  # of an import: "verified" or "unverified" (a student key, checked or not)
-    engine_id: str | None = None  # the daemon's (grader.provenance.daemon)
+    engine_id: str | None = None  # the daemon's (grader.facts.daemon_ids)
     container_ids: tuple[str, ...] = ()
 
     @property
@@ -195,7 +195,7 @@ class Store:
         with self._session("store the attempt", write=True, job=job) as session:
             attempt = self._attempt(session, student, rubric, source, graded_at)
             attempt.identity = identity
-            engine_id, container_ids = daemon(snapshot)
+            engine_id, container_ids = daemon_ids(snapshot)
             attempt.engine_id, attempt.container_ids = engine_id, json.dumps(container_ids)
             if once:  # before the snapshot's body (about 50 KB) is sent for nothing
                 self._refuse_known(session, attempt.student, rubric.id, snapshot.digest)
