@@ -125,10 +125,11 @@ def print_table(graded: Graded, console: Console, lang: str = "en") -> None:
 
 
 def checklist(graded: Graded, lang: str = "en", provisional: bool = False) -> RenderableType:
-    """The self-check as a student reads it (``check``'s default): a line per check with its mark
-    and points; a task whose checks all pass folded to one line; the first task that does not
-    pass with each failing check's message and hint; then the score and the next command to
-    type. A renderable, so that a live view can draw it again as the daemon changes."""
+    """The self-check as a student reads it (``check``'s default): a line per task with its mark
+    and points; the first task that does not pass unfolded, a line per check with each failing
+    check's message and hint; then the score and the next command to type. It fits a terminal
+    (25 lines) in every state of a lab. A renderable, so that a live view can draw it again as
+    the daemon changes."""
     _ = translator(lang)
     statuses = _statuses(_)
     graded = in_lang(graded, lang)
@@ -145,12 +146,14 @@ def checklist(graded: Graded, lang: str = "en", provisional: bool = False) -> Re
             continue
         mark = "failed" if any(c.status in ("failed", "error") for c in checks) else "blocked"
         lines.add_row(Text(MARK[mark], STYLE[mark]), title, _points(checks))
+        if number != first:  # one step at a time: a later one is its line and its score
+            continue
         for c in checks:
             what = Text.assemble((f"{MARK[c.status]} ", STYLE[c.status]), shown(c.title))
             if c.status == "blocked":
                 what.append(f" ({statuses['blocked']})", "dim")
             lines.add_row("", what, f"{c.points:g}/{c.max_points:g}")
-            if number == first and c.status in ("failed", "error"):
+            if c.status in ("failed", "error"):
                 lines.add_row("", Padding(shown(c.message, "dim"), (0, 0, 0, 2)), "")
                 if c.hint:
                     lines.add_row("", Padding(shown(_("hint: {hint}").format(hint=c.hint), "cyan"), (0, 0, 0, 2)), "")

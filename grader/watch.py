@@ -36,7 +36,7 @@ from .rubric import load
 from .snapshot import Snapshot
 from .standing import Mode, with_progress
 
-SETTLE = 0.15  # seconds without an event before grading again
+SETTLE = 0.03  # seconds without an event before grading again: one command's events come within it
 SETTLE_MAX = 1.0  # a stream of events (a script) still gets a grade this often
 TIMELINE_MAX = 5000  # events kept for the timeline of one watch
 WATCHED = {
@@ -187,6 +187,7 @@ class Watch:
             client=self.client,
             probe_image=self.probe_image,
             previous=self.last,
+            watched=True,
             inspected=lambda early: self.show(self._graded(early), note, self._pending(early)),
         )
         self.last = snapshot

@@ -145,12 +145,15 @@ def collect(
     cancel: threading.Event | None = None,
     previous: Snapshot | None = None,
     inspected: Callable[[Snapshot], None] | None = None,
+    watched: bool = False,
 ) -> Snapshot:
     """One pass over the daemon. ``cancel``, once set, starts no further probe (the run's
-    probe containers are still removed at the end). With ``previous`` (a watcher's last
-    snapshot), a probe whose fingerprint did not change keeps its earlier result (unless the
-    grader failed to read it); the others run once the daemon is inspected, and meanwhile
-    ``inspected`` gets the snapshot with their earlier results, to show what changed at once."""
+    probe containers are still removed at the end). A watcher's pass (``watched``) keeps each
+    probe's fingerprint with its result (what the probe depends on; other runs never compare
+    them). With ``previous`` (a watcher's last snapshot), a probe whose fingerprint did not
+    change keeps its earlier result (unless the grader failed to read it); the others run once
+    the daemon is inspected, and meanwhile ``inspected`` gets the snapshot with their earlier
+    results, to show what changed at once."""
     specs = list(probes)
     client = client or connect(docker_host, insecure_tcp=insecure_tcp)
     api = client.api
@@ -192,14 +195,17 @@ def collect(
             images=sorted(image_list, key=lambda i: i["Id"]),
         )
         kept: dict[str, ProbeResult] = {}
+        # Each walks every container: computed once per probe, and only for a watcher.
+        fingerprints = {s.key: s.fingerprint(snapshot) for s in specs} if watched or previous is not None else {}
         if previous is not None:
             for spec in specs:
                 earlier = spec.result_in(previous)
-                unread = earlier is None or (earlier.error and not earlier.data.get("state"))
+                if earlier is None or (earlier.error and not earlier.data.get("state")):
+                    continue  # never read: it runs again
                 # Compared with the state the result was taken in: a container that came and
                 # went in between (`docker run --rm`) changes nothing.
-                then = None if earlier is None else earlier.data.get("fingerprint", spec.fingerprint(previous))
-                if not unread and then == spec.fingerprint(snapshot):
+                then = earlier.data.get("fingerprint") or spec.fingerprint(previous)
+                if then == fingerprints[spec.key]:
                     kept[spec.key] = earlier
             runner.start([spec for spec in specs if spec.key not in kept])
             timings["probes_kept"] = len(kept)
@@ -208,9 +214,9 @@ def collect(
                 inspected(snapshot.model_copy(update=early))
         runner.snapshot.set_result(snapshot)
         results = runner.results()
-        for spec in specs:
-            if spec.key in results:
-                results[spec.key].data["fingerprint"] = spec.fingerprint(snapshot)
+        for key, fingerprint in fingerprints.items():
+            if key in results:
+                results[key].data["fingerprint"] = fingerprint
         results.update(kept)
     timings["probes"] = round(time.perf_counter() - started, 3)  # from their start, alongside the inspects
     return snapshot.model_copy(update={"probes": results, "timings": timings}).sealed()
