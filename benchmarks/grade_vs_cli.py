@@ -147,7 +147,8 @@ def measure(engine: str, rounds: int, baseline: Path | None) -> None:
             b = statistics.median(w for w, _ in runs["baseline"])
             base_cpu = statistics.median(c for _, c in runs["baseline"])
             print(f"  baseline grader: median {b:.2f} s (ratio {b / s:.3f}), CPU {base_cpu:.2f} s")
-            verdict(f"  CPU, this grader / baseline: {cpu / base_cpu:.2f}", cpu <= CPU_SHARE * base_cpu, f"<= {CPU_SHARE}")
+            share = cpu / base_cpu
+            verdict(f"  CPU, this grader / baseline: {share:.2f}", share <= CPU_SHARE, f"<= {CPU_SHARE}")
         print("  where its time goes (the steps one after the other, in a fresh interpreter; wall / CPU):")
         previous = phases["marks"][0]
         print(f"    {'interpreter (before the first import)':38} {previous[2]:.3f} CPU-s")
