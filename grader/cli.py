@@ -222,9 +222,9 @@ def check(
 ) -> None:
     """Self-check your own daemon while you work on a lab (students).
 
-    Prints a checklist: a line per check, steps done folded to one line, the first step not
-    done with each failing check's message and hint, and the next command to type. Exits 1
-    until every check passes; each run is kept in your progress store.
+    Prints a checklist that fits a terminal: a line per step with its score, the first step
+    not done unfolded to its checks with each failing check's message and hint, and the next
+    command to type. Exits 1 until every check passes; each run is kept in your progress store.
 
     \b
     Example:
