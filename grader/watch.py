@@ -188,7 +188,7 @@ class Watch:
             probe_image=self.probe_image,
             previous=self.last,
             watched=True,
-            inspected=lambda early: self.show(self._graded(early), note, self._pending(early)),
+            inspected=lambda early: self.show(self._graded(early, sealed=False), note, self._pending(early)),
         )
         self.last = snapshot
         graded = self._graded(snapshot)
@@ -200,12 +200,15 @@ class Watch:
         specs = {spec.key for spec in self.rubric.probes()}
         return len(specs) - int(early.timings.get("probes_kept", 0))
 
-    def _graded(self, snapshot: Snapshot) -> Graded:
+    def _graded(self, snapshot: Snapshot, sealed: bool = True) -> Graded:
+        """The grade of ``snapshot`` with what the event thread saw; a provisional one (shown
+        while probes run, never stored) is not ``sealed``: its digest is not worth the wait."""
         present = {c.get("Id") for c in snapshot.containers}
         with self.seen.lock:
             gone = [c for ident, c in self.seen.containers.items() if ident not in present]
             timeline = list(self.seen.timeline)
-        snapshot = snapshot.model_copy(update={"ephemeral": gone, "timeline": timeline}).sealed()
+        snapshot = snapshot.model_copy(update={"ephemeral": gone, "timeline": timeline})
+        snapshot = snapshot.sealed() if sealed else snapshot
         outcome = evaluate(self.rubric, snapshot)
         return Graded(self.student, self.rubric, snapshot, outcome, snapshot.taken_at)
 

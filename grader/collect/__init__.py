@@ -168,19 +168,27 @@ def collect(
             runner.start(specs)
         try:
             with ThreadPoolExecutor(max_workers=workers) as pool:
-                version = pool.submit(api.version)
-                info = pool.submit(api.info)
+                # A watcher's later passes keep the engine's facts (its event stream ends when the
+                # daemon restarts): ``info`` is the slowest call, and earlier runs' leftovers
+                # were swept on the first pass.
+                asked = None if previous is not None else (pool.submit(api.version), pool.submit(api.info))
                 images = pool.submit(api.images)
+                network_list = pool.submit(api.networks)
                 container_ids = [c["Id"] for c in api.containers(all=True)]
-                network_ids = [n["Id"] for n in api.networks()]
-                containers = [c for c in pool.map(lambda i: _inspect(api.inspect_container, i), container_ids) if c]
+                network_ids = [n["Id"] for n in network_list.result()]
+                inspecting = pool.map(lambda i: _inspect(api.inspect_container, i), container_ids)
                 networks = [n for n in pool.map(lambda i: _inspect(api.inspect_network, i), network_ids) if n]
-                engine = {k: v for k, v in version.result().items() if k in ENGINE_KEYS}
-                engine.update({k: v for k, v in info.result().items() if k in INFO_KEYS})
-                # The version this client spoke (ApiVersion is the daemon's highest): the shape
-                # of the inspect JSON above follows it, e.g. Aliases with the short id below 1.45.
-                engine["NegotiatedApiVersion"] = api.api_version
-                pool.submit(runner.sweep, _daemon_time(info.result()))
+                containers = [c for c in inspecting if c]
+                engine = dict(previous.engine) if previous is not None else {}
+                if asked is not None:
+                    version, info = (call.result() for call in asked)
+                    engine = {k: v for k, v in version.items() if k in ENGINE_KEYS}
+                    engine.update({k: v for k, v in info.items() if k in INFO_KEYS})
+                    # The version this client spoke (ApiVersion is the daemon's highest): the shape
+                    # of the inspect JSON above follows it, e.g. Aliases with the short id below 1.45.
+                    engine["NegotiatedApiVersion"] = api.api_version
+                    # Alongside the probes, not before the snapshot they wait for.
+                    runner.pool.submit(runner.sweep, _daemon_time(info))
                 image_list = [{"Id": i["Id"], "RepoTags": i.get("RepoTags") or []} for i in images.result()]
         except (requests.exceptions.RequestException, docker.errors.DockerException, OSError) as exc:
             raise lost(exc, "lost the Docker daemon while inspecting it") from exc
