@@ -181,17 +181,21 @@ class Watch:
 
     def _grade(self, note: str) -> None:
         """Grade again: what the inspection shows at once (probes that must run again keep
-        their earlier results meanwhile), then the whole result once they ran."""
+        their earlier results meanwhile), then the whole result once they ran. What the event
+        thread saw is taken as the inspection starts: what it sees later is the next grade's (a
+        container made meanwhile is not gone, an event then is not in this grade's timeline)."""
+        with self.seen.lock:
+            seen = Seen(dict(self.seen.containers), list(self.seen.timeline))
         snapshot = collect(
             self.rubric.probes(),
             client=self.client,
             probe_image=self.probe_image,
             previous=self.last,
             watched=True,
-            inspected=lambda early: self.show(self._graded(early, sealed=False), note, self._pending(early)),
+            inspected=lambda early: self.show(self._graded(early, seen, sealed=False), note, self._pending(early)),
         )
         self.last = snapshot
-        graded = self._graded(snapshot)
+        graded = self._graded(snapshot, seen)
         if self.keep:
             self._store(graded)
         self.show(graded, note, 0)
@@ -200,14 +204,12 @@ class Watch:
         specs = {spec.key for spec in self.rubric.probes()}
         return len(specs) - int(early.timings.get("probes_kept", 0))
 
-    def _graded(self, snapshot: Snapshot, sealed: bool = True) -> Graded:
-        """The grade of ``snapshot`` with what the event thread saw; a provisional one (shown
-        while probes run, never stored) is not ``sealed``: its digest is not worth the wait."""
+    def _graded(self, snapshot: Snapshot, seen: Seen, sealed: bool = True) -> Graded:
+        """The grade of ``snapshot`` with what the event thread had ``seen``; a provisional one
+        (shown while probes run, never stored) is not ``sealed``: its digest is not worth the wait."""
         present = {c.get("Id") for c in snapshot.containers}
-        with self.seen.lock:
-            gone = [c for ident, c in self.seen.containers.items() if ident not in present]
-            timeline = list(self.seen.timeline)
-        snapshot = snapshot.model_copy(update={"ephemeral": gone, "timeline": timeline})
+        gone = [c for ident, c in seen.containers.items() if ident not in present]
+        snapshot = snapshot.model_copy(update={"ephemeral": gone, "timeline": seen.timeline})
         snapshot = snapshot.sealed() if sealed else snapshot
         outcome = evaluate(self.rubric, snapshot)
         return Graded(self.student, self.rubric, snapshot, outcome, snapshot.taken_at)
