@@ -412,18 +412,19 @@ def _watch(
 
 
 def _emit(graded: Any, fmt: str, lang: str) -> None:
-    from rich.console import Console
-
     from . import render
 
     if fmt == "json":
         click.echo(render.as_json(render.in_lang(graded, lang)))
     elif fmt == "junit":
         click.echo(render.as_junit(render.in_lang(graded, lang)))
-    elif fmt == "checklist":
-        Console().print(render.checklist(graded, lang))
     else:
-        render.print_table(graded, Console(), lang)
+        from rich.console import Console  # a terminal's formats only
+
+        if fmt == "checklist":
+            Console().print(render.checklist(graded, lang))
+        else:
+            render.print_table(graded, Console(), lang)
 
 
 @main.command()

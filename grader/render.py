@@ -13,11 +13,6 @@ from itertools import groupby
 from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree as ET
 
-from rich.console import Console, Group, RenderableType
-from rich.padding import Padding
-from rich.table import Table
-from rich.text import Text
-
 from . import i18n
 from .evaluate import localised
 from .facts import engine_facts
@@ -27,6 +22,9 @@ from .rubric.model import Rubric
 from .text import printable, shown
 
 if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
+    from rich.text import Text
+
     from .grading import Graded
 
 STYLE = {"passed": "green", "failed": "red", "blocked": "yellow", "error": "magenta"}
@@ -101,6 +99,9 @@ def as_junit(graded: Graded) -> str:
 
 def print_table(graded: Graded, console: Console, lang: str = "en") -> None:
     """Every check in full, a table per task (``--verbose``, and ``grade``)."""
+    from rich.table import Table  # here, as in each terminal rendering: JSON and JUnit never load rich
+    from rich.text import Text
+
     _ = translator(lang)
     statuses = _statuses(_)
     graded = in_lang(graded, lang)
@@ -130,6 +131,11 @@ def checklist(graded: Graded, lang: str = "en", provisional: bool = False) -> Re
     check's message and hint; then the score and the next command to type. It fits a terminal
     (25 lines) in every state of a lab. A renderable, so that a live view can draw it again as
     the daemon changes."""
+    from rich.console import Group
+    from rich.padding import Padding
+    from rich.table import Table
+    from rich.text import Text
+
     _ = translator(lang)
     statuses = _statuses(_)
     graded = in_lang(graded, lang)
@@ -164,6 +170,8 @@ def checklist(graded: Graded, lang: str = "en", provisional: bool = False) -> Re
 def watch_view(graded: Graded, lang: str, note: str, pending: int) -> RenderableType:
     """The live checklist of ``check --watch``: the checklist, then what the watcher saw last
     and whether probes are still running for it."""
+    from rich.console import Group
+
     _ = translator(lang)
     status = _("watching the daemon; Ctrl-C ends it")
     if note:
@@ -176,6 +184,8 @@ def watch_view(graded: Graded, lang: str, note: str, pending: int) -> Renderable
 def _score_line(graded: Graded, _: Callable[[str], str], first: int | None = None, provisional: bool = False) -> Text:
     """The total, then what to do: well done (never while probes are still running for a live
     view: their checks show earlier results), or (for the checklist) the next command to type."""
+    from rich.text import Text
+
     outcome = graded.outcome
     line = Text()
     total = _("Total: {score}").format(score=f"{outcome.score:g}/{outcome.max_score:g}")
