@@ -130,7 +130,7 @@ def measure(engine: str, rounds: int, baseline: Path | None) -> None:
                 runs["baseline"].append((wall, cpu))
         phases = json.loads(
             subprocess.run(
-                [sys.executable, "-c", PHASES, f"sqlite:///{folder / 'phases.db'}"],
+                [sys.executable, "-c", PHASES, f"sqlite:///{folder / 'bench.db'}"],  # made by the rounds
                 env=env,
                 capture_output=True,
                 text=True,
