@@ -21,9 +21,8 @@ from .errors import ODD_DATA, StoreError, UsageError
 from .evaluate import localised
 from .facts import engine_facts
 from .i18n import translator
-from .outcome import CheckResult
+from .outcome import CheckResult, check_dict
 from .provenance import identity, same_daemon, shared_by
-from .render import check_dict
 from .rubric.model import CheckBase, Rubric, Task
 from .standing import Mode, Standing, standing, standings
 from .text import printable

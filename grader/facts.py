@@ -276,6 +276,15 @@ def engine_facts(snapshot: Snapshot) -> dict[str, str | None]:
     return {**facts, "id": _text(engine.get("ID")) or None}
 
 
+def daemon_ids(snapshot: Snapshot) -> tuple[str | None, list[str]]:
+    """The engine's ID (None in older snapshots: it was not kept) and the IDs of the student's
+    containers (probe containers live for one run: they tell nothing): what tells two students'
+    attempts from one daemon apart (``grader.provenance``)."""
+    engine_id = snapshot.engine.get("ID")
+    ids = [c["Id"] for c in students_containers(snapshot) if isinstance(c.get("Id"), str)]
+    return (engine_id if isinstance(engine_id, str) else None), ids
+
+
 def engine_version(snapshot: Snapshot) -> tuple[int, ...]:
     raw = _text(snapshot.engine.get("Version")) or "0"
     parts = []

@@ -66,6 +66,6 @@ def shown(text: str, style: str = "") -> Text:
     """Student text for rich: its head, printable, as a ``Text`` so it is never read as console
     markup (``bad[/]name`` is a name, not a closing tag). A ``Text`` rather than markup-escaped
     text, because rich's markup parser takes time quadratic in a run of backslashes."""
-    from rich.text import Text
+    from rich.text import Text  # here: code that reads results (exports, reports) never loads rich
 
     return Text(printable(head(text)), style=style)

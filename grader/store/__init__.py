@@ -16,22 +16,21 @@ from typing import Any
 
 from pydantic import TypeAdapter
 from sqlalchemy import create_engine, event, exists, func, inspect, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, defer, selectinload
 
 from .. import __version__
 from ..errors import StoreError, UsageError
+from ..facts import daemon_ids
 from ..outcome import CheckResult, Outcome
-from ..provenance import daemon
 from ..rubric.model import Rubric
 from ..snapshot import Snapshot
 from ..util import batched, first_problem
 from .schema import AttemptRow, Base, JobRow, RubricRow, SnapshotRow, StudentRow
 
 DEFAULT_DB = "sqlite:///grader.db"
-DIALECTS = {"sqlite": sqlite, "postgresql": postgresql}  # the databases the store runs on
+BACKENDS = ("sqlite", "postgresql")  # the databases the store runs on
 MIGRATIONS = Path(__file__).with_name("migrations")
 HEAD = "0005"  # the newest migration; tests/test_store.py checks it matches migrations/versions
 
@@ -58,7 +57,7 @@ class Attempt:
     error: str | None
     checks: list[CheckResult]
     identity: str | None = None  # of an import: "verified" or "unverified" (a student key, checked or not)
-    engine_id: str | None = None  # the daemon's (grader.provenance.daemon)
+    engine_id: str | None = None  # the daemon's (grader.facts.daemon_ids)
     container_ids: tuple[str, ...] = ()
 
     @property
@@ -106,8 +105,13 @@ def _row(session: Session, model: Any, key: dict[str, Any], values: dict[str, An
 
 def _insert_missing(session: Session, table: Any, values: dict[str, Any]) -> None:
     """INSERT unless a row with the same unique key exists, safe against concurrent writers."""
-    module = DIALECTS[session.get_bind().dialect.name]
-    session.execute(module.insert(table).values(**values).on_conflict_do_nothing())
+    dialect = session.get_bind().dialect.name
+    # Each dialect's module is imported when used: PostgreSQL's is a tenth of a grade's imports.
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # _backend admits SQLite and PostgreSQL only
+        from sqlalchemy.dialects.postgresql import insert
+    session.execute(insert(table).values(**values).on_conflict_do_nothing())
 
 
 def _first_line(exc: BaseException) -> str:
@@ -132,7 +136,7 @@ def _backend(url: str) -> str:
     except ArgumentError:
         raise ValueError(f"not a database URL: {supported}") from None
     backend = parsed.get_backend_name()
-    if backend not in DIALECTS:
+    if backend not in BACKENDS:
         raise ValueError(f"{backend} is not supported: {supported}")
     if backend == "sqlite" and parsed.database in (None, "", ":memory:"):
         raise ValueError("an in-memory database keeps nothing: name a file, e.g. sqlite:///grader.db")
@@ -206,16 +210,20 @@ class Store:
                     self.engine = create_engine(self.url, creator=_read_only_sqlite(self.url, database))
                 _sqlite_setup(self.engine, read_only)
             with self.engine.connect() as connection:
-                with connection.begin():  # a read: the common case takes no write lock
-                    tables, current = _revision(connection)
-                    foreign = _foreign(connection, tables) if current is None else None
-                if foreign:
-                    raise StoreError(f"{self.url} is not a grader results database: {foreign}")
+                current = _schema_version(connection)
+                holds_results = current is not None
+                if current is None:  # no version row: a new database, grader 0.1's, or another's
+                    with connection.begin():
+                        tables, current = _revision(connection)
+                        foreign = _foreign(connection, tables) if current is None else None
+                    if foreign:
+                        raise StoreError(f"{self.url} is not a grader results database: {foreign}")
+                    holds_results = "attempts" in tables
                 if current != HEAD and read_only:
                     raise StoreError(
                         f"the results database {self.url} has schema {current or 'of grader 0.1'}, not {HEAD}: "
                         "open it once with a grader that may write it (grade, regrade) to upgrade it"
-                        if "attempts" in tables
+                        if holds_results
                         else f"the results database {self.url} holds no results yet (grade someone first)"
                     )
                 if current != HEAD:
@@ -248,7 +256,7 @@ class Store:
         with self._session("store the attempt", write=True, job=job) as session:
             attempt = self._attempt(session, student, rubric, source, graded_at)
             attempt.identity = identity
-            engine_id, container_ids = daemon(snapshot)
+            engine_id, container_ids = daemon_ids(snapshot)
             attempt.engine_id, attempt.container_ids = engine_id, json.dumps(container_ids)
             if once:  # before the snapshot's body (about 50 KB) is sent for nothing
                 self._refuse_known(session, attempt.student, rubric.id, snapshot.digest)
@@ -554,6 +562,17 @@ def _attempt(row: AttemptRow, checks: bool) -> Attempt:
         engine_id=row.engine_id,
         container_ids=container_ids,
     )
+
+
+def _schema_version(connection: Connection) -> str | None:
+    """The schema's revision, by one query of Alembic's version row (Alembic itself is loaded
+    only to migrate); None where that query fails (no version table: a new database, one from
+    grader 0.1, another program's), and the caller reads the tables to tell."""
+    try:
+        with connection.begin():  # a read: the common case takes no write lock
+            return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except SQLAlchemyError:
+        return None
 
 
 def _revision(connection: Connection) -> tuple[set[str], str | None]:
