@@ -435,13 +435,32 @@ def _emit(graded: Any, fmt: str, lang: str) -> None:
             render.print_table(graded, Console(), lang)
 
 
+class ExportFormats(click.Choice):
+    """The export formats' names, read from their table (``export.FORMATS``) only when a command
+    line is parsed or its help shown: ``grader --help`` never loads the exporters."""
+
+    def __init__(self) -> None:
+        super().__init__(())
+
+    @property  # type: ignore[override]
+    def choices(self) -> tuple[str, ...]:
+        from .export import FORMATS
+
+        return tuple(FORMATS)
+
+    @choices.setter
+    def choices(self, _: object) -> None:  # click's __init__ sets it; the table is the truth
+        pass
+
+
 @main.command()
 @db_option
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["csv", "json", "gradescope", "prairielearn", "moodle", "canvas"]),
+    type=ExportFormats(),
     required=True,
+    help="Output format (each is described in docs/cli.md, Export formats).",
 )
 @click.option("--rubric", "rubric_id", metavar="ID", default=None, help="Rubric id (default: the only one stored).")
 @click.option(

@@ -32,14 +32,11 @@ Row = TypeVar("Row")
 
 # Cells starting with these are formulas to a spreadsheet (OWASP, "CSV Injection").
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-ONE_STUDENT = ("gradescope", "prairielearn")  # an autograder's results are per submission
 # The column each LMS matches its users by, and the roster column it is taken from, in order of
 # preference: Moodle's grade import maps "Email address" to useremail or "ID number" to
 # useridnumber; Canvas's gradebook import matches "SIS User ID" or "SIS Login ID".
-IDENTIFIERS = {
-    "moodle": (("email", "Email address"), ("sis_id", "ID number")),
-    "canvas": (("sis_id", "SIS User ID"), ("email", "SIS Login ID")),
-}
+MOODLE_IDS = (("email", "Email address"), ("sis_id", "ID number"))
+CANVAS_IDS = (("sis_id", "SIS User ID"), ("email", "SIS Login ID"))
 CANVAS_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
 
 
@@ -61,6 +58,45 @@ class Gradebook:
         return localised(s.checks, self.rubric, self.lang)
 
 
+@dataclass(frozen=True)
+class Asked:
+    """What an export was asked for besides the gradebook."""
+
+    fmt: str
+    roster: Path | None = None
+    per_check: bool = False
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    """One export format: its writer and what it needs. The table ``FORMATS`` is read by the
+    ``--format`` choice, by ``export`` and by the generated docs."""
+
+    name: str
+    about: str  # one line for docs/cli.md
+    write: Callable[[Gradebook, Asked], str]
+    one_student: bool = False  # an autograder's results are per submission: --student
+    identifiers: tuple[tuple[str, str], ...] = ()  # an LMS's (roster column, its column): --roster
+    per_check: bool = False  # a CSV that --per-check widens
+
+
+FORMATS: dict[str, ExportFormat] = {}
+
+
+def export_format(name: str, about: str, **needs: Any) -> Callable[[Callable[[Gradebook, Asked], str]], Any]:
+    """Register the decorated writer as export format ``name``."""
+
+    def register(write: Callable[[Gradebook, Asked], str]) -> Callable[[Gradebook, Asked], str]:
+        FORMATS[name] = ExportFormat(name, about, write, **needs)
+        return write
+
+    return register
+
+
+def _either(names: list[str], word: str) -> str:
+    return f"{', '.join(names[:-1])} {word} {names[-1]}" if len(names) > 1 else names[0]
+
+
 def export(
     fmt: str,
     *,
@@ -75,25 +111,21 @@ def export(
     """The store's standings on one rubric as ``fmt`` text (ending with a newline). ``roster``
     gives Moodle's and Canvas's identifier column (its ``email`` or ``sis_id``); ``per_check``
     adds a column per check to a CSV."""
-    if fmt in ONE_STUDENT and student is None:
+    if fmt not in FORMATS:
+        raise UsageError(f"no export format {fmt!r}: {_either(list(FORMATS), 'or')}")
+    form = FORMATS[fmt]
+    if form.one_student and student is None:
         raise UsageError(f"--format {fmt} needs --student NAME ({fmt} results are per submission)")
-    if fmt in IDENTIFIERS and roster is None:
+    lms = [f.name for f in FORMATS.values() if f.identifiers]
+    if form.identifiers and roster is None:
         raise UsageError(f"--format {fmt} needs --roster FILE: its email or sis_id column identifies each student")
-    if roster is not None and fmt not in IDENTIFIERS:
-        raise UsageError("--roster is for --format moodle and canvas (their identifier column)")
-    if per_check and fmt not in ("csv", *IDENTIFIERS):
-        raise UsageError("--per-check adds columns to a CSV: --format csv, moodle or canvas")
+    if roster is not None and not form.identifiers:
+        raise UsageError(f"--roster is for --format {_either(lms, 'and')} (their identifier column)")
+    if per_check and not form.per_check:
+        wide = [f.name for f in FORMATS.values() if f.per_check]
+        raise UsageError(f"--per-check adds columns to a CSV: --format {_either(wide, 'or')}")
     book = gradebook(db_url, rubric_id, mode, student, lang)
-    if fmt == "csv":
-        return as_csv(book, per_check)
-    if fmt == "json":
-        return as_json(book)
-    if fmt in IDENTIFIERS:
-        assert roster is not None
-        return as_lms_csv(book, fmt, roster, per_check)
-    if fmt == "prairielearn":
-        return as_prairielearn(book, book.standings[0])
-    return as_gradescope(book, book.standings[0])
+    return form.write(book, Asked(fmt, roster, per_check))
 
 
 def gradebook(
@@ -139,12 +171,18 @@ def status(s: Standing) -> str:
     return "unreachable" if s.error else "graded"
 
 
-def as_csv(book: Gradebook, per_check: bool = False) -> str:
+@export_format(
+    "csv",
+    "one row per student: points per task, total, max, status, graded_at, identity, same_daemon_as",
+    per_check=True,
+)
+def as_csv(book: Gradebook, asked: Asked) -> str:
     """One row per student: points per task, total, max, status, when the latest attempt was made,
     how the counted attempts came in (``grader.provenance.identity``: "not verified" for a bundle
     imported without the course secret), the other students with an attempt from one of the
     student's daemons, and with ``per_check`` the points of each check (columns named by check
     id). Points are empty, not zero, for a student no attempt could grade."""
+    per_check = asked.per_check
     titles = [task.title_in(book.lang) for task in book.rubric.tasks]
     header = ["student", *titles, "total", "max", "status", "graded_at", "identity", "same_daemon_as"]
     checks = _check_ids(book, per_check)
@@ -164,20 +202,34 @@ def as_csv(book: Gradebook, per_check: bool = False) -> str:
     return _csv([header + checks, *_each(book.standings, row, failed)])
 
 
-def as_lms_csv(book: Gradebook, fmt: str, roster: Path, per_check: bool = False) -> str:
+@export_format(
+    "canvas",
+    "the gradebook CSV Canvas imports, matched by the roster's sis_id or email",
+    identifiers=CANVAS_IDS,
+    per_check=True,
+)
+@export_format(
+    "moodle",
+    "the grade CSV Moodle imports, matched by the roster's email or sis_id",
+    identifiers=MOODLE_IDS,
+    per_check=True,
+)
+def as_lms_csv(book: Gradebook, asked: Asked) -> str:
     """The gradebook CSV that Moodle's or Canvas's grade import reads: the identifier column it
-    matches users by (``IDENTIFIERS``, from the roster), the student's name, and the rubric's
+    matches users by (its ``identifiers``, from the roster), the student's name, and the rubric's
     total as one grade column named by the rubric's title (Canvas: its five leading columns,
     and a "Points Possible" row as its own export has). Every student of the store and of the
     roster is a row; a student of the store the roster gives no identifier is a usage error,
     as the LMS could not match them."""
+    fmt, roster, per_check = asked.fmt, asked.roster, asked.per_check
+    assert roster is not None  # export() asks for it
     from .roster import roster_rows
 
     listed = {row["student"]: row for row in roster_rows(roster)}
     given = {column for row in listed.values() for column, value in row.items() if value}
-    found = [choice for choice in IDENTIFIERS[fmt] if choice[0] in given]
+    found = [choice for choice in FORMATS[fmt].identifiers if choice[0] in given]
     if not found:
-        wanted = " or ".join(column for column, _ in IDENTIFIERS[fmt])
+        wanted = " or ".join(column for column, _ in FORMATS[fmt].identifiers)
         raise UsageError(f"{roster}: no {wanted} column to identify students in {fmt}")
     column, heading = found[0]
     known = {s.student for s in book.standings}
@@ -253,7 +305,8 @@ def _each(
     return rows
 
 
-def as_json(book: Gradebook) -> str:
+@export_format("json", "every student's score, per-check results and engine")
+def as_json(book: Gradebook, asked: Asked) -> str:
     """A list of the students' standings; ``checks`` as in ``grade --format json``."""
     return _dump(_each(book.standings, lambda s: _student(book, s), _failed_student))
 
@@ -282,10 +335,12 @@ def _student(book: Gradebook, s: Standing) -> dict[str, Any]:
     }
 
 
-def as_gradescope(book: Gradebook, s: Standing) -> str:
+@export_format("gradescope", "one student's Gradescope autograder results.json", one_student=True)
+def as_gradescope(book: Gradebook, asked: Asked) -> str:
     """Gradescope's autograder ``results.json`` for one student: one test per rubric check.
     Without any graded attempt there is no score (Gradescope reports a failed autograder run,
     not a zero) and ``output`` says why."""
+    s = book.standings[0]
     said = _said(book, s)
     if s.latest is None:
         return _dump({"output": said.why, "visibility": "visible", "tests": []})
@@ -313,11 +368,13 @@ def as_gradescope(book: Gradebook, s: Standing) -> str:
     )
 
 
-def as_prairielearn(book: Gradebook, s: Standing) -> str:
+@export_format("prairielearn", "one student's PrairieLearn external grader results.json", one_student=True)
+def as_prairielearn(book: Gradebook, asked: Asked) -> str:
     """PrairieLearn's external grader ``results.json`` for one student: ``score`` the share of
     the maximum (0 to 1), a test per rubric check (``points``, ``max_points``, ``message``, the
     hint as ``output``). A student whose daemon no attempt could grade is ``gradable: false`` with
     the reason (PrairieLearn then neither awards nor takes points, nor counts the attempt)."""
+    s = book.standings[0]
     said = _said(book, s)
     if s.latest is None:
         return _dump({"gradable": False, "format_errors": [said.why], "message": said.why})

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from grader.evaluate import evaluate
+from grader.export import FORMATS
 from grader.rubric import load
 from grader.snapshot import Snapshot
 from grader.store import Store
@@ -132,10 +133,16 @@ def stored(tmp_path: Path) -> str:
     return url
 
 
-@pytest.mark.parametrize("fmt", ["csv", "json", "gradescope", "prairielearn"])
+@pytest.mark.parametrize("fmt", list(FORMATS))
 def test_export_never_loads_docker_rich_or_the_probe_runner(stored: str, fmt: str, tmp_path: Path) -> None:
-    student = ["--student", "networks-typo"] if fmt in ("gradescope", "prairielearn") else []
-    args = ["export", "--format", fmt, *student, "--lang", "id", "--out", str(tmp_path / "out")]
+    needs = []
+    if FORMATS[fmt].one_student:
+        needs = ["--student", "networks-typo"]
+    if FORMATS[fmt].identifiers:
+        roster = tmp_path / "class.csv"
+        roster.write_text("student,email,sis_id\nnetworks-typo,t@x,1\nnetworks-reference,r@x,2\n")
+        needs = ["--roster", str(roster)]
+    args = ["export", "--format", fmt, *needs, "--lang", "id", "--out", str(tmp_path / "out")]
     assert daemon_side(loaded_by(args, stored)) == []
     assert (tmp_path / "out").stat().st_size > 0
 
