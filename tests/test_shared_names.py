@@ -69,7 +69,7 @@ def test_a_name_no_container_of_that_name_shares_fails_on_that_fact() -> None:
     imps = ("imp2", "cache", "172.18.0.10"), ("imp", "cache", "172.18.0.9")
     snapshot = with_impostors("networks-reference@28.5", *imps)
     rubric = parse(
-        "id: t\ntitle: t\nversion: \"1\"\ntasks:\n  - title: t\n    checks:\n"
+        'id: t\ntitle: t\nversion: "1"\ntasks:\n  - title: t\n    checks:\n'
         "      - {id: pong, title: t, redis_ping: {network: backend-network, host: cache}}\n"
         "      - {id: ping, title: t, reachable: {network: backend-network, host: cache}}\n",
         "t.yaml",

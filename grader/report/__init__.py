@@ -42,7 +42,7 @@ from ..rubric.model import Rubric
 from ..snapshot import ProbeResult, Snapshot
 from ..standing import Mode, Standing, standings
 from ..store import Attempt, Store
-from ..text import bounded, printable
+from ..text import bounded, head, printable
 from ..util import first_problem, write_file
 from . import charts, topology
 from .charts import STATUS_CSS
@@ -427,6 +427,7 @@ def environment(lang: str = "en") -> Environment:
     )
     env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
     env.globals["lang"] = lang
+    env.filters["head"] = head  # a probe's output is kept up to 1 MB; a page shows its start
     return env
 
 
