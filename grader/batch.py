@@ -12,8 +12,8 @@ dies mid-student releases its claim with its connection.
 
 from __future__ import annotations
 
-import csv
 import hashlib
+import math
 import os
 import socket
 import threading
@@ -26,9 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .collect import DEFAULT_PROBE_IMAGE, TLSFiles, check_host, collect, connect
+from .collect import DEFAULT_PROBE_IMAGE, TLSFiles, collect, connect
 from .errors import DaemonUnreachable, StoreError, UsageError
 from .evaluate import evaluate
+from .roster import Target, read_roster, roster_bytes
 from .rubric import load
 from .rubric.model import Rubric
 
@@ -36,18 +37,6 @@ if TYPE_CHECKING:
     from .outcome import Outcome
     from .snapshot import Snapshot
     from .store import Job
-
-# email and sis_id identify a student to an LMS (grader export --format moodle|canvas).
-ROSTER_COLUMNS = ("student", "docker_host", "tls_ca", "tls_cert", "tls_key", "email", "sis_id")
-
-
-@dataclass(frozen=True)
-class Target:
-    """One roster row: a student and how to reach their daemon."""
-
-    student: str
-    docker_host: str
-    tls: TLSFiles | None = None
 
 
 @dataclass(frozen=True)
@@ -60,90 +49,9 @@ class Result:
     seconds: float = 0.0
 
 
-def read_roster(path: str | Path, class_tls: TLSFiles | None = None, insecure_tcp: bool = False) -> list[Target]:
-    """Read a roster CSV (comma, semicolon or tab separated). Columns: ``student``, ``docker_host`` (``unix://``, ``tcp://host:port``
-    or ``ssh://user@host``), and optionally ``tls_ca``, ``tls_cert``, ``tls_key`` (paths relative
-    to the roster); a row without them uses the class's TLS files, for ``tcp://`` hosts."""
-    path = Path(path)
-    targets: list[Target] = []
-    for line, row in _rows(path, ROSTER_COLUMNS[:2]):
-        host = row.get("docker_host", "")
-        tls = _tls(row, path.parent, f"{path}:{line}") or (class_tls if host.startswith("tcp://") else None)
-        try:
-            check_host(host, tls is not None, insecure_tcp)
-        except UsageError as exc:
-            raise UsageError(f"{path}:{line}: {exc}") from None
-        targets.append(Target(row["student"], host, tls))
-    if not targets:
-        raise UsageError(f"{path}: the roster lists no student")
-    return targets
-
-
-def roster_students(path: str | Path) -> list[str]:
-    """The students of a roster CSV (``grader keys``)."""
-    return [row["student"] for row in roster_rows(path)]
-
-
-def roster_rows(path: str | Path) -> list[dict[str, str]]:
-    """The rows of a roster CSV read as ``read_roster`` reads it, for which only the ``student``
-    column is needed (``grader keys``, ``grader export``'s identifiers)."""
-    path = Path(path)
-    rows = [row for _, row in _rows(path, ROSTER_COLUMNS[:1])]
-    if not rows:
-        raise UsageError(f"{path}: the roster lists no student")
-    return rows
-
-
-def _rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
-    """(line number, stripped cells) of each row that names a student, once the header has the
-    ``required`` columns and no unknown one; a row without student and docker_host is skipped."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read the roster {path}: {exc}") from exc
-    lines = text.splitlines()
-    reader = csv.DictReader(lines, delimiter=_delimiter(lines[0] if lines else ""))
-    columns = [c.strip() for c in reader.fieldnames or []]
-    missing = [c for c in required if c not in columns]
-    unknown = [c for c in columns if c not in ROSTER_COLUMNS]
-    if missing or unknown:
-        problem = f"missing column(s) {', '.join(missing)}" if missing else f"unknown column(s) {', '.join(unknown)}"
-        raise UsageError(f"{path}:1: {problem}; the columns are {', '.join(ROSTER_COLUMNS)}")
-    seen: set[str] = set()
-    for line, row in enumerate(reader, 2):
-        row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
-        student = row.get("student", "")
-        if not student and not row.get("docker_host"):
-            continue
-        if not student:
-            raise UsageError(f"{path}:{line}: the student is empty")
-        if student in seen:
-            raise UsageError(f"{path}:{line}: student {student!r} is listed twice")
-        seen.add(student)
-        yield line, row
-
-
-def _delimiter(header: str) -> str:
-    """``,`` or, as spreadsheets save CSV where the decimal mark is a comma (Indonesia among
-    them), ``;``; or a tab."""
-    try:
-        return csv.Sniffer().sniff(header, delimiters=",;\t").delimiter
-    except csv.Error:  # one column: the error about missing ones says what is wrong
-        return ","
-
-
-def _tls(row: dict[str, str], base: Path, where: str) -> TLSFiles | None:
-    given = {k: row.get(f"tls_{k}", "") for k in ("ca", "cert", "key")}
-    if not any(given.values()):
-        return None
-    if not all(given.values()):
-        raise UsageError(f"{where}: give all of tls_ca, tls_cert and tls_key, or none")
-    return TLSFiles(**{k: str(base / v) for k, v in given.items()})
-
-
 def batch_name(rubric: Rubric, roster: Path) -> str:
     """The default name of a scaled-out batch: the rubric and the roster's content."""
-    return f"{rubric.id}-{hashlib.sha256(roster.read_bytes()).hexdigest()[:12]}"
+    return f"{rubric.id}-{hashlib.sha256(roster_bytes(roster)).hexdigest()[:12]}"
 
 
 @dataclass
@@ -163,6 +71,8 @@ class Batch:
     def __post_init__(self) -> None:
         if self.workers < 1:
             raise UsageError("--workers must be at least 1")
+        if not 0 < self.timeout < math.inf:  # nan is neither
+            raise UsageError(f"--timeout must be a number of seconds above 0, not {self.timeout:g}")
         self.rubric = load(self.rubric_ref)
         self.targets = read_roster(self.roster, self.class_tls, self.insecure_tcp)
         from .store import Store

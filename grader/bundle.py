@@ -15,15 +15,15 @@ student runs the grader and could seal evidence of their own making). The seal, 
 A bundle comes from a student's machine, so reading one is bounded: only a regular file (a
 FIFO or a device would block or never end), at most MAX_FILE bytes, at most MAX_JSON bytes once
 decompressed (read as a stream: a gzip bomb stops at the limit), JSON nested at most 200 deep.
-Its snapshot must have the shape of inspect JSON down to every field the checks and the report
-read (``_Evidence``), so a resealed, malformed one is refused here instead of failing later."""
+Its snapshot must have the shape of inspect JSON down to every field the checks, the report and
+the exports read, the watch's containers and events included (``_Evidence``, of every field the
+Snapshot model leaves untyped), so a resealed, malformed one is refused here instead of failing
+later. A UTF-8 byte order mark before the JSON is read past."""
 
 from __future__ import annotations
 
 import gzip
-import os
 import re
-import stat
 import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -38,6 +38,7 @@ from . import __version__, keys
 from .errors import BundleError, UsageError
 from .outcome import Outcome
 from .snapshot import Snapshot, canonical_digest
+from .util import NotRead, first_problem, read_capped, write_file
 
 if TYPE_CHECKING:
     from .grading import Graded
@@ -53,6 +54,7 @@ CLOCK_SKEW = timedelta(minutes=5)
 # daemon a lab makes, with every probe's output at its cap.
 MAX_FILE = 16 << 20  # bytes of the file as handed in
 MAX_JSON = 64 << 20  # bytes of its JSON, once decompressed
+BOM = b"\xef\xbb\xbf"  # UTF-8's byte order mark: some editors write it first (Notepad)
 # Parsed, 64 MB of `{},{},...` would take 2 GB: the JSON's separators (an upper bound of its
 # values) are counted first. A bundle has some 2,000.
 MAX_VALUES = 1_000_000
@@ -110,7 +112,7 @@ def write(graded: Graded, path: Path, key: str | None = None) -> Bundle:
     """Write ``graded`` (a whole-lab check) as a bundle to ``path``, sealed with the student's
     ``key`` when given."""
     bundle = sealed(graded, key)
-    path.write_bytes(encoded(bundle, packed=path.name.endswith(".gz")))
+    write_file(path, encoded(bundle, packed=path.name.endswith(".gz")))
     return bundle
 
 
@@ -151,6 +153,7 @@ def parse(data: bytes, where: str = "") -> Bundle:
         raise bad(f"not a submission bundle (larger than {MAX_FILE >> 20} MB)")
     try:
         text = _inflate(data, bad) if data[:2] == b"\x1f\x8b" else data
+        text = text.removeprefix(BOM)
         if sum(text.count(mark) for mark in (b",", b"{", b"[")) > MAX_VALUES:
             raise bad(f"not a submission bundle (more than {MAX_VALUES:,} JSON values)")
         body = pydantic_core.from_json(text)
@@ -166,7 +169,7 @@ def parse(data: bytes, where: str = "") -> Bundle:
     try:
         bundle = Bundle.model_validate(body)
     except ValidationError as exc:
-        raise bad(f"invalid bundle: {_first_error(exc)}") from None
+        raise bad(f"invalid bundle: {first_problem(exc)}") from None
     if not bundle.snapshot.verify():
         raise bad("the snapshot does not match its digest (the evidence was edited or damaged)")
     if bundle.digest != bundle.content_digest():
@@ -174,36 +177,18 @@ def parse(data: bytes, where: str = "") -> Bundle:
     try:
         _EVIDENCE.validate_python(_evidence(bundle.snapshot), strict=True)
     except ValidationError as exc:
-        raise bad(f"invalid bundle: snapshot.{_first_error(exc)}") from None
+        raise bad(f"invalid bundle: snapshot.{first_problem(exc)}") from None
     return bundle
-
-
-def _first_error(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    return f"{'.'.join(map(str, first['loc']))}: {first['msg']}"
-
-
-_KINDS = {stat.S_IFDIR: "a directory", stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device"}
 
 
 def _file_bytes(path: Path, bad: Callable[[str], BundleError]) -> bytes:
     """The file's bytes, if it is a regular file of at most MAX_FILE bytes."""
     try:
-        # Non-blocking: opening a FIFO would otherwise wait for a writer that never comes.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        return read_capped(path, MAX_FILE)
+    except NotRead as exc:
+        raise bad(f"not a submission bundle ({exc})") from None
     except OSError as exc:
         raise bad(f"cannot read: {exc.strerror}") from None
-    try:
-        mode = os.fstat(fd).st_mode  # of what was opened: no race with a file swapped meanwhile
-        if not stat.S_ISREG(mode):
-            raise bad(f"not a submission bundle ({_KINDS.get(stat.S_IFMT(mode), 'not a regular file')})")
-        with open(fd, "rb", closefd=False) as file:
-            data = file.read(MAX_FILE + 1)
-    except OSError as exc:
-        raise bad(f"cannot read: {exc.strerror}") from None
-    finally:
-        os.close(fd)
-    return data  # at most MAX_FILE + 1 bytes: parse refuses more
 
 
 def _inflate(data: bytes, bad: Callable[[str], BundleError]) -> bytes:
@@ -260,6 +245,7 @@ class _Config(TypedDict, total=False):
 class _State(TypedDict, total=False):
     Running: bool
     Status: str
+    ExitCode: int
 
 
 class _HostConfig(TypedDict, total=False):
@@ -299,6 +285,7 @@ class _Image(TypedDict, total=False):
 class _Engine(TypedDict, total=False):
     Version: str
     ApiVersion: str
+    NegotiatedApiVersion: str
     ID: Annotated[str, StringConstraints(max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$")]  # as the store keeps it
 
 
@@ -317,12 +304,21 @@ class _Probe(TypedDict):
     data: _ProbeData
 
 
+class _Event(TypedDict):
+    time: str
+    type: str
+    action: str
+    name: str
+
+
 class _Evidence(TypedDict):
     engine: _Engine
     containers: list[_Container]
     networks: list[_Network]
     images: list[_Image]
     probes: dict[str, _Probe]
+    ephemeral: list[_Container]  # `check --watch`'s containers gone since
+    timeline: list[_Event]  # and the daemon's events it saw
 
 
 _EVIDENCE = TypeAdapter(_Evidence)
@@ -336,4 +332,6 @@ def _evidence(snapshot: Snapshot) -> dict[str, Any]:
         "networks": snapshot.networks,
         "images": snapshot.images,
         "probes": {key: {"data": probe.data} for key, probe in snapshot.probes.items()},
+        "ephemeral": snapshot.ephemeral,
+        "timeline": snapshot.timeline,
     }

@@ -7,18 +7,20 @@ import getpass
 import json
 import signal
 import sys
-import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import yaml
-from rich.console import Console
 
-from . import __version__
+from . import signals
 from .errors import BundleError, GraderError, RubricError, StoreError, UsageError
 from .i18n import LANGS, default_lang
 from .text import printable
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 SHOWN = 20  # changed scores listed by regrade
 EXIT_DOC = (
@@ -27,69 +29,39 @@ EXIT_DOC = (
 )
 
 
-class Interrupted(KeyboardInterrupt):
-    """SIGINT, SIGTERM or SIGHUP: each ends a run as Ctrl-C does, probe containers removed on the way out."""
-
-    def __init__(self, signum: int):
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
-def _interrupt(signum: int, _frame: Any) -> None:
-    # Once: a second signal must not cut the clean-up short (what it cannot remove ends by
-    # itself within the probe containers' life).
-    for each in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(each, signal.SIG_IGN)
-    raise Interrupted(signum)
-
-
-def _unraisable(unraisable: Any) -> None:
-    """A signal that arrived while a finalizer ran had its Interrupted swallowed there (Python
-    only reports an exception a finalizer raises): raise it again a moment later, outside."""
-    if isinstance(unraisable.exc_value, Interrupted):
-        _swallowed.append(unraisable.exc_value.signum)
-        signal.setitimer(signal.ITIMER_REAL, 0.01)
-        return
-    sys.__unraisablehook__(unraisable)
-
-
-def _again(_signum: int, _frame: Any) -> None:
-    if _swallowed:
-        raise Interrupted(_swallowed.pop())
-
-
-_swallowed: list[int] = []
-
-
 class GraderGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
-        handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-        before = {}
-        if threading.current_thread() is threading.main_thread():  # signals reach only that one
-            before = {each: signal.signal(each, _interrupt) for each in handled}
-            before[signal.SIGALRM] = signal.signal(signal.SIGALRM, _again)
-            sys.unraisablehook = _unraisable
-        try:
-            return super().invoke(ctx)
-        except RubricError as exc:
-            for problem in exc.problems:
-                click.echo(printable(problem), err=True)  # a rubric's text may quote anything
-            ctx.exit(exc.exit_code)
-        except GraderError as exc:
-            click.echo(f"grader: {printable(str(exc))}", err=True)  # may quote a name or a file
-            ctx.exit(exc.exit_code)
-        except KeyboardInterrupt as exc:
-            signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
-            click.echo(f"grader: interrupted ({signal.Signals(signum).name}); probe containers were removed", err=True)
-            ctx.exit(128 + signum)
-        finally:
-            for each, handler in before.items():
-                signal.signal(each, handler)
-            sys.unraisablehook = sys.__unraisablehook__
+        with signals.handled():
+            try:
+                return super().invoke(ctx)
+            except RubricError as exc:
+                for problem in exc.problems:
+                    click.echo(printable(problem), err=True)  # a rubric's text may quote anything
+                ctx.exit(exc.exit_code)
+            except GraderError as exc:
+                click.echo(f"grader: {printable(str(exc))}", err=True)  # may quote a name or a file
+                ctx.exit(exc.exit_code)
+            except KeyboardInterrupt as exc:
+                signum = exc.signum if isinstance(exc, signals.Interrupted) else signal.SIGINT
+                name = signal.Signals(signum).name
+                click.echo(f"grader: interrupted ({name}); probe containers were removed", err=True)
+                ctx.exit(128 + signum)
+
+
+def _version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    # click's version_option needs the version when the option is made: reading the installed
+    # metadata then is a third of ``grader --help``.
+    if value and not ctx.resilient_parsing:
+        from . import __version__
+
+        click.echo(f"grader, version {__version__}")
+        ctx.exit()
 
 
 @click.group(cls=GraderGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="grader")
+@click.option(
+    "--version", is_flag=True, expose_value=False, is_eager=True, callback=_version, help="Show the version and exit."
+)
 def main() -> None:
     """Grade Docker networking labs on a real Docker daemon.
 
@@ -269,9 +241,9 @@ def check(
 ) -> None:
     """Self-check your own daemon while you work on a lab (students).
 
-    Prints a checklist: a line per check, steps done folded to one line, the first step not
-    done with each failing check's message and hint, and the next command to type. Exits 1
-    until every check passes; each run is kept in your progress store.
+    Prints a checklist that fits a terminal: a line per step with its score, the first step
+    not done unfolded to its checks with each failing check's message and hint, and the next
+    command to type. Exits 1 until every check passes; each run is kept in your progress store.
 
     \b
     Example:
@@ -352,6 +324,7 @@ def regrade(rubric_ref: str, student: str | None, db_url: str | None) -> None:
     Example:
       grader regrade --rubric rubrics/docker-networks.yaml --db sqlite:///class.db
     """
+    from rich.console import Console
     from rich.progress import Progress
 
     from .regrade import regrade as run
@@ -402,24 +375,33 @@ def report(db_url: str | None, out_dir: str, mode: str | None, lang: str) -> Non
     Example:
       grader report --db sqlite:///class.db --out reports/ --lang id
     """
-    from rich.progress import Progress
-
     from .report import build
     from .store import Store
     from .util import writable
 
     writable(Path(out_dir), folder=True)
     store = Store(db_url, create=False, read_only=True)
-    with Progress(console=Console(stderr=True), transient=True) as bar:
-        job = bar.add_task("writing pages", total=None)
-        index = build(
-            store,
-            out_dir,
-            mode=mode,
-            progress=lambda done, total: bar.update(job, completed=done, total=total),
-            lang=lang,
-        )
+    with _counter("writing pages") as tell:
+        index = build(store, out_dir, mode=mode, progress=tell, lang=lang)
     click.echo(f"wrote {index}")
+
+
+@contextmanager
+def _counter(doing: str) -> Iterator[Callable[[int, int], None]]:
+    """``doing done/total`` on a terminal's stderr while the block runs, erased at its end; with
+    click alone, as a command that reads results never loads rich (its import is most of a report
+    of a small class)."""
+    shown = sys.stderr.isatty()
+
+    def tell(done: int, total: int) -> None:
+        if shown:
+            click.echo(f"\r{doing} {done}/{total}", err=True, nl=False)
+
+    try:
+        yield tell
+    finally:
+        if shown:
+            click.echo("\r\x1b[K", err=True, nl=False)
 
 
 def _finish(graded: Any) -> None:
@@ -443,7 +425,7 @@ def _watch(
     """``check --watch``: the checklist, drawn again as the daemon changes, until interrupted.
     A terminal gets it in place (rich's Live); a pipe gets each new checklist after the last.
     With an ``outbox``, each changed result is sent; the last line says the server's state."""
-    from rich.console import Group
+    from rich.console import Console, Group
     from rich.live import Live
     from rich.text import Text
 
@@ -503,17 +485,46 @@ def _watch(
             sender.stop()
 
 
+def _echo(text: str, nl: bool = True) -> None:
+    """``text`` on stdout; a stdout that cannot take it (``> /dev/full``) is a usage error."""
+    try:
+        click.echo(text, nl=nl)
+    except OSError as exc:
+        raise UsageError(f"cannot write to standard output: {exc.strerror or exc}") from None
+
+
 def _emit(graded: Any, fmt: str, lang: str) -> None:
     from . import render
 
     if fmt == "json":
-        click.echo(render.as_json(render.in_lang(graded, lang)))
+        _echo(render.as_json(render.in_lang(graded, lang)))
     elif fmt == "junit":
-        click.echo(render.as_junit(render.in_lang(graded, lang)))
-    elif fmt == "checklist":
-        Console().print(render.checklist(graded, lang))
+        _echo(render.as_junit(render.in_lang(graded, lang)))
     else:
-        render.print_table(graded, Console(), lang)
+        from rich.console import Console  # a terminal's formats only
+
+        if fmt == "checklist":
+            Console().print(render.checklist(graded, lang))
+        else:
+            render.print_table(graded, Console(), lang)
+
+
+class ExportFormats(click.Choice):
+    """The export formats' names, read from their table (``export.FORMATS``) only when a command
+    line is parsed or its help shown: ``grader --help`` never loads the exporters."""
+
+    def __init__(self) -> None:
+        super().__init__(())
+
+    @property  # type: ignore[override]
+    def choices(self) -> tuple[str, ...]:
+        from .export import FORMATS
+
+        return tuple(FORMATS)
+
+    @choices.setter
+    def choices(self, _: object) -> None:  # click's __init__ sets it; the table is the truth
+        pass
 
 
 @main.command()
@@ -521,8 +532,9 @@ def _emit(graded: Any, fmt: str, lang: str) -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["csv", "json", "gradescope", "prairielearn", "moodle", "canvas"]),
+    type=ExportFormats(),
     required=True,
+    help="Output format (each is described in docs/cli.md, Export formats).",
 )
 @click.option("--rubric", "rubric_id", metavar="ID", default=None, help="Rubric id (default: the only one stored).")
 @click.option(
@@ -565,7 +577,7 @@ def export(
       grader export --db sqlite:///class.db --format prairielearn --student ani --out results.json
     """
     from .export import export as run
-    from .util import writable
+    from .util import writable, write_file
 
     if out:
         writable(out)
@@ -580,9 +592,9 @@ def export(
         lang=lang,
     )
     if out:
-        out.write_text(text, encoding="utf-8")
+        write_file(out, text)
     else:
-        click.echo(text, nl=False)
+        _echo(text, nl=False)
 
 
 @main.command("import")
@@ -712,6 +724,7 @@ def batch(
       grader batch class.csv --rubric docker-networks --db sqlite:///class.db --workers 8
       grader batch class.csv --rubric docker-networks --db postgresql+psycopg://grader@db/class --worker
     """
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from .batch import Batch, batch_name
@@ -749,6 +762,7 @@ def batch(
 
 
 def _batch_summary(results: list[Any], console: Console) -> None:
+    from rich.console import Console
     from rich.table import Table
 
     from .text import shown
@@ -819,7 +833,7 @@ def serve(
     """
     from datetime import timedelta
 
-    from .batch import roster_students  # grader.roster once the roster readers leave batch.py
+    from .roster import roster_students
     from .serve import Bind
     from .serve import serve as run
 
@@ -931,12 +945,21 @@ def rubrics_test(ref: str, docker_host: str | None, probe_image: str, fmt: str) 
       grader rubric test docker-networks
       grader rubric test my-lab.yaml --docker-host unix:///run/empty-docker.sock --format junit
     """
+    from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn
 
     from . import selftest
 
     console = Console(stderr=True)
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=console, transient=True) as bar:
+    # Off the terminal it would leave a blank line before an error's one line.
+    spinner = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )
+    with spinner as bar:
         job = bar.add_task("starting", total=None)
         rubric, results = selftest.test_rubric(
             ref,
@@ -962,6 +985,8 @@ def rubrics_schema(fmt: str) -> None:
     Example:
       grader rubrics schema > rubric.schema.json
     """
+    import yaml
+
     from .rubric import json_schema
 
     schema = json_schema()

@@ -108,7 +108,21 @@ def cli_markdown() -> str:
     parts = [HEADER, "# Command line reference\n"]
     for command, ctx in cli_commands():
         parts.append(f"## `{ctx.command_path}`\n\n```text\n{command.get_help(ctx)}\n```\n")
+    parts.append(export_formats_markdown())
     return "\n".join(parts)
+
+
+def export_formats_markdown() -> str:
+    """The table of ``grader export --format`` values, from the exporters' registry."""
+    from .export import FORMATS
+
+    rows = ["## Export formats\n", "| format | what it is | needs |", "|---|---|---|"]
+    for form in FORMATS.values():
+        needs = [flag for flag, wanted in (("--student", form.one_student), ("--roster", form.identifiers)) if wanted]
+        if form.per_check:
+            needs.append("takes --per-check")
+        rows.append(f"| `{form.name}` | {_cell(form.about)} | {', '.join(needs) or '-'} |")
+    return "\n".join(rows) + "\n"
 
 
 def generated(docs: Path = DOCS) -> dict[Path, str]:

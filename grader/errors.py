@@ -45,3 +45,9 @@ class BundleError(GraderError):
     """A submission bundle is corrupt, truncated, foreign or tampered with."""
 
     exit_code = 1
+
+
+# What code that reads stored data raises on a record of an odd shape (a snapshot the store
+# cannot read, a value of the wrong type, a key that is missing): the report's pages and the
+# exports' rows catch these for one record, so that it is that record's error, not the class's.
+ODD_DATA = (StoreError, ValueError, TypeError, LookupError, AttributeError, ArithmeticError)

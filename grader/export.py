@@ -12,30 +12,31 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from .errors import UsageError
+from .errors import ODD_DATA, StoreError, UsageError
 from .evaluate import localised
 from .facts import engine_facts
 from .i18n import translator
-from .outcome import CheckResult
+from .outcome import CheckResult, check_dict
 from .provenance import identity, same_daemon, shared_by
-from .render import check_dict
 from .rubric.model import CheckBase, Rubric, Task
 from .standing import Mode, Standing, standing, standings
+from .text import printable
+from .util import first_problem
+
+Row = TypeVar("Row")
 
 # Cells starting with these are formulas to a spreadsheet (OWASP, "CSV Injection").
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-ONE_STUDENT = ("gradescope", "prairielearn")  # an autograder's results are per submission
 # The column each LMS matches its users by, and the roster column it is taken from, in order of
 # preference: Moodle's grade import maps "Email address" to useremail or "ID number" to
 # useridnumber; Canvas's gradebook import matches "SIS User ID" or "SIS Login ID".
-IDENTIFIERS = {
-    "moodle": (("email", "Email address"), ("sis_id", "ID number")),
-    "canvas": (("sis_id", "SIS User ID"), ("email", "SIS Login ID")),
-}
+MOODLE_IDS = (("email", "Email address"), ("sis_id", "ID number"))
+CANVAS_IDS = (("sis_id", "SIS User ID"), ("email", "SIS Login ID"))
 CANVAS_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
 
 
@@ -57,6 +58,45 @@ class Gradebook:
         return localised(s.checks, self.rubric, self.lang)
 
 
+@dataclass(frozen=True)
+class Asked:
+    """What an export was asked for besides the gradebook."""
+
+    fmt: str
+    roster: Path | None = None
+    per_check: bool = False
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    """One export format: its writer and what it needs. The table ``FORMATS`` is read by the
+    ``--format`` choice, by ``export`` and by the generated docs."""
+
+    name: str
+    about: str  # one line for docs/cli.md
+    write: Callable[[Gradebook, Asked], str]
+    one_student: bool = False  # an autograder's results are per submission: --student
+    identifiers: tuple[tuple[str, str], ...] = ()  # an LMS's (roster column, its column): --roster
+    per_check: bool = False  # a CSV that --per-check widens
+
+
+FORMATS: dict[str, ExportFormat] = {}
+
+
+def export_format(name: str, about: str, **needs: Any) -> Callable[[Callable[[Gradebook, Asked], str]], Any]:
+    """Register the decorated writer as export format ``name``."""
+
+    def register(write: Callable[[Gradebook, Asked], str]) -> Callable[[Gradebook, Asked], str]:
+        FORMATS[name] = ExportFormat(name, about, write, **needs)
+        return write
+
+    return register
+
+
+def _either(names: list[str], word: str) -> str:
+    return f"{', '.join(names[:-1])} {word} {names[-1]}" if len(names) > 1 else names[0]
+
+
 def export(
     fmt: str,
     *,
@@ -71,25 +111,21 @@ def export(
     """The store's standings on one rubric as ``fmt`` text (ending with a newline). ``roster``
     gives Moodle's and Canvas's identifier column (its ``email`` or ``sis_id``); ``per_check``
     adds a column per check to a CSV."""
-    if fmt in ONE_STUDENT and student is None:
+    if fmt not in FORMATS:
+        raise UsageError(f"no export format {fmt!r}: {_either(list(FORMATS), 'or')}")
+    form = FORMATS[fmt]
+    if form.one_student and student is None:
         raise UsageError(f"--format {fmt} needs --student NAME ({fmt} results are per submission)")
-    if fmt in IDENTIFIERS and roster is None:
+    lms = [f.name for f in FORMATS.values() if f.identifiers]
+    if form.identifiers and roster is None:
         raise UsageError(f"--format {fmt} needs --roster FILE: its email or sis_id column identifies each student")
-    if roster is not None and fmt not in IDENTIFIERS:
-        raise UsageError("--roster is for --format moodle and canvas (their identifier column)")
-    if per_check and fmt not in ("csv", *IDENTIFIERS):
-        raise UsageError("--per-check adds columns to a CSV: --format csv, moodle or canvas")
+    if roster is not None and not form.identifiers:
+        raise UsageError(f"--roster is for --format {_either(lms, 'and')} (their identifier column)")
+    if per_check and not form.per_check:
+        wide = [f.name for f in FORMATS.values() if f.per_check]
+        raise UsageError(f"--per-check adds columns to a CSV: --format {_either(wide, 'or')}")
     book = gradebook(db_url, rubric_id, mode, student, lang)
-    if fmt == "csv":
-        return as_csv(book, per_check)
-    if fmt == "json":
-        return as_json(book)
-    if fmt in IDENTIFIERS:
-        assert roster is not None
-        return as_lms_csv(book, fmt, roster, per_check)
-    if fmt == "prairielearn":
-        return as_prairielearn(book, book.standings[0])
-    return as_gradescope(book, book.standings[0])
+    return form.write(book, Asked(fmt, roster, per_check))
 
 
 def gradebook(
@@ -118,7 +154,12 @@ def gradebook(
     found = {s.student: s for s in standings(store.attempts(rubric_id, student), mode)}
     shared = same_daemon(store.attempts(checks=False))  # every student's, of any rubric
     counted = [s.latest for s in found.values() if s.latest and s.latest.snapshot_digest]
-    engines = {a.id: engine_facts(store.snapshot(a.snapshot_digest)) for a in counted if a.snapshot_digest}
+    engines: dict[int, dict[str, str | None]] = {}
+    for a in counted:
+        try:
+            engines[a.id] = engine_facts(store.snapshot(a.snapshot_digest or ""))
+        except StoreError as exc:  # that attempt's snapshot only: its row says why
+            engines[a.id] = {"error": str(exc)}
     books = [found.get(name) or standing(name, [], mode) for name in names]
     return Gradebook(rubric, mode, books, shared, lang, engines)
 
@@ -130,39 +171,65 @@ def status(s: Standing) -> str:
     return "unreachable" if s.error else "graded"
 
 
-def as_csv(book: Gradebook, per_check: bool = False) -> str:
+@export_format(
+    "csv",
+    "one row per student: points per task, total, max, status, graded_at, identity, same_daemon_as",
+    per_check=True,
+)
+def as_csv(book: Gradebook, asked: Asked) -> str:
     """One row per student: points per task, total, max, status, when the latest attempt was made,
     how the counted attempts came in (``grader.provenance.identity``: "not verified" for a bundle
     imported without the course secret), the other students with an attempt from one of the
     student's daemons, and with ``per_check`` the points of each check (columns named by check
     id). Points are empty, not zero, for a student no attempt could grade."""
+    per_check = asked.per_check
     titles = [task.title_in(book.lang) for task in book.rubric.tasks]
     header = ["student", *titles, "total", "max", "status", "graded_at", "identity", "same_daemon_as"]
-    rows = [header + _check_ids(book, per_check)]
-    for s in book.standings:
+    checks = _check_ids(book, per_check)
+
+    def row(s: Standing) -> list[str]:
         earned = [sum(c.points for c in s.checks if c.task == n) for n in book.rubric.numbers]
         state = f"unreachable: {s.error}" if status(s) == "unreachable" else status(s)
         when = s.attempts[-1].graded_at.isoformat(timespec="seconds") if s.attempts else ""
         came, same = identity(s, book.mode) or "", ", ".join(shared_by(s.attempts, book.shared))
         cells = [s.student, *_scored(s, [*earned, s.score]), f"{book.max_score:g}", state, when, came, same]
-        rows.append(cells + _check_points(book, s, per_check))
-    return _csv(rows)
+        return cells + _check_points(book, s, per_check)
+
+    def failed(s: Standing, why: str) -> list[str]:
+        empty = [""] * (len(titles) + 1)
+        return [s.student, *empty, f"{book.max_score:g}", f"error: {why}", "", "", "", *[""] * len(checks)]
+
+    return _csv([header + checks, *_each(book.standings, row, failed)])
 
 
-def as_lms_csv(book: Gradebook, fmt: str, roster: Path, per_check: bool = False) -> str:
+@export_format(
+    "canvas",
+    "the gradebook CSV Canvas imports, matched by the roster's sis_id or email",
+    identifiers=CANVAS_IDS,
+    per_check=True,
+)
+@export_format(
+    "moodle",
+    "the grade CSV Moodle imports, matched by the roster's email or sis_id",
+    identifiers=MOODLE_IDS,
+    per_check=True,
+)
+def as_lms_csv(book: Gradebook, asked: Asked) -> str:
     """The gradebook CSV that Moodle's or Canvas's grade import reads: the identifier column it
-    matches users by (``IDENTIFIERS``, from the roster), the student's name, and the rubric's
+    matches users by (its ``identifiers``, from the roster), the student's name, and the rubric's
     total as one grade column named by the rubric's title (Canvas: its five leading columns,
     and a "Points Possible" row as its own export has). Every student of the store and of the
     roster is a row; a student of the store the roster gives no identifier is a usage error,
     as the LMS could not match them."""
-    from .batch import roster_rows
+    fmt, roster, per_check = asked.fmt, asked.roster, asked.per_check
+    assert roster is not None  # export() asks for it
+    from .roster import roster_rows
 
     listed = {row["student"]: row for row in roster_rows(roster)}
     given = {column for row in listed.values() for column, value in row.items() if value}
-    found = [choice for choice in IDENTIFIERS[fmt] if choice[0] in given]
+    found = [choice for choice in FORMATS[fmt].identifiers if choice[0] in given]
     if not found:
-        wanted = " or ".join(column for column, _ in IDENTIFIERS[fmt])
+        wanted = " or ".join(column for column, _ in FORMATS[fmt].identifiers)
         raise UsageError(f"{roster}: no {wanted} column to identify students in {fmt}")
     column, heading = found[0]
     known = {s.student for s in book.standings}
@@ -172,19 +239,30 @@ def as_lms_csv(book: Gradebook, fmt: str, roster: Path, per_check: bool = False)
         raise UsageError(f"{roster}: no {column} for {', '.join(unlisted)} ({fmt} could not match them)")
     grade, checks = book.rubric.title_in(book.lang), _check_ids(book, per_check)
     if fmt == "moodle":
-        rows = [[heading, "Full name", grade, *checks]]
-        for s in standings:
-            rows.append(
-                [listed[s.student][column], s.student, *_scored(s, [s.score]), *_check_points(book, s, per_check)]
-            )
-        return _csv(rows)
-    maxima = [f"{c.points:g}" for _, c in book.rubric.checks()] if per_check else []
-    rows = [[*CANVAS_COLUMNS, grade, *checks], ["Points Possible", "", "", "", "", f"{book.max_score:g}", *maxima]]
-    for s in standings:
-        row = listed[s.student]
-        ids = [s.student, "", row.get("sis_id", ""), row.get("email", ""), ""]
-        rows.append([*ids, *_scored(s, [s.score]), *_check_points(book, s, per_check)])
-    return _csv(rows)
+
+        def ids(s: Standing) -> list[str]:
+            return [listed[s.student][column], s.student]
+
+        header = [[heading, "Full name", grade, *checks]]
+    else:
+
+        def ids(s: Standing) -> list[str]:
+            row = listed[s.student]
+            return [s.student, "", row.get("sis_id", ""), row.get("email", ""), ""]
+
+        maxima = [f"{c.points:g}" for _, c in book.rubric.checks()] if per_check else []
+        header = [
+            [*CANVAS_COLUMNS, grade, *checks],
+            ["Points Possible", "", "", "", "", f"{book.max_score:g}", *maxima],
+        ]
+
+    def row(s: Standing) -> list[str]:
+        return [*ids(s), *_scored(s, [s.score]), *_check_points(book, s, per_check)]
+
+    def failed(s: Standing, _why: str) -> list[str]:  # no column for why: the grade is left as it was
+        return [*ids(s), "", *[""] * len(checks)]
+
+    return _csv(header + _each(standings, row, failed))
 
 
 def _scored(s: Standing, points: list[float]) -> list[str]:
@@ -208,12 +286,33 @@ def _csv(rows: list[list[str]]) -> str:
 
 
 def _cells(values: list[str]) -> list[str]:
-    return ["'" + v if v.startswith(FORMULA_START) else v for v in values]
+    """Cells a spreadsheet shows as text, as a terminal would (``text.printable``), never as a formula."""
+    shown = [printable(v) for v in values]
+    return ["'" + v if v.startswith(FORMULA_START) else v for v in shown]
 
 
-def as_json(book: Gradebook) -> str:
+def _each(
+    standings: list[Standing], row: Callable[[Standing], Row], failed: Callable[[Standing, str], Row]
+) -> list[Row]:
+    """A ``row`` per standing; one that cannot be made from what the store holds is ``failed``,
+    with why, and the others are made as usual."""
+    rows = []
+    for s in standings:
+        try:
+            rows.append(row(s))
+        except ODD_DATA as exc:
+            rows.append(failed(s, first_problem(exc)))
+    return rows
+
+
+@export_format("json", "every student's score, per-check results and engine")
+def as_json(book: Gradebook, asked: Asked) -> str:
     """A list of the students' standings; ``checks`` as in ``grade --format json``."""
-    return _dump([_student(book, s) for s in book.standings])
+    return _dump(_each(book.standings, lambda s: _student(book, s), _failed_student))
+
+
+def _failed_student(s: Standing, why: str) -> dict[str, Any]:
+    return {"student": s.student, "status": "error", "error": why}
 
 
 def _student(book: Gradebook, s: Standing) -> dict[str, Any]:
@@ -236,10 +335,12 @@ def _student(book: Gradebook, s: Standing) -> dict[str, Any]:
     }
 
 
-def as_gradescope(book: Gradebook, s: Standing) -> str:
+@export_format("gradescope", "one student's Gradescope autograder results.json", one_student=True)
+def as_gradescope(book: Gradebook, asked: Asked) -> str:
     """Gradescope's autograder ``results.json`` for one student: one test per rubric check.
     Without any graded attempt there is no score (Gradescope reports a failed autograder run,
     not a zero) and ``output`` says why."""
+    s = book.standings[0]
     said = _said(book, s)
     if s.latest is None:
         return _dump({"output": said.why, "visibility": "visible", "tests": []})
@@ -267,11 +368,13 @@ def as_gradescope(book: Gradebook, s: Standing) -> str:
     )
 
 
-def as_prairielearn(book: Gradebook, s: Standing) -> str:
+@export_format("prairielearn", "one student's PrairieLearn external grader results.json", one_student=True)
+def as_prairielearn(book: Gradebook, asked: Asked) -> str:
     """PrairieLearn's external grader ``results.json`` for one student: ``score`` the share of
     the maximum (0 to 1), a test per rubric check (``points``, ``max_points``, ``message``, the
     hint as ``output``). A student whose daemon no attempt could grade is ``gradable: false`` with
     the reason (PrairieLearn then neither awards nor takes points, nor counts the attempt)."""
+    s = book.standings[0]
     said = _said(book, s)
     if s.latest is None:
         return _dump({"gradable": False, "format_errors": [said.why], "message": said.why})

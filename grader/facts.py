@@ -215,6 +215,20 @@ def aliases_on(container: Container, endpoint: dict[str, Any]) -> list[str]:
     return [alias for alias in names if alias not in automatic]
 
 
+def answering(snapshot: Snapshot, name: str, network: str) -> list[Container]:
+    """The running containers that Docker's embedded DNS gives for ``name`` on ``network``:
+    by their name, an alias or another of their DNS names there. The one named so comes
+    first, then the others by name."""
+    found = [
+        c
+        for c in students_containers(snapshot)
+        if is_running(c) and address_on(c, network)
+        for endpoint in [networks_of(c).get(network, {})]
+        if name in {name_of(c), *_texts(endpoint.get("Aliases")), *_texts(endpoint.get("DNSNames"))}
+    ]
+    return sorted(found, key=lambda c: (name_of(c) != name, name_of(c)))
+
+
 def address_on(container: Container, network: str) -> str | None:
     return _text(_at(container, "NetworkSettings", "Networks", network, "IPAddress")) or None
 
@@ -260,6 +274,15 @@ def engine_facts(snapshot: Snapshot) -> dict[str, str | None]:
     keys = {"version": "Version", "api_version": "ApiVersion", "negotiated_api_version": "NegotiatedApiVersion"}
     facts = {name: _text(engine.get(key)) or None for name, key in keys.items()}
     return {**facts, "id": _text(engine.get("ID")) or None}
+
+
+def daemon_ids(snapshot: Snapshot) -> tuple[str | None, list[str]]:
+    """The engine's ID (None in older snapshots: it was not kept) and the IDs of the student's
+    containers (probe containers live for one run: they tell nothing): what tells two students'
+    attempts from one daemon apart (``grader.provenance``)."""
+    engine_id = snapshot.engine.get("ID")
+    ids = [c["Id"] for c in students_containers(snapshot) if isinstance(c.get("Id"), str)]
+    return (engine_id if isinstance(engine_id, str) else None), ids
 
 
 def engine_version(snapshot: Snapshot) -> tuple[int, ...]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import import_module
+from typing import TYPE_CHECKING
 
-from .collect import DEFAULT_PROBE_IMAGE, collect
+from .collect import DEFAULT_PROBE_IMAGE, collect, connect
 from .errors import StoreError, UsageError
 from .evaluate import evaluate
 from .outcome import Outcome
@@ -15,6 +15,9 @@ from .rubric import load
 from .rubric.model import Rubric
 from .snapshot import Snapshot
 from .standing import PARTIAL, Mode, with_progress
+
+if TYPE_CHECKING:
+    from .store import Store
 
 
 def student_store() -> str:
@@ -62,19 +65,18 @@ def grade(
         raise UsageError(f"--task must be one of {', '.join(map(str, rubric.numbers))} for {rubric.id}")
     if task is not None:
         source += PARTIAL  # one task's checks: never counted as a whole attempt in final mode
+    # The daemon is reached first: a store is never opened (nor a new SQLite file made) for a
+    # daemon that cannot be graded.
+    client = connect(docker_host, insecure_tcp=insecure_tcp)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        # Opening the store (SQLAlchemy's import, the schema) overlaps with the probes' waiting.
-        # SQLAlchemy's import overlaps the probes; the database itself is opened (and a new
-        # SQLite file made) only once the daemon was graded.
-        database = pool.submit(import_module, "grader.store") if store else None
-        snapshot = collect(
-            rubric.probes(task), docker_host=docker_host, probe_image=probe_image, insecure_tcp=insecure_tcp
-        )
+        # The store opens (SQLAlchemy's import, the schema's version) while the probes run.
+        database = pool.submit(_open_store, db_url) if store else None
+        snapshot = collect(rubric.probes(task), client=client, probe_image=probe_image)
         outcome = evaluate(rubric, snapshot, task=task)
         graded = Graded(student, rubric, snapshot, outcome, datetime.now(UTC).isoformat(timespec="seconds"))
         if database is not None:
             try:
-                db = database.result().Store(db_url)
+                db = database.result()
                 graded.attempt_id = db.record(student, rubric, snapshot, outcome, source)
                 if (mode or rubric.mode) == "progress":
                     checks = with_progress(outcome.checks, db.attempts(rubric.id, student))
@@ -82,3 +84,9 @@ def grade(
             except StoreError as exc:  # the result is still shown; the caller says it was not stored
                 graded.store_error = str(exc)
     return graded
+
+
+def _open_store(db_url: str | None) -> Store:
+    from . import store  # here: a run that stores nothing never loads SQLAlchemy
+
+    return store.Store(db_url)

@@ -21,19 +21,23 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
+from .text import SHORT, head
+
 LANGS = ("en", "id")
 DOMAIN = "grader"
 LOCALE = Path(__file__).with_name("locale")
 
 
 class Text(str):
-    """An English sentence that keeps its template and values (a value may be a ``Text`` too)."""
+    """An English sentence that keeps its template and values (a value may be a ``Text`` too).
+    The sentence says each value cut to ``text.SHORT`` characters (a name in a sentence);
+    the values are kept whole."""
 
     template: str
     values: dict[str, Any]
 
     def __new__(cls, template: str, **values: Any) -> Text:
-        text = super().__new__(cls, template.format(**values))
+        text = super().__new__(cls, template.format(**_said(values)))
         text.template, text.values = template, values
         return text
 
@@ -69,7 +73,13 @@ def say(text: str, lang: str) -> str:
     if not isinstance(text, Text) or lang == "en":
         return str(text)
     values = {k: say(v, lang) if isinstance(v, Text) else v for k, v in text.values.items()}
-    return translator(lang)(text.template).format(**values)
+    return translator(lang)(text.template).format(**_said(values))
+
+
+def _said(values: dict[str, Any]) -> dict[str, Any]:
+    """A sentence's values as it says them: a nested sentence whole (it is bounded itself), a
+    number as it is, anything else as its text cut to ``SHORT`` characters."""
+    return {k: v if isinstance(v, Text | int | float) else head(str(v), SHORT) for k, v in values.items()}
 
 
 def translator(lang: str) -> Callable[[str], str]:

@@ -20,9 +20,11 @@ import hmac
 import os
 import re
 import secrets
+import sys
 from pathlib import Path
 
 from .errors import UsageError
+from .util import NotRead, read_capped
 
 SECRET_BYTES = 32
 KEY_CHARS = 12  # 60 bits: no one submits 2**59 bundles to guess one
@@ -45,12 +47,22 @@ def secret(path: Path, create: bool = False) -> tuple[bytes, bool]:
                 file.write(value)
             return value, True
     try:
-        value = path.read_bytes()
+        value = read_capped(path, SECRET_BYTES)
+        mode = os.stat(path).st_mode & 0o777
+    except NotRead as exc:
+        raise UsageError(f"{path} is not a course secret ({SECRET_BYTES} bytes; it is {exc})") from None
     except OSError as exc:
         hint = " (grader keys ROSTER --secret FILE makes one)" if isinstance(exc, FileNotFoundError) else ""
         raise UsageError(f"cannot read the course secret {path}: {exc.strerror}{hint}") from None
     if len(value) != SECRET_BYTES:
         raise UsageError(f"{path} is not a course secret ({SECRET_BYTES} bytes; it has {len(value)})")
+    if mode & 0o044:
+        # Said by every command that reads it, here (a warning, not a refusal: the keys are out).
+        print(
+            f"grader: warning: the course secret {path} is readable by other users (mode {mode:04o}): "
+            f"whoever reads it can make any student's key; chmod 600 {path}",
+            file=sys.stderr,
+        )
     return value, False
 
 
@@ -79,7 +91,7 @@ def sealed_by(course_secret: bytes, student: str, digest: str, bundle_seal: str)
 
 def roster_keys(roster: Path, secret_file: Path) -> tuple[list[tuple[str, str]], bool]:
     """(student, key) for every student of ``roster``, and whether the secret was made now."""
-    from .batch import roster_students
+    from .roster import roster_students
 
     students = roster_students(roster)  # a bad roster makes no secret
     course_secret, created = secret(secret_file, create=True)

@@ -192,6 +192,10 @@ class Sender:
         self.thread.start()
 
     def offer(self, graded: Graded) -> None:
+        """Queue ``graded`` if its checks' statuses changed since the last one queued. A watch's
+        provisional view (shown before its snapshot is sealed) is left for the sealed one."""
+        if not graded.snapshot.verify():
+            return
         statuses = [(c.id, c.status) for c in graded.outcome.checks]
         if statuses == self.last:
             return

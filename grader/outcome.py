@@ -35,6 +35,23 @@ class CheckResult(BaseModel):
         return self.status == "passed"
 
 
+def check_dict(c: CheckResult) -> dict[str, Any]:
+    """One check's result in the JSON contract (docs/design.md) (``grade --format json``, exports)."""
+    return {
+        "id": c.id,
+        "title": c.title,
+        "task": c.task,
+        "status": c.status,
+        "passed": c.passed,
+        "points": c.points,
+        "max_points": c.max_points,
+        "expected": c.expected,
+        "actual": c.actual,
+        "message": c.message,
+        "hint": c.hint,
+    }
+
+
 class Outcome(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

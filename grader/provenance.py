@@ -11,10 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from . import facts
-
 if TYPE_CHECKING:
-    from .snapshot import Snapshot
     from .standing import Mode, Standing
     from .store import Attempt
 
@@ -36,14 +33,6 @@ def identity(s: Standing, mode: Mode) -> str | None:
 def attempt_identity(attempt: Attempt) -> str:
     """One attempt's: "verified", "not verified" (imports), or "live"."""
     return {"verified": "verified", "unverified": NOT_VERIFIED}.get(attempt.identity or "", "live")
-
-
-def daemon(snapshot: Snapshot) -> tuple[str | None, list[str]]:
-    """The engine's ID (None in older snapshots: it was not kept) and the IDs of the student's
-    containers (probe containers live for one run: they tell nothing)."""
-    engine_id = snapshot.engine.get("ID")
-    ids = [c["Id"] for c in facts.students_containers(snapshot) if isinstance(c.get("Id"), str)]
-    return (engine_id if isinstance(engine_id, str) else None), ids
 
 
 def same_daemon(attempts: Iterable[Attempt]) -> dict[int, list[str]]:

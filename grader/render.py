@@ -10,22 +10,22 @@ import re
 from collections.abc import Callable
 from dataclasses import replace
 from itertools import groupby
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree as ET
-
-from rich.console import Console, Group, RenderableType
-from rich.padding import Padding
-from rich.table import Table
-from rich.text import Text
 
 from . import i18n
 from .evaluate import localised
 from .facts import engine_facts
-from .grading import Graded
 from .i18n import translator
-from .outcome import CheckResult, max_points_of, points_of
+from .outcome import CheckResult, check_dict, max_points_of, points_of
 from .rubric.model import Rubric
 from .text import printable, shown
+
+if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
+    from rich.text import Text
+
+    from .grading import Graded
 
 STYLE = {"passed": "green", "failed": "red", "blocked": "yellow", "error": "magenta"}
 MARK = {"passed": "✔", "failed": "✘", "blocked": "⊘", "error": "!"}
@@ -59,23 +59,6 @@ def as_dict(graded: Graded) -> dict[str, Any]:
         "engine": engine_facts(graded.snapshot),
         "attempt_id": graded.attempt_id,
         "checks": [check_dict(c) for c in outcome.checks],
-    }
-
-
-def check_dict(c: CheckResult) -> dict[str, Any]:
-    """One check's result in the JSON contract (docs/design.md) (``grade --format json`` and exports)."""
-    return {
-        "id": c.id,
-        "title": c.title,
-        "task": c.task,
-        "status": c.status,
-        "passed": c.passed,
-        "points": c.points,
-        "max_points": c.max_points,
-        "expected": c.expected,
-        "actual": c.actual,
-        "message": c.message,
-        "hint": c.hint,
     }
 
 
@@ -116,6 +99,9 @@ def as_junit(graded: Graded) -> str:
 
 def print_table(graded: Graded, console: Console, lang: str = "en") -> None:
     """Every check in full, a table per task (``--verbose``, and ``grade``)."""
+    from rich.table import Table  # here, as in each terminal rendering: JSON and JUnit never load rich
+    from rich.text import Text
+
     _ = translator(lang)
     statuses = _statuses(_)
     graded = in_lang(graded, lang)
@@ -140,10 +126,16 @@ def print_table(graded: Graded, console: Console, lang: str = "en") -> None:
 
 
 def checklist(graded: Graded, lang: str = "en", provisional: bool = False) -> RenderableType:
-    """The self-check as a student reads it (``check``'s default): a line per check with its mark
-    and points; a task whose checks all pass folded to one line; the first task that does not
-    pass with each failing check's message and hint; then the score and the next command to
-    type. A renderable, so that a live view can draw it again as the daemon changes."""
+    """The self-check as a student reads it (``check``'s default): a line per task with its mark
+    and points; the first task that does not pass unfolded, a line per check with each failing
+    check's message and hint; then the score and the next command to type. It fits a terminal
+    (25 lines) in every state of a lab. A renderable, so that a live view can draw it again as
+    the daemon changes."""
+    from rich.console import Group
+    from rich.padding import Padding
+    from rich.table import Table
+    from rich.text import Text
+
     _ = translator(lang)
     statuses = _statuses(_)
     graded = in_lang(graded, lang)
@@ -160,12 +152,14 @@ def checklist(graded: Graded, lang: str = "en", provisional: bool = False) -> Re
             continue
         mark = "failed" if any(c.status in ("failed", "error") for c in checks) else "blocked"
         lines.add_row(Text(MARK[mark], STYLE[mark]), title, _points(checks))
+        if number != first:  # one step at a time: a later one is its line and its score
+            continue
         for c in checks:
             what = Text.assemble((f"{MARK[c.status]} ", STYLE[c.status]), shown(c.title))
             if c.status == "blocked":
                 what.append(f" ({statuses['blocked']})", "dim")
             lines.add_row("", what, f"{c.points:g}/{c.max_points:g}")
-            if number == first and c.status in ("failed", "error"):
+            if c.status in ("failed", "error"):
                 lines.add_row("", Padding(shown(c.message, "dim"), (0, 0, 0, 2)), "")
                 if c.hint:
                     lines.add_row("", Padding(shown(_("hint: {hint}").format(hint=c.hint), "cyan"), (0, 0, 0, 2)), "")
@@ -176,6 +170,8 @@ def checklist(graded: Graded, lang: str = "en", provisional: bool = False) -> Re
 def watch_view(graded: Graded, lang: str, note: str, pending: int) -> RenderableType:
     """The live checklist of ``check --watch``: the checklist, then what the watcher saw last
     and whether probes are still running for it."""
+    from rich.console import Group
+
     _ = translator(lang)
     status = _("watching the daemon; Ctrl-C ends it")
     if note:
@@ -188,6 +184,8 @@ def watch_view(graded: Graded, lang: str, note: str, pending: int) -> Renderable
 def _score_line(graded: Graded, _: Callable[[str], str], first: int | None = None, provisional: bool = False) -> Text:
     """The total, then what to do: well done (never while probes are still running for a live
     view: their checks show earlier results), or (for the checklist) the next command to type."""
+    from rich.text import Text
+
     outcome = graded.outcome
     line = Text()
     total = _("Total: {score}").format(score=f"{outcome.score:g}/{outcome.max_score:g}")

@@ -66,8 +66,8 @@ def test_rubric(
     throwaway private engine holding copies of the local daemon's images the cases name."""
     rubric = load(rubric_ref)
     cases(rubric)  # a rubric without a reference is refused before any engine starts
-    if docker_host:
-        return rubric, run_cases(rubric, docker_host, _http_getter(docker_host), probe_image, progress)
+    if docker_host is not None:  # named, even empty: checked as grade checks it, never the local daemon
+        return rubric, run_cases(rubric, docker_host, None, probe_image, progress)
     named = {probe_image} | {word for _, commands, _ in cases(rubric) for c in commands for word in shlex.split(c)}
     with PrivateEngine() as engine:
         if progress:
@@ -86,14 +86,16 @@ def cases(rubric: Rubric) -> list[tuple[str, list[str], list[str]]]:
 def run_cases(
     rubric: Rubric,
     docker_host: str,
-    http_get: Callable[[int], str | None],
+    http_get: Callable[[int], str | None] | None,
     probe_image: str = DEFAULT_PROBE_IMAGE,
     progress: Callable[[str], None] | None = None,
 ) -> list[CaseResult]:
     """Play and grade every case on the daemon at ``docker_host``, which must be empty;
-    ``http_get(port)`` is a case's ``curl docker:PORT`` (why it failed, or None)."""
+    ``http_get(port)`` is a case's ``curl docker:PORT`` (why it failed, or None), by default a
+    GET to the port on the daemon's host."""
     results = []
     with _empty_daemon(docker_host) as client:
+        http_get = http_get or _http_getter(docker_host)  # the URL is valid once connected
         for name, commands, fails in cases(rubric):
             if progress:
                 progress(name)

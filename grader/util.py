@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
+
+from pydantic import ValidationError
 
 from .errors import UsageError
 
@@ -31,6 +34,15 @@ def one_line(exc: BaseException) -> str:
     return text[-1] if text else type(exc).__name__
 
 
+def first_problem(exc: BaseException) -> str:
+    """What is wrong, in one line: a pydantic error's first problem where it is (``timeline.0:
+    Input should be a valid dictionary``), any other error's first line."""
+    if isinstance(exc, ValidationError) and exc.errors():
+        first = exc.errors()[0]
+        return f"{'.'.join(map(str, first['loc']))}: {first['msg']}"
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 def writable(path: Path, folder: bool = False) -> None:
     """Refuse, before any work is done, a file (or with ``folder``, a folder that may not exist
     yet) that could not be written: a UsageError naming it and why. The folder is tried with a
@@ -48,4 +60,64 @@ def writable(path: Path, folder: bool = False) -> None:
         with tempfile.TemporaryFile(dir=where):
             pass
     except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise _unwritable(path, exc) from None
+
+
+def write_file(path: Path, data: str | bytes) -> None:
+    """Write ``data`` to ``path`` (its folder made if missing); a full disk or any other failure
+    is a UsageError naming the file and why (as ``writable`` says it before the work)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(data, str):
+            path.write_text(data, encoding="utf-8")
+        else:
+            path.write_bytes(data)
+    except OSError as exc:
+        raise _unwritable(path, exc) from None
+
+
+def _unwritable(path: Path, exc: OSError) -> UsageError:
+    return UsageError(f"cannot write {path}: {exc.strerror or exc}")
+
+
+class NotRead(Exception):
+    """A file ``read_capped`` refused; its text says what it is, after the file's name."""
+
+
+class NotRegular(NotRead):
+    """Not a regular file: "a FIFO", "a device", "a directory", "a socket"."""
+
+
+class TooLarge(NotRead):
+    """Larger than the limit: "larger than 16 MB"."""
+
+
+_KINDS = {
+    stat.S_IFDIR: "a directory",
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFCHR: "a device",
+    stat.S_IFBLK: "a device",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def read_capped(path: Path, limit: int) -> bytes:
+    """The bytes of ``path`` if it is a regular file of at most ``limit`` bytes: the one reader
+    of a file that may come from elsewhere (a bundle, a rubric, a roster, a secret, a TLS file).
+    A FIFO would block and a device never end: NotRegular. Past ``limit``: TooLarge, having
+    read ``limit + 1`` bytes at most. The OS's refusal (missing, denied, a symlink loop) is its
+    OSError."""
+    # Non-blocking: opening a FIFO would otherwise wait for a writer that never comes.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        mode = os.fstat(fd).st_mode  # of what was opened: no race with a file swapped meanwhile
+        if not stat.S_ISREG(mode):
+            raise NotRegular(_KINDS.get(stat.S_IFMT(mode), "not a regular file"))
+        with open(fd, "rb", closefd=False) as file:
+            data = file.read(limit + 1)
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        mb = limit >> 20
+        raise TooLarge(f"larger than {mb} MB" if mb and limit == mb << 20 else f"larger than {limit} bytes")
+    return data

@@ -36,7 +36,7 @@ from .rubric import load
 from .snapshot import Snapshot
 from .standing import Mode, with_progress
 
-SETTLE = 0.15  # seconds without an event before grading again
+SETTLE = 0.03  # seconds without an event before grading again: one command's events come within it
 SETTLE_MAX = 1.0  # a stream of events (a script) still gets a grade this often
 TIMELINE_MAX = 5000  # events kept for the timeline of one watch
 WATCHED = {
@@ -181,16 +181,21 @@ class Watch:
 
     def _grade(self, note: str) -> None:
         """Grade again: what the inspection shows at once (probes that must run again keep
-        their earlier results meanwhile), then the whole result once they ran."""
+        their earlier results meanwhile), then the whole result once they ran. What the event
+        thread saw is taken as the inspection starts: what it sees later is the next grade's (a
+        container made meanwhile is not gone, an event then is not in this grade's timeline)."""
+        with self.seen.lock:
+            seen = Seen(dict(self.seen.containers), list(self.seen.timeline))
         snapshot = collect(
             self.rubric.probes(),
             client=self.client,
             probe_image=self.probe_image,
             previous=self.last,
-            inspected=lambda early: self.show(self._graded(early), note, self._pending(early)),
+            watched=True,
+            inspected=lambda early: self.show(self._graded(early, seen, sealed=False), note, self._pending(early)),
         )
         self.last = snapshot
-        graded = self._graded(snapshot)
+        graded = self._graded(snapshot, seen)
         if self.keep:
             self._store(graded)
         self.show(graded, note, 0)
@@ -199,12 +204,13 @@ class Watch:
         specs = {spec.key for spec in self.rubric.probes()}
         return len(specs) - int(early.timings.get("probes_kept", 0))
 
-    def _graded(self, snapshot: Snapshot) -> Graded:
+    def _graded(self, snapshot: Snapshot, seen: Seen, sealed: bool = True) -> Graded:
+        """The grade of ``snapshot`` with what the event thread had ``seen``; a provisional one
+        (shown while probes run, never stored) is not ``sealed``: its digest is not worth the wait."""
         present = {c.get("Id") for c in snapshot.containers}
-        with self.seen.lock:
-            gone = [c for ident, c in self.seen.containers.items() if ident not in present]
-            timeline = list(self.seen.timeline)
-        snapshot = snapshot.model_copy(update={"ephemeral": gone, "timeline": timeline}).sealed()
+        gone = [c for ident, c in seen.containers.items() if ident not in present]
+        snapshot = snapshot.model_copy(update={"ephemeral": gone, "timeline": seen.timeline})
+        snapshot = snapshot.sealed() if sealed else snapshot
         outcome = evaluate(self.rubric, snapshot)
         return Graded(self.student, self.rubric, snapshot, outcome, snapshot.taken_at)
 

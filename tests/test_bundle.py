@@ -24,7 +24,7 @@ from click.testing import CliRunner, Result
 
 from grader.bundle import MAX_JSON, read, write
 from grader.cli import main
-from grader.errors import BundleError
+from grader.errors import BundleError, UsageError
 from grader.evaluate import evaluate
 from grader.grading import Graded
 from grader.importing import import_bundles
@@ -147,7 +147,7 @@ def test_student_edited_scores_are_not_trusted(db_url: str, tmp_path: Path) -> N
 def test_the_instructors_rubric_scores(db_url: str, tmp_path: Path) -> None:
     source = (ROOT / "rubrics" / "docker-networks.yaml").read_text()
     fixed = tmp_path / "docker-networks.yaml"
-    fixed.write_text(source.replace("version: ", "version: 9", 1).replace("points: 2", "points: 3"))
+    fixed.write_text(source.replace('version: "1"', 'version: "9"', 1).replace("points: 2", "points: 3"))
     path = submit(tmp_path, "networks-reference")
     done = import_bundles([path], rubric_ref=str(fixed), db_url=db_url)
     [attempt] = Store(db_url).attempts()
@@ -405,7 +405,70 @@ MALFORMED = {
         lambda b: next(iter(b["snapshot"]["probes"].values()))["data"].update(entries=[1]),
         ".data.entries.0: Input should be a valid list",
     ),
+    # Every other field the report or an export reads, forged the same way.
+    "engine-version": (
+        lambda b: b["snapshot"]["engine"].update(Version=[28]),
+        "engine.Version: Input should be a valid string",
+    ),
+    "engine-api": (
+        lambda b: b["snapshot"]["engine"].update(ApiVersion=1.41),
+        "engine.ApiVersion: Input should be a valid string",
+    ),
+    "engine-negotiated": (
+        lambda b: b["snapshot"]["engine"].update(NegotiatedApiVersion={}),
+        "engine.NegotiatedApiVersion: Input should be a valid string",
+    ),
+    "image-int": (
+        lambda b: _first_container(b)["Config"].update(Image=1),
+        "containers.0.Config.Image: Input should be a valid string",
+    ),
+    "running-string": (
+        lambda b: _first_container(b)["State"].update(Running="yes"),
+        "containers.0.State.Running: Input should be a valid boolean",
+    ),
+    "aliases-string": (
+        lambda b: next(iter(_first_container(b)["NetworkSettings"]["Networks"].values())).update(Aliases="db"),
+        "Aliases: Input should be a valid list",
+    ),
+    "ip-int": (
+        lambda b: next(iter(_first_container(b)["NetworkSettings"]["Networks"].values())).update(IPAddress=1),
+        "IPAddress: Input should be a valid string",
+    ),
+    "network-name": (
+        lambda b: b["snapshot"]["networks"][0].update(Name=None),
+        "networks.0.Name: Input should be a valid string",
+    ),
+    "probe-output": (
+        lambda b: next(iter(b["snapshot"]["probes"].values())).update(output=["PONG"]),
+        ".output: Input should be a valid string",
+    ),
+    "probe-duration": (
+        lambda b: next(iter(b["snapshot"]["probes"].values())).update(duration="fast"),
+        ".duration: Input should be a valid number, unable to parse string as a number",
+    ),
+    "taken-at": (lambda b: b["snapshot"].update(taken_at="yesterday"), "Invalid isoformat string: 'yesterday'"),
+    # The watch's: containers gone since, and the daemon's events (the report's tables of them).
+    "timeline-empty": (lambda b: b["snapshot"].update(timeline=[{}]), "timeline.0.time: Field required"),
+    "timeline-int": (lambda b: b["snapshot"].update(timeline=[1]), "timeline.0: Input should be a valid dictionary"),
+    "timeline-name": (
+        lambda b: b["snapshot"].update(timeline=[{**EVENT, "name": 5}]),
+        "timeline.0.name: Input should be a valid string",
+    ),
+    "seen-empty": (lambda b: b["snapshot"].update(ephemeral=[{}]), "ephemeral.0.Id: Field required"),
+    "seen-name": (
+        lambda b: b["snapshot"].update(ephemeral=[{**_first_container(b), "Name": 5}]),
+        "ephemeral.0.Name: Input should be a valid string",
+    ),
+    "seen-state": (
+        lambda b: b["snapshot"].update(ephemeral=[{**_first_container(b), "State": "exited"}]),
+        "ephemeral.0.State: Input should be a valid dictionary",
+    ),
+    "seen-exit-code": (
+        lambda b: b["snapshot"].update(ephemeral=[{**_first_container(b), "State": {"ExitCode": "0"}}]),
+        "ephemeral.0.State.ExitCode: Input should be a valid integer",
+    ),
 }
+EVENT = {"time": "2026-11-02T09:00:00.000+00:00", "type": "container", "action": "start", "name": "boring_aryabhata"}
 
 
 def test_malformed_evidence_is_refused_the_rest_imported_and_reported(tmp_path: Path) -> None:
@@ -428,11 +491,50 @@ def test_malformed_evidence_is_refused_the_rest_imported_and_reported(tmp_path: 
     assert sorted(lines) == sorted(str(p) for p in bad.values())
     for case, (_, message) in MALFORMED.items():
         line = lines[str(bad[case])]
-        assert line.startswith(f"grader: {bad[case]}: invalid bundle: snapshot.") and line.endswith(message), line
+        assert line.startswith(f"grader: {bad[case]}: invalid bundle: snapshot") and line.endswith(message), line
     assert result.stdout.splitlines()[-1] == f"imported 1, skipped 0, failed {len(MALFORMED)}"
     assert [a.student for a in Store(db).attempts()] == ["budi"]
     report = CliRunner().invoke(main, ["report", "--db", db, "--out", str(tmp_path / "site")])
     assert report.exit_code == 0, report.output
+
+
+def test_a_watchs_fields_are_imported_and_reported(tmp_path: Path) -> None:
+    """A snapshot with what ``check --watch`` keeps (a container gone since, with its exit code,
+    and the daemon's events, as the watch writes them) is a valid bundle: it imports and its
+    attempt page shows both."""
+    db = f"sqlite:///{tmp_path / 'class.db'}"
+
+    def watched(body: dict) -> None:
+        gone = {**_first_container(body), "State": {"Status": "exited", "Running": False, "ExitCode": 0}}
+        body["snapshot"].update(ephemeral=[gone], timeline=[EVENT, {**EVENT, "action": "die"}])
+
+    bundle = forge(submit(tmp_path, "networks-typo"), watched)
+    assert run_import(str(bundle), "--db", db).exit_code == 0
+    report = CliRunner().invoke(main, ["report", "--db", db, "--out", str(tmp_path / "site")])
+    assert report.exit_code == 0, report.output
+    page = (tmp_path / "site" / "attempts" / "1.html").read_text()
+    assert "<td>die</td>" in page and "exited (0)" in page
+
+
+def test_a_bundle_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    """Saved by an editor that writes UTF-8's byte order mark first (Notepad), plain or gzipped."""
+    plain = submit(tmp_path, "networks-typo")
+    text = plain.read_bytes()
+    plain.write_bytes(b"\xef\xbb\xbf" + text)
+    packed = tmp_path / "ani.json.gz"
+    packed.write_bytes(gzip.compress(b"\xef\xbb\xbf" + text))
+    assert read(plain).student == read(packed).student == "ani"
+
+
+def test_a_bundle_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
+    """check --submit to a full disk (/dev/full): a usage error naming the file, no traceback."""
+    rubric, snapshot = (
+        load("docker-networks"),
+        Snapshot.from_json((GOLDEN / "networks-typo" / "snapshot.json").read_text()),
+    )
+    graded = Graded("ani", rubric, snapshot, evaluate(rubric, snapshot), snapshot.taken_at)
+    with pytest.raises(UsageError, match=r"^cannot write /dev/full: No space left on device$"):
+        write(graded, Path("/dev/full"))
 
 
 @pytest.mark.docker

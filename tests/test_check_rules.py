@@ -4,6 +4,8 @@ the way a student's daemon would differ (a tag, a stopped container, a twin)."""
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,7 @@ def outcome(raw: dict[str, Any], rubric_text: str | None = None) -> dict[str, An
 
 
 def rubric(*checks: str) -> str:
-    return "id: r\ntitle: r\nversion: 1\ntasks:\n  - title: t\n    checks:\n" + "".join(
+    return "id: r\ntitle: r\nversion: '1'\ntasks:\n  - title: t\n    checks:\n" + "".join(
         f"      - {c}\n" for c in checks
     )
 
@@ -105,3 +107,35 @@ def test_a_stopped_target_is_told_to_start_not_to_connect() -> None:
         endpoint["IPAddress"] = ""
     check = outcome(raw)["redis-resolves"]
     assert check.hint.startswith("docker start redis"), check
+
+
+# The catastrophic pattern over 36 characters of a student's command line, in a child process:
+# with Python's re the evaluation ran past a minute of CPU; RE2 takes microseconds.
+SLOW_PATTERN_IN_CHILD = r"""
+import sys, time
+sys.path[:0] = [sys.argv[1]]
+from grader.rubric import parse
+from test_check_rules import outcome, recorded, rubric
+raw = recorded("networks-reference")
+for c in raw["containers"]:
+    if c["Config"]["Image"] == "alpine":
+        c["Config"]["Cmd"] = ["sh", "a" * 36 + "!"]
+text = rubric("{id: ran, title: r, ran: {image: alpine, command: '^(\\w+\\s?)*$'}}")
+assert parse(text, "r.yaml").checks()[0][1].ran.command == "^(\\w+\\s?)*$"
+start = time.process_time()
+status = outcome(raw, text)["ran"].status
+print(status, time.process_time() - start)
+"""
+
+
+def test_a_rubric_regex_runs_in_linear_time_on_student_text() -> None:
+    child = subprocess.run(
+        [sys.executable, "-c", SLOW_PATTERN_IN_CHILD, str(Path(__file__).parent)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    status, seconds = child.stdout.split()
+    assert status == "failed"  # `sh aaa…a!` does not match: no word is followed by `!`
+    assert float(seconds) < 1

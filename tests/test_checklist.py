@@ -1,6 +1,7 @@
-"""``grader check``'s checklist: a line per check, done steps folded, the first step not done
-expanded with its messages and hints, the score and the next command. Over the recorded golden
-snapshots (pure), then on the real bench in a pty, in Indonesian, on a lab 2 played half-way."""
+"""``grader check``'s checklist: a line per step, the first step not done unfolded with its
+checks, messages and hints, the score and the next command. Over the recorded golden snapshots
+(pure), then on the real bench: in every state of each lab as it is played, in both languages,
+and in a pty, in Indonesian, on a lab 2 played half-way."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from rich.console import Console
 
 from grader import render
 from grader.evaluate import evaluate
-from grader.grading import Graded
+from grader.grading import Graded, grade
 from grader.rubric import load
 from grader.snapshot import Snapshot
 
@@ -53,7 +54,7 @@ def text(result: Graded, lang: str = "en", **console: object) -> str:
 
 def test_the_checklist_of_a_daemon_that_forgot_network_connect() -> None:
     """Steps done are one line each; the first step not done lists its checks, the failing ones
-    with message and hint; later steps a line per check; then the score and what to type."""
+    with message and hint; then the score and what to type."""
     result = graded("networks-forgot-connect")
     lines = text(result).splitlines()
     outcome = result.outcome
@@ -64,12 +65,29 @@ def test_the_checklist_of_a_daemon_that_forgot_network_connect() -> None:
         title = result.rubric.task(n).title_in()
         assert sum(line.startswith(f"✔ {title}") for line in lines) == 1
     assert not any(line.startswith(f"  ✔ {c.title}") for line in lines for c in outcome.checks if c.task in done)
+    assert any(line.startswith(f"  ✔ {c.title}") for line in lines for c in outcome.checks if c.task == first)
     failing = [c for c in outcome.checks if c.task == first and c.status == "failed"]
     for c in failing:
         assert c.message in flat(lines) and f"hint: {c.hint}" in flat(lines)
     command = "docker network connect --alias db frontend-network2 redis"  # the failing check's hint
     assert flat(lines).endswith(f"Total: {outcome.score:g}/{outcome.max_score:g} · next: {command}")
     assert len(lines) <= 25
+
+
+def test_a_later_step_not_done_is_its_line_and_its_score() -> None:
+    """Steps 1, 3, 4 and 5 fail, 2 and 6 are blocked in part: only step 1 is unfolded."""
+    result = graded("networks-typo")
+    for lang in ("en", "id"):
+        lines = text(result, lang).splitlines()
+        assert len(lines) <= 15, lines
+        for n in (2, 3, 4, 5, 6):
+            checks = [c for c in result.outcome.checks if c.task == n]
+            title = result.rubric.task(n).title_in(lang)
+            mark = "✘" if any(c.status == "failed" for c in checks) else "⊘"
+            score = f"{sum(c.points for c in checks):g}/{sum(c.max_points for c in checks):g}"
+            assert [line.split() for line in lines if title in line] == [[mark, *title.split(), score]]
+        later = [c.title for c in render.in_lang(result, lang).outcome.checks if c.task > 1]
+        assert not [line for line in lines for title in later if title in line]  # no check of theirs
 
 
 def test_the_next_command_comes_from_a_hint_never_a_template() -> None:
@@ -145,6 +163,46 @@ def english_left(line: str, names: set[str]) -> set[str]:
     line = render.COMMAND.sub(" ", line)
     words = re.findall(r"[A-Za-z][A-Za-z'_-]*", line)
     return {w.lower() for w in words if w not in names and not w.startswith("-")} & ENGLISH
+
+
+# Lab 2 half-done (issue 20): both networks made and redis on the first; no explore step run.
+HALF_DONE = labs.Step(
+    "half-done",
+    (
+        ("network", "create", "backend-network"),
+        ("run", "-d", "--name=redis", "--net=backend-network", "redis"),
+        ("network", "create", "frontend-network"),
+    ),
+)
+
+
+def fits_a_terminal(daemon: BenchDaemon, rubric: str, state: str) -> None:
+    """The checklist of the daemon as it is, in both languages: at most 25 lines at 80 columns,
+    the first step not done unfolded, every later one its line and its score."""
+    result = grade(rubric, student="ani", docker_host=daemon.host, store=False)
+    first = next((c.task for c in result.outcome.checks if not c.passed), None)
+    for lang in ("en", "id"):
+        lines = text(result, lang).splitlines()
+        assert len(lines) <= 25, f"{rubric}, {state} ({lang}): {len(lines)} lines\n" + "\n".join(lines)
+        titles = {c.title: c.task for c in render.in_lang(result, lang).outcome.checks}
+        unfolded = {n for line in lines if line.startswith("  ") for t, n in titles.items() if t in line}
+        assert unfolded <= {first}, f"{rubric}, {state} ({lang})\n" + "\n".join(lines)
+
+
+@pytest.mark.docker
+@pytest.mark.engines("28.5")
+@pytest.mark.parametrize("rubric", ["docker-networks", "docker-links"])
+def test_every_state_of_a_lab_fits_a_terminal(daemon: BenchDaemon, rubric: str) -> None:
+    """From the empty daemon (lab 2: 32 lines before issue 20) through each step played."""
+    lab = labs.LABS[rubric]
+    fits_a_terminal(daemon, rubric, "empty daemon")
+    for number, step in enumerate(lab, 1):
+        labs.play(daemon, [step])
+        fits_a_terminal(daemon, rubric, f"after step {number} ({step.title})")
+    if rubric == "docker-networks":
+        daemon.reset()
+        labs.play(daemon, [HALF_DONE])
+        fits_a_terminal(daemon, rubric, "half-done")  # 28 lines before issue 20
 
 
 @pytest.mark.docker

@@ -52,3 +52,14 @@ def test_the_cli_walk_finds_every_command() -> None:
 @pytest.mark.parametrize("path", sorted(COMMANDS))
 def test_command_help_has_an_example(path: str) -> None:
     assert "Example:" in COMMANDS[path], f"{path} --help has no 'Example:'"
+
+
+def test_every_export_format_is_a_choice_and_documented() -> None:
+    """One table (export.FORMATS) makes the --format choice, the dispatch and the docs."""
+    from grader.export import FORMATS
+
+    help_text = COMMANDS["grader export"]
+    assert f"[{'|'.join(FORMATS)}]" in help_text
+    table = (docs.DOCS / "cli.md").read_text(encoding="utf-8").split("## Export formats\n", 1)[1]
+    for form in FORMATS.values():
+        assert f"| `{form.name}` | {form.about} |" in table

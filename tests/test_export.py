@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -98,7 +100,8 @@ def test_csv_formula_injection_is_escaped() -> None:
     from grader.export import _cells
 
     cells = ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx", "alice", "1.5", ""]
-    assert _cells(cells) == ["'=1+1", "'+1", "'-1", "'@SUM(A1)", "'\tx", "'\rx", "alice", "1.5", ""]
+    # a tab or a carriage return is shown escaped (text.printable): no longer a formula's start
+    assert _cells(cells) == ["'=1+1", "'+1", "'-1", "'@SUM(A1)", "\\tx", "\\rx", "alice", "1.5", ""]
 
 
 def test_json_export(class_db: str) -> None:
@@ -344,3 +347,46 @@ def test_a_rubric_stored_without_attempts_is_not_chosen(db_url: str) -> None:
     rows = list(csv.reader(io.StringIO(export("csv", db_url=db_url))))
     assert rows[0][1:-6] == [t.title_in() for t in graded.tasks] and [r[0] for r in rows[1:]] == ["ani"]
     assert json.loads(export("json", db_url=db_url))[0]["rubric"]["version"] == graded.version
+
+
+def test_csv_shows_invisible_characters_escaped(tmp_path: Path) -> None:
+    """A bidi override in a student's name would reverse the rest of their row in a spreadsheet;
+    an escape or a zero-width space would hide in it: each is written as the terminal shows it."""
+    db = f"sqlite:///{tmp_path / 'class.db'}"
+    store = Store(db)
+    store_attempt(store, "evil\u202eexe.txt", "networks-typo")
+    store_attempt(store, "zero\u200bwidth\x1b[2J", "networks-reference")
+    cells = [row[0] for row in rows(export("csv", db_url=db))[1:]]
+    assert cells == ["evil\\u202eexe.txt", "zero\\u200bwidth\\x1b[2J"]
+
+
+def test_a_damaged_row_is_that_students_error_and_the_export_completes(tmp_path: Path) -> None:
+    from test_report import DAMAGE, damaged_store
+
+    damaged_store(tmp_path / "class.db")
+    db = f"sqlite:///{tmp_path / 'class.db'}"
+    said = {row[0]: row for row in rows(export("csv", db_url=db))[1:]}
+    n = len(load("docker-networks").tasks)
+    for student in ("citra", "dewi", "eko"):  # what of their attempt cannot be read, said in their row
+        assert said[student][n + 3].startswith(f"unreachable: {DAMAGE[student][2]}")
+    assert said["fajar"][n + 3] == "graded" and said["ani"][n + 3] == "graded"
+    books = {s["student"]: s for s in json.loads(export("json", db_url=db))}
+    assert "cannot be read (EOF while parsing" in books["budi"]["engine"]["error"]  # its snapshot
+    assert books["fajar"]["engine"]["version"] and books["fajar"]["status"] == "graded"
+
+
+def test_an_export_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
+    """A full disk, to --out or to stdout: exit 2 and one line, no traceback."""
+    db = f"sqlite:///{tmp_path / 'class.db'}"
+    store_attempt(Store(db), "ani", "networks-typo")
+    full = CliRunner().invoke(main, ["export", "--db", db, "--format", "csv", "--out", "/dev/full"])
+    assert full.exit_code == 2 and full.stderr == "grader: cannot write /dev/full: No space left on device\n"
+    with open("/dev/full", "w") as stdout:
+        run = subprocess.run(
+            [sys.executable, "-c", "from grader.cli import main; main()", "export", "--db", db, "--format", "json"],
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    assert run.returncode == 2 and run.stderr == "grader: cannot write to standard output: No space left on device\n"

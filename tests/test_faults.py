@@ -47,9 +47,10 @@ def exited(daemon: BenchDaemon) -> list[str]:
     return probe_containers(daemon, "-a", "--filter", "status=exited")
 
 
-def wait_for_probes(daemon: BenchDaemon, proc: subprocess.Popen[str], timeout: float = 20) -> None:
+def wait_for_probes(daemon: BenchDaemon, proc: subprocess.Popen[str], *flags: str, timeout: float = 20) -> None:
+    """Until a probe container is there (``-a``: created; none: running), or the run ended."""
     deadline = time.monotonic() + timeout
-    while not probe_containers(daemon, "-a") and proc.poll() is None and time.monotonic() < deadline:
+    while not probe_containers(daemon, *flags) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
 
 
@@ -65,7 +66,7 @@ def test_signals_at_any_moment_leave_nothing(daemon: BenchDaemon, tmp_path: Path
         for moment in (0.4, 0.9, "probing"):
             proc = grader(*grade_args(daemon, rubric, f"sqlite:///{tmp_path / 'g.db'}"))
             if moment == "probing":
-                wait_for_probes(daemon, proc)
+                wait_for_probes(daemon, proc, "-a")
             else:
                 time.sleep(moment)
             proc.send_signal(signum)
@@ -80,28 +81,41 @@ def test_signals_at_any_moment_leave_nothing(daemon: BenchDaemon, tmp_path: Path
 
 
 def test_a_killed_grader_leaves_nothing_past_the_probe_life(networks_lab: BenchDaemon, tmp_path: Path) -> None:
-    """SIGKILL cannot be handled: the probe containers end by themselves within their life
-    (AutoRemove), and a probe container a dead run created but never started is swept by the
-    next run once its life is over."""
+    """SIGKILL cannot be handled: the probe containers end by themselves at the deadline fixed
+    when each was created (AutoRemove), also one whose start the daemon finished late, and a
+    probe container a dead run created but never started is swept by the next run once its
+    deadline is past."""
     db = f"sqlite:///{tmp_path / 'g.db'}"
+    since = time.time()
     for _ in range(2):
         proc = grader(*grade_args(networks_lab, "docker-networks", db), env={"GRADER_PROBE_LIFE": str(LIFE)})
-        wait_for_probes(networks_lab, proc)
+        wait_for_probes(networks_lab, proc)  # running: its end is the bound under test
         proc.kill()
         proc.wait()
-    # Every probe container that started ends by itself (AutoRemove); one killed between its
-    # creation and its start stays created, never started, until a later run sweeps it. (A
-    # start the daemon had begun finishes after the kill: on a busy 28.5 that took seconds.)
-    deadline = time.monotonic() + LIFE + 20
+    # Gone once they ended (AutoRemove); one killed between its creation and its start stays
+    # created, never started, until a later run sweeps it.
+    deadline = time.monotonic() + 30
     while (probe_containers(networks_lab) or exited(networks_lab)) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert probe_containers(networks_lab) == [] and exited(networks_lab) == []
+    # The bound itself, from the daemon's own record: no probe container's process outlived its
+    # deadline, however late its start (the daemon records a container's end within a second).
+    events = networks_lab.docker(
+        "events", "--since", f"{since:.3f}", "--until", f"{time.time():.3f}",
+        "--filter", "label=grader.probe=1", "--filter", "event=die",
+        "--format", '{{.TimeNano}} {{index .Actor.Attributes "grader.deadline"}}',
+    ).stdout.split("\n")  # fmt: skip
+    ended = [(int(nanos) / 1e9, int(deadline)) for nanos, deadline in (e.split() for e in events if e.strip())]
+    assert ended, "no probe container ended"
+    assert all(died < deadline + 1 for died, deadline in ended), ended
 
     # What a grader killed between creating and starting a probe container leaves behind.
-    labels = ["--label", "grader.probe=1", "--label", "grader.run=dead", "--label", "grader.life=1"]
-    leftover = networks_lab.docker("create", *labels, "--network", "backend-network", "alpine", "sleep", "1")
-    assert leftover.stdout.strip()[:12] in probe_containers(networks_lab, "-a")
-    time.sleep(LIFE + 10 + 2)  # past the sweep's margin after its life, and after the killed runs' lives
+    # (Earlier graders labelled its life, from its creation, rather than its deadline.)
+    for label in (f"grader.deadline={int(time.time())}", "grader.life=1"):
+        labels = ["--label", "grader.probe=1", "--label", "grader.run=dead", "--label", label]
+        leftover = networks_lab.docker("create", *labels, "--network", "backend-network", "alpine", "sleep", "1")
+        assert leftover.stdout.strip()[:12] in probe_containers(networks_lab, "-a")
+    time.sleep(10 + 2)  # past the sweep's margin after its deadline, and after the killed runs' deadlines
     proc = grader(*grade_args(networks_lab, "docker-networks", db, "--format", "json"))
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err

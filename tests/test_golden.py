@@ -47,7 +47,7 @@ def test_a_missing_network_suggests_only_a_near_name() -> None:
     mid-lab has rightly created for another step."""
     snapshot = Snapshot.from_json((Path(__file__).parent / "golden" / "networks-typo" / "snapshot.json").read_text())
     rubric = parse(
-        "id: t\ntitle: t\nversion: 1\ntasks:\n  - title: t\n    checks:\n"
+        "id: t\ntitle: t\nversion: '1'\ntasks:\n  - title: t\n    checks:\n"
         "      - {id: typo, title: t, network: {name: backend-network}}\n"
         "      - {id: later, title: t, network: {name: middle-network}}\n",
         "t.yaml",

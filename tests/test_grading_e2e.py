@@ -289,7 +289,7 @@ def test_ctrl_c_removes_probe_containers(daemon: BenchDaemon, tmp_path: Path, en
     labs.play(daemon, labs.NETWORKS_LAB, upto=2)
     rubric = tmp_path / "slow.yaml"
     rubric.write_text(
-        "id: slow\ntitle: slow\nversion: 1\ntasks:\n  - title: t\n    checks:\n"
+        "id: slow\ntitle: slow\nversion: '1'\ntasks:\n  - title: t\n    checks:\n"
         "      - {id: a, title: a, resolves: {network: backend-network, name: nowhere}}\n"
         "      - {id: b, title: b, resolves: {network: bridge, name: nowhere-else}}\n"
     )

@@ -26,7 +26,7 @@ from grader.outcome import Outcome
 from grader.report import topology
 from grader.rubric import load
 from grader.snapshot import Snapshot
-from grader.text import HEAD, head, printable
+from grader.text import HEAD, SHORT, bounded, head, printable
 
 GOLDEN = Path(__file__).parent / "golden"
 PWNED = "\x1b[2J\x1b[31mPWNED"  # clears the screen, then writes in red
@@ -77,6 +77,27 @@ def test_printable_escapes_what_a_terminal_acts_on(text: str, shown: str) -> Non
 def test_head_is_marked_where_cut() -> None:
     assert head("ping redis") == "ping redis"
     assert head("x" * (HEAD + 1)) == "x" * HEAD + "…"
+
+
+def test_html_keeps_tabs_and_escapes_the_rest() -> None:
+    """The report's way (a browser shows a tab as spaces); a terminal's cell would be pushed."""
+    assert printable("127.0.0.1\tlocalhost\u202e\x1b", tabs=True) == "127.0.0.1\tlocalhost\\u202e\\x1b"
+    assert printable("a\tb") == "a\\tb"
+
+
+def test_a_long_name_is_cut_in_every_sentence_and_kept_in_the_values() -> None:
+    """A 10,000-character container name: its checks' messages (every way out: terminal, report,
+    exports) say its first SHORT characters and "…"; the result's actual value keeps it whole."""
+    raw = recorded("networks-reference")
+    pinger = next(c for c in raw["containers"] if c["Config"]["Cmd"][:1] == ["ping"])
+    pinger["Name"] = "/" + "x" * 10_000
+    ping = next(c for c in graded(raw).outcome.checks if c.id == "ping-ran")
+    assert len(ping.message) < 300 and "x" * SHORT + "…" in ping.message
+    assert ping.actual["container"] == "x" * 10_000
+    assert bounded({"container": "x" * 10_000, "n": [1, "y" * 300]}) == {
+        "container": "x" * SHORT + "…",
+        "n": [1, "y" * SHORT + "…"],
+    }
 
 
 def test_a_megabyte_command_grades_as_fast_as_a_short_one() -> None:

@@ -7,8 +7,10 @@ GRADER_SCREENSHOTS is set)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,6 +18,7 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 from click.testing import CliRunner
+from markupsafe import escape
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from grader import report
@@ -270,3 +273,134 @@ def test_student_and_attempt_pages_in_indonesian(
     assert "<h1>Class dashboard</h1>" in (site / "index.html").read_text()
     for visit in (student, attempt):
         visit.close()
+
+
+# -- what a student or a damaged store can put on a page -----------------------------------
+
+BIDI_NETWORK = "\u202ekrowten-dnekcab"  # drawn raw, it reads "backend-network"
+ESC_CONTAINER = "\x1b[31mred"
+LONG_NAME = "x" * 10_000
+BIDI_STUDENT = "evil\u202eexe.txt"
+
+
+def invisible(snapshot: Snapshot) -> Snapshot:
+    """The reference daemon with a network named with a bidi override, a container with an
+    escape in its name and one with a 10,000-character name, and what ``check --watch`` saw of
+    a container named with a bidi override."""
+    raw = snapshot.model_dump(mode="json")
+    twin = next(n for n in raw["networks"] if n["Name"] == "frontend-network2")
+    raw["networks"].append({**twin, "Name": BIDI_NETWORK, "Id": "f" * 64})
+    pinger = next(c for c in raw["containers"] if c["Config"]["Cmd"][:1] == ["ping"])
+    pinger["Name"] = "/" + LONG_NAME
+    env = next(c for c in raw["containers"] if c["Config"]["Cmd"] == ["env"])
+    env["Name"] = "/" + ESC_CONTAINER
+    raw["ephemeral"] = [{**env, "Name": "/\u202eder", "State": {"Status": "exited", "Running": False, "ExitCode": 0}}]
+    raw["timeline"] = [
+        {"time": "2026-11-02T09:00:00.000+00:00", "type": "container", "action": "start", "name": "\u202eder"}
+    ]
+    return Snapshot.model_validate(raw).sealed()
+
+
+@pytest.mark.browser
+def test_invisible_characters_are_shown_escaped_and_long_names_cut(browser: Browser, tmp_path: Path) -> None:
+    """A bidi override, an escape and a 10,000-character name, as the dashboard, the attempt
+    page's tables and its topology picture show them: escaped (``\\u202e``, ``\\x1b``), never
+    acting on the text around them, and cut with "…" to fit where they are drawn."""
+    store = Store(f"sqlite:///{tmp_path / 'class.db'}")
+    record(store, BIDI_STUDENT, invisible(recorded("networks-reference")), "docker-networks", 0)
+    site = report.build(store, tmp_path / "site").parent
+    index = Visit(browser, site / "index.html")
+    shown = index.page.locator("main").inner_text()
+    assert "evil\\u202eexe.txt" in shown and "\u202e" not in shown
+    attempt = Visit(browser, site / "attempts" / "1.html")
+    shown = attempt.page.locator("main").inner_text()
+    assert "\u202e" not in shown and "\x1b" not in shown and LONG_NAME not in shown
+    observed = attempt.page.locator("svg.topology").first
+    assert observed.get_by_text("\\u202ekrowten-dnekcab", exact=True).is_visible()
+    assert observed.get_by_text("\\x1b[31mred", exact=True).is_visible()
+    assert observed.get_by_text("x" * 21 + "…", exact=True).is_visible()
+    for box in observed.locator("g.ctr, g.net").all():  # every name fits in its box
+        text, rect = box.locator("text").bounding_box(), box.locator("rect").bounding_box()
+        assert text and rect and rect["x"] <= text["x"] and text["x"] + text["width"] <= rect["x"] + rect["width"]
+    assert attempt.page.locator("table.seen td", has_text="\\u202eder").count() == 1
+    assert attempt.page.locator("table.timeline td", has_text="\\u202eder").count() == 1
+    ping = attempt.page.locator("#check-ping-ran")
+    assert "x" * 200 + "…" in ping.inner_text() and len(ping.inner_text()) < 2000  # message and actual
+    assert Store(f"sqlite:///{tmp_path / 'class.db'}").attempts()[0].checks  # stored whole:
+    stored = next(c for c in store.attempts()[0].checks if c.id == "ping-ran")
+    assert LONG_NAME in json.dumps(stored.actual)
+    for visit in (index, attempt):
+        assert visit.problems == [] and visit.dialogs == []
+        visit.close()
+
+
+def damage(db: Path, student: str, change: str) -> None:
+    """Change ``student``'s stored attempt behind the grader's back, as an old grader (which
+    imported any bundle) or a hand in the database could have."""
+    with sqlite3.connect(db) as connection:
+        (attempt_id, digest) = connection.execute(
+            "SELECT a.id, a.snapshot_digest FROM attempts a JOIN students s ON s.id = a.student_id WHERE s.name = ?",
+            (student,),
+        ).fetchone()
+        if change.startswith("body "):
+            connection.execute("UPDATE snapshots SET body = ? WHERE digest = ?", (change[5:], digest))
+        else:
+            column, value = change.split("=", 1)
+            connection.execute(f"UPDATE attempts SET {column} = ? WHERE id = ?", (value, attempt_id))
+
+
+DAMAGE = {  # student -> what is done to their stored attempt, and what its page says
+    "ani": ("timeline", "This page could not be made", "'dict object' has no attribute 'time'"),
+    "budi": ("body {", "This page could not be made", "cannot be read (EOF while parsing"),
+    "citra": ("container_ids=[1", "could not be graded", "its stored container IDs cannot be read"),
+    "dewi": ("score=many", "could not be graded", "its stored score cannot be read"),
+    "eko": ("results=[{", "could not be graded", "its stored results cannot be read"),
+}
+
+
+def damaged_store(db: Path) -> Store:
+    """A class whose every student but fajar has one damaged row: ani's snapshot has the
+    watch's timeline of events without fields (imported before bundles' watch fields were
+    checked), budi's is not JSON, citra's and dewi's and eko's attempts have a damaged column."""
+    store = Store(f"sqlite:///{db}")
+    cases = ["networks-typo", "networks-reference", "networks-forgot-connect", "networks-reference@28.5"]
+    cases += ["networks-typo@28.5", "networks-forgot-connect@28.5"]
+    for minutes, (student, case) in enumerate(zip([*DAMAGE, "fajar"], cases, strict=True)):
+        snapshot = recorded(case)
+        if student == "ani":
+            snapshot = snapshot.model_copy(update={"timeline": [{}]}).sealed()
+        record(store, student, snapshot, "docker-networks", minutes)
+    for student, (change, _, _) in DAMAGE.items():
+        if change != "timeline":
+            damage(db, student, change)
+    return store
+
+
+def test_a_damaged_row_is_its_attempts_error_and_the_site_completes(tmp_path: Path) -> None:
+    damaged_store(tmp_path / "class.db")
+    code, output = invoke("report", "--db", f"sqlite:///{tmp_path / 'class.db'}", "--out", str(tmp_path / "site"))
+    assert code == 0 and "Traceback" not in output, output
+    site = tmp_path / "site"
+    assert len(list((site / "attempts").iterdir())) == 6 and len(list((site / "students").iterdir())) == 6
+    pages = {
+        a.student: (site / report.attempt_file(a)).read_text()
+        for a in Store(f"sqlite:///{tmp_path / 'class.db'}").attempts()
+    }
+    for student, (_, said, why) in DAMAGE.items():
+        assert said in pages[student] and escape(why) in pages[student], student
+    assert "This page could not be made" not in pages["fajar"] and "could not be graded" not in pages["fajar"]
+    assert "<h2>Topology</h2>" in pages["fajar"]
+
+
+def test_a_site_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
+    """A full disk while writing (the index a link to /dev/full): exit 2, one line naming the file."""
+    class_store(f"sqlite:///{tmp_path / 'class.db'}")
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "index.html").symlink_to("/dev/full")
+    result = CliRunner().invoke(
+        main, ["report", "--db", f"sqlite:///{tmp_path / 'class.db'}", "--out", str(tmp_path / "site")]
+    )
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines() == [
+        f"grader: cannot write {tmp_path / 'site' / 'index.html'}: No space left on device"
+    ]

@@ -80,7 +80,7 @@ def test_a_daemon_in_use_and_a_rubric_without_cases_are_refused(daemon: BenchDae
     done = rubric_test("docker-links", "--docker-host", daemon.host, daemon=daemon, inside=False)
     assert done.returncode == 2 and "holds 0 containers and 1 user networks" in done.stderr
     assert daemon.docker("network", "ls", "-q", "--filter", "name=someone-elses").stdout.strip()  # untouched
-    bare = "id: bare\ntitle: b\nversion: 1\ntasks:\n  - title: t\n    checks:\n"
+    bare = "id: bare\ntitle: b\nversion: '1'\ntasks:\n  - title: t\n    checks:\n"
     bare += "      - {id: n, title: n, network: {name: x}}"
     path = Path(daemon.run_dir) / "bare.yaml"
     path.write_text(bare)

@@ -8,6 +8,7 @@ students, forged keys, floods and a killed server is in test_serve.py without a 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 from bench import labs
 from bench.daemon import BenchDaemon
-from test_serve import ROOT, TOKEN, Class, live  # noqa: F401  (live: the server fixture)
+from test_serve import ROOT, TOKEN, Class, live, until  # noqa: F401  (live: the server fixture)
 from test_watch import with_rm
 
 from grader.store import Store
@@ -40,19 +41,19 @@ def test_a_student_plays_lab_2_and_the_dashboard_follows(daemon: BenchDaemon, li
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
         )
         try:
-            page = chromium.new_page(bypass_csp=True)  # playwright's polling evaluates strings
+            page = chromium.new_page()
             page.goto(f"{live.url}/login")
             page.fill("input[name=token]", TOKEN)
             page.click("button")
             strip = "document.querySelector('tr#s0 td.strip').innerHTML"
-            page.wait_for_function(f"{strip}.includes('cell f')", timeout=60_000)  # the empty daemon's grade
+            until(page, f"{strip}.includes('cell f')", timeout=60)  # the empty daemon's grade
             for step in labs.NETWORKS_LAB:
                 before = page.evaluate(strip)
                 labs.play(daemon, [step], rewrite=with_rm)
                 played = time.monotonic()
                 if step.title == "explore":  # only reads: nothing to see
                     continue
-                page.wait_for_function(f"{strip} !== {before!r}", timeout=30_000)
+                until(page, f"{strip} !== {json.dumps(before)}", timeout=30)
                 waits.append((step.title, time.monotonic() - played))
             score = page.locator("tr#s0 td.num").first.inner_text()
             assert score == "25.5/25.5", score

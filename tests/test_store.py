@@ -234,7 +234,7 @@ def test_regrade_uses_the_current_rubric(db_url: str, tmp_path: Path) -> None:
     before = {a.student: a for a in store.attempts("docker-networks")}
     source = (Path(__file__).parent.parent / "rubrics" / "docker-networks.yaml").read_text()
     fixed = tmp_path / "docker-networks.yaml"
-    fixed.write_text(source.replace("version: ", "version: 9", 1).replace("points: 2", "points: 3"))
+    fixed.write_text(source.replace('version: "1"', 'version: "9"', 1).replace("points: 2", "points: 3"))
     new = load(fixed)
 
     done = regrade(str(fixed), db_url=db_url)

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import re
+import functools
 
 from pydantic import Field, model_validator
 
 from .. import facts
 from ..facts import Selector
 from ..i18n import Text
-from ..probe.spec import Origin, ProbeSpec
+from ..probe.spec import REACHING, Origin, ProbeSpec
 from ..snapshot import ProbeResult, Snapshot
 from ..text import head
-from .registry import Params, Verdict, check_kind
+from .regex import LineRegex, Regex, regex
+from .registry import Evaluator, Params, Verdict, check_kind
 
 EMBEDDED_DNS = "127.0.0.11"
 # Docker 28.4 deprecated legacy links' environment variables; later engines drop them.
@@ -56,6 +57,45 @@ def probe_verdict(snapshot: Snapshot, spec: ProbeSpec) -> ProbeResult | Verdict:
     if result.error:
         return Verdict(False, error=True, message=Text("could not probe: {error}", error=said), evidence=[spec.key])
     return result
+
+
+SHOWN_NAMES = 5  # containers named in a shared name's sentence; the count says how many more
+
+
+def noting_shared_names(evaluate: Evaluator) -> Evaluator:
+    """An evaluator whose probe looks up or reaches a name that several containers answer to on
+    its network says so. A probe that reaches the name reached the container named so (the
+    rubric's: see ``ProbeSpec.address_in``); when none of them is, whichever the DNS gives first
+    is no evidence of anything, and the check fails on that fact."""
+
+    @functools.wraps(evaluate)
+    def noted(p: Probed, snapshot: Snapshot) -> Verdict:
+        spec = p.probe()
+        shared = spec.shared_by(snapshot)
+        if not shared:
+            return evaluate(p, snapshot)
+        names = [facts.name_of(c) for c in shared]  # the one named so first, if any
+        network = spec.origin.network or "bridge"
+        said = Text(
+            "{name} on {network} answers for {count} containers: {names}",
+            name=spec.host,
+            network=network,
+            count=len(names),
+            names=", ".join(names[:SHOWN_NAMES]) + (", …" if len(names) > SHOWN_NAMES else ""),
+        )
+        if spec.action in REACHING and names[0] != spec.host:
+            return Verdict(
+                False,
+                expected=f"one container answers to {spec.host}",
+                actual=names,
+                message=said,
+                hint=Text("give {name} to one container on {network} only", name=spec.host, network=network),
+            )
+        verdict = evaluate(p, snapshot)
+        verdict.message = Text("{message} ({shared})", message=verdict.message, shared=said)
+        return verdict
+
+    return noted
 
 
 class LinkEnvParams(FromNetwork):
@@ -220,6 +260,7 @@ class ResolvesParams(FromNetwork):
 
 
 @check_kind("resolves", ResolvesParams)
+@noting_shared_names
 def resolves(p: ResolvesParams, snapshot: Snapshot) -> Verdict:
     """NAME resolves, from a container on NETWORK, to the address that container TO has on
     that network (or does not resolve, with `resolves: false`)."""
@@ -298,7 +339,9 @@ def resolves(p: ResolvesParams, snapshot: Snapshot) -> Verdict:
 
 
 class TargetParams(FromNetwork):
-    host: str | None = Field(None, description="name to reach, as a student types it")
+    host: str | None = Field(
+        None, description="name to reach, as a student types it (several containers answer to it: the one named so)"
+    )
     target: Selector | None = Field(None, description="or a container, reached at its address on NETWORK")
 
     @model_validator(mode="after")
@@ -323,6 +366,7 @@ class ReachableParams(TargetParams):
 
 
 @check_kind("reachable", ReachableParams)
+@noting_shared_names
 def reachable(p: ReachableParams, snapshot: Snapshot) -> Verdict:
     """HOST (or TARGET) answers a ping, or accepts a TCP connection on PORT, from a container
     on NETWORK with LINKS."""
@@ -346,7 +390,7 @@ def reachable(p: ReachableParams, snapshot: Snapshot) -> Verdict:
 
 class HttpParams(TargetParams):
     port: int = 3000
-    pattern: str = Field(r"Total requests: (\d+)", description="regular expression the body must match")
+    pattern: Regex = Field(r"Total requests: (\d+)", description="regular expression the body must match")
     counter_rises: bool = Field(False, description="the pattern's first group is a number that rises")
 
     def probe(self) -> ProbeSpec:
@@ -354,6 +398,7 @@ class HttpParams(TargetParams):
 
 
 @check_kind("http", HttpParams)
+@noting_shared_names
 def http(p: HttpParams, snapshot: Snapshot) -> Verdict:
     """An HTTP GET to HOST:PORT (or TARGET) answers with a body matching PATTERN; with
     `counter_rises`, the number in it rises between two requests. Half the points when it
@@ -362,7 +407,7 @@ def http(p: HttpParams, snapshot: Snapshot) -> Verdict:
     if isinstance(result, Verdict):
         return result
     bodies = [head(b) for b in result.data.get("bodies", [])]
-    matches = [re.search(p.pattern, b) for b in bodies]
+    matches = [regex(p.pattern).search(b) for b in bodies]
     evidence = [result.key]
     if not bodies or not matches[0]:
         return Verdict(
@@ -405,6 +450,7 @@ class RedisPingParams(TargetParams):
 
 
 @check_kind("redis_ping", RedisPingParams)
+@noting_shared_names
 def redis_ping(p: RedisPingParams, snapshot: Snapshot) -> Verdict:
     """A Redis server answers `PING` with `+PONG` at HOST (or TARGET) on PORT, from NETWORK."""
     result = probe_verdict(snapshot, p.probe())
@@ -426,7 +472,7 @@ def redis_ping(p: RedisPingParams, snapshot: Snapshot) -> Verdict:
 class CommandParams(Probed):
     container: Selector = Field(description="running container to exec into")
     argv: list[str] = Field(description="a read-only command, e.g. [cat, /etc/hosts]")
-    expect: str = Field(description="regular expression the output must match")
+    expect: LineRegex = Field(description="regular expression the output must match (^ and $ at each line)")
 
     def probe(self) -> ProbeSpec:
         return ProbeSpec(action="command", origin=Origin(container=self.container), argv=tuple(self.argv))
@@ -434,29 +480,26 @@ class CommandParams(Probed):
 
 @check_kind("command", CommandParams)
 def command(p: CommandParams, snapshot: Snapshot) -> Verdict:
-    """A read-only command run in a running container prints output matching EXPECT."""
+    """A read-only command run in a running container prints output matching EXPECT. The
+    output is kept from its start, up to 1 MB: a command cut there is judged on what it
+    printed (its end was never read), and the message says so."""
     result = probe_verdict(snapshot, p.probe())
     if isinstance(result, Verdict):
         return result
-    ok = result.ok and re.search(p.expect, head(result.output), flags=re.M) is not None
+    cut_at = result.data.get("truncated_at")
+    ok = (result.ok or cut_at is not None) and regex(p.expect, lines=True).search(result.output) is not None
+    values = {"command": " ".join(p.argv), "container": str(p.container), "expected": p.expect}
+    message = (
+        Text("`{command}` in {container} matched /{expected}/", **values)
+        if ok
+        else Text("`{command}` in {container} did not match /{expected}/", **values)
+    )
+    if cut_at is not None:
+        message = Text("{said} (in its first {size} bytes: the rest was not read)", said=message, size=cut_at)
     return Verdict(
         ok,
         expected=p.expect,
-        actual=result.output.strip()[-500:],
+        actual=head(result.output.strip()),
         evidence=[result.key],
-        message=(
-            Text(
-                "`{command}` in {container} matched /{expected}/",
-                command=" ".join(p.argv),
-                container=str(p.container),
-                expected=p.expect,
-            )
-            if ok
-            else Text(
-                "`{command}` in {container} did not match /{expected}/",
-                command=" ".join(p.argv),
-                container=str(p.container),
-                expected=p.expect,
-            )
-        ),
+        message=message,
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Callable
 
 from pydantic import Field
@@ -12,6 +11,7 @@ from .. import facts
 from ..facts import Container, Selector
 from ..i18n import Text
 from ..snapshot import Snapshot
+from .regex import Regex, regex
 from .registry import Params, Verdict, check_kind
 
 
@@ -305,7 +305,7 @@ def link(p: LinkParams, snapshot: Snapshot) -> Verdict:
 
 class RanParams(Params):
     image: str = Field(description="image the helper container ran, e.g. alpine")
-    command: str = Field(description="regular expression over its command line, e.g. '^env$'")
+    command: Regex = Field(description="regular expression over its command line, e.g. '^env$'")
     network: str | None = Field(None, description="network it ran on")
     link: str | None = Field(None, description="legacy link it had, TARGET:ALIAS")
 
@@ -315,7 +315,7 @@ def ran(p: RanParams, snapshot: Snapshot) -> Verdict:
     """Evidence that the student ran a step's helper container (exited ones count):
     image, command, and optionally its network or link. Gone with `--rm`, unless `check
     --watch` saw it run; so rubrics make this a checkpoint worth few points."""
-    pattern = re.compile(p.command)
+    pattern = regex(p.command)
     candidates = facts.select(snapshot, Selector(image=p.image), gone=True)
     seen = []
     for c in candidates:

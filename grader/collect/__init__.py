@@ -53,6 +53,7 @@ class TLSFiles:
 
 
 SCHEMES = ("unix://", "tcp://", "ssh://")
+LOCAL_DAEMON = "unix:///var/run/docker.sock"  # only when no URL is given at all
 
 
 def check_host(docker_host: str, tls: bool, insecure_tcp: bool = False) -> None:
@@ -67,6 +68,10 @@ def check_host(docker_host: str, tls: bool, insecure_tcp: bool = False) -> None:
         raise UsageError(f"docker host {docker_host!r} is malformed: {exc}") from None
     if url.scheme != "unix" and not url.hostname:
         raise UsageError(f"docker host {docker_host!r} names no host")
+    # The docker SDK reads a unix:// URL without a path (spaces count as none) as the local
+    # daemon's socket, and unix://PATH as the relative path PATH: either is a daemon nobody named.
+    if url.scheme == "unix" and (url.netloc or not url.path.strip().strip("/")):
+        raise UsageError(f"docker host {docker_host!r} names no socket path: write unix:///ABSOLUTE/PATH")
     if url.scheme == "tcp" and not tls and not insecure_tcp:
         raise UsageError(
             f"docker host {docker_host} without TLS: plain TCP gives anyone on the network root on that "
@@ -84,14 +89,14 @@ def connect(
         from_env = docker.utils.kwargs_from_env()
     except docker.errors.DockerException as exc:  # DOCKER_CERT_PATH without its files, say
         raise UsageError(f"the DOCKER_* variables do not work: {one_line(exc)}") from None
-    if docker_host:
+    if docker_host is not None:  # given, even empty: refused below, never the default daemon
         # verify=True: the daemon's certificate must be signed by tls.ca (the default is not to check).
         files = {"client_cert": (tls.cert, tls.key), "ca_cert": tls.ca} if tls else {}
         tls_config = docker.tls.TLSConfig(**files, verify=True) if tls else from_env.get("tls", False)
         params = {"base_url": docker_host, "tls": tls_config, "use_ssh_client": docker_host.startswith("ssh://")}
     else:
-        params = from_env
-    check_host(params.get("base_url") or "unix:///var/run/docker.sock", bool(params.get("tls")), insecure_tcp)
+        params = {"base_url": LOCAL_DAEMON, **from_env}
+    check_host(params["base_url"], bool(params.get("tls")), insecure_tcp)
     try:
         # Negotiated by hand rather than with version="auto", which talks to the daemon inside
         # the constructor, before trust_env can be turned off (docker/docker-py#2433).
@@ -145,12 +150,15 @@ def collect(
     cancel: threading.Event | None = None,
     previous: Snapshot | None = None,
     inspected: Callable[[Snapshot], None] | None = None,
+    watched: bool = False,
 ) -> Snapshot:
     """One pass over the daemon. ``cancel``, once set, starts no further probe (the run's
-    probe containers are still removed at the end). With ``previous`` (a watcher's last
-    snapshot), a probe whose fingerprint did not change keeps its earlier result (unless the
-    grader failed to read it); the others run once the daemon is inspected, and meanwhile
-    ``inspected`` gets the snapshot with their earlier results, to show what changed at once."""
+    probe containers are still removed at the end). A watcher's pass (``watched``) keeps each
+    probe's fingerprint with its result (what the probe depends on; other runs never compare
+    them). With ``previous`` (a watcher's last snapshot), a probe whose fingerprint did not
+    change keeps its earlier result (unless the grader failed to read it); the others run once
+    the daemon is inspected, and meanwhile ``inspected`` gets the snapshot with their earlier
+    results, to show what changed at once."""
     specs = list(probes)
     client = client or connect(docker_host, insecure_tcp=insecure_tcp)
     api = client.api
@@ -165,19 +173,27 @@ def collect(
             runner.start(specs)
         try:
             with ThreadPoolExecutor(max_workers=workers) as pool:
-                version = pool.submit(api.version)
-                info = pool.submit(api.info)
+                # A watcher's later passes keep the engine's facts (its event stream ends when the
+                # daemon restarts): ``info`` is the slowest call, and earlier runs' leftovers
+                # were swept on the first pass.
+                asked = None if previous is not None else (pool.submit(api.version), pool.submit(api.info))
                 images = pool.submit(api.images)
+                network_list = pool.submit(api.networks)
                 container_ids = [c["Id"] for c in api.containers(all=True)]
-                network_ids = [n["Id"] for n in api.networks()]
-                containers = [c for c in pool.map(lambda i: _inspect(api.inspect_container, i), container_ids) if c]
+                network_ids = [n["Id"] for n in network_list.result()]
+                inspecting = pool.map(lambda i: _inspect(api.inspect_container, i), container_ids)
                 networks = [n for n in pool.map(lambda i: _inspect(api.inspect_network, i), network_ids) if n]
-                engine = {k: v for k, v in version.result().items() if k in ENGINE_KEYS}
-                engine.update({k: v for k, v in info.result().items() if k in INFO_KEYS})
-                # The version this client spoke (ApiVersion is the daemon's highest): the shape
-                # of the inspect JSON above follows it, e.g. Aliases with the short id below 1.45.
-                engine["NegotiatedApiVersion"] = api.api_version
-                pool.submit(runner.sweep, _daemon_time(info.result()))
+                containers = [c for c in inspecting if c]
+                engine = dict(previous.engine) if previous is not None else {}
+                if asked is not None:
+                    version, info = (call.result() for call in asked)
+                    engine = {k: v for k, v in version.items() if k in ENGINE_KEYS}
+                    engine.update({k: v for k, v in info.items() if k in INFO_KEYS})
+                    # The version this client spoke (ApiVersion is the daemon's highest): the shape
+                    # of the inspect JSON above follows it, e.g. Aliases with the short id below 1.45.
+                    engine["NegotiatedApiVersion"] = api.api_version
+                    # Alongside the probes, not before the snapshot they wait for.
+                    runner.pool.submit(runner.sweep, _daemon_time(info))
                 image_list = [{"Id": i["Id"], "RepoTags": i.get("RepoTags") or []} for i in images.result()]
         except (requests.exceptions.RequestException, docker.errors.DockerException, OSError) as exc:
             raise lost(exc, "lost the Docker daemon while inspecting it") from exc
@@ -192,14 +208,17 @@ def collect(
             images=sorted(image_list, key=lambda i: i["Id"]),
         )
         kept: dict[str, ProbeResult] = {}
+        # Each walks every container: computed once per probe, and only for a watcher.
+        fingerprints = {s.key: s.fingerprint(snapshot) for s in specs} if watched or previous is not None else {}
         if previous is not None:
             for spec in specs:
                 earlier = spec.result_in(previous)
-                unread = earlier is None or (earlier.error and not earlier.data.get("state"))
+                if earlier is None or (earlier.error and not earlier.data.get("state")):
+                    continue  # never read: it runs again
                 # Compared with the state the result was taken in: a container that came and
                 # went in between (`docker run --rm`) changes nothing.
-                then = None if earlier is None else earlier.data.get("fingerprint", spec.fingerprint(previous))
-                if not unread and then == spec.fingerprint(snapshot):
+                then = earlier.data.get("fingerprint") or spec.fingerprint(previous)
+                if then == fingerprints[spec.key]:
                     kept[spec.key] = earlier
             runner.start([spec for spec in specs if spec.key not in kept])
             timings["probes_kept"] = len(kept)
@@ -208,9 +227,9 @@ def collect(
                 inspected(snapshot.model_copy(update=early))
         runner.snapshot.set_result(snapshot)
         results = runner.results()
-        for spec in specs:
-            if spec.key in results:
-                results[spec.key].data["fingerprint"] = spec.fingerprint(snapshot)
+        for key, fingerprint in fingerprints.items():
+            if key in results:
+                results[key].data["fingerprint"] = fingerprint
         results.update(kept)
     timings["probes"] = round(time.perf_counter() - started, 3)  # from their start, alongside the inspects
     return snapshot.model_copy(update={"probes": results, "timings": timings}).sealed()

@@ -2,47 +2,69 @@
 short-lived labelled probe container on the origin's network or in one exec into a student's
 running container. One probe container serves every user-defined network (it moves from one to
 the next); the default bridge and each set of legacy links get containers of their own, which
-run in parallel. Every probe container carries ``grader.probe=1``, this run's id and its life;
-it ends by itself within that life (AutoRemove) and is removed in all other cases."""
+run in parallel. Every probe container carries ``grader.probe=1``, this run's id and its deadline;
+it ends by itself at that deadline (AutoRemove) and is removed in all other cases."""
 
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import os
+import socket
 import threading
 import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from functools import partial
 from typing import Any
 
 import docker
 import docker.errors
 import requests.exceptions
-from docker.utils.socket import frames_iter
+from docker.utils.socket import STDOUT, frames_iter
 
 from .. import facts
 from ..i18n import Text, stored
 from ..snapshot import ProbeResult, Snapshot
 from ..util import one_line
-from .script import READS, Section, command_for, output_limit, parse, script, split_sections
+from .script import (
+    OUTPUT_CAP,
+    READS,
+    TIMED_OUT,
+    Script,
+    Section,
+    command_for,
+    output_limit,
+    parse,
+    script,
+    split_sections,
+)
 from .spec import Origin, ProbeSpec, timeout_for
 
 PROBE_LABEL = "grader.probe"
 RUN_LABEL = "grader.run"
 DEFAULT_PROBE_IMAGE = "alpine"
 BUILT_IN = ("bridge", "host", "none")  # networks unlike the user-defined ones
-# Seconds a probe container lives at most: it exits by itself then and the daemon removes it
-# (AutoRemove), so a grader that is killed leaves nothing for long. A run's probes take a few
-# seconds; one past this span gets an ``error`` (its container is gone), never a verdict.
+# Seconds a probe container lives at most, from its creation: its deadline, an absolute time
+# on the daemon's clock fixed when it is created, which its own command checks before doing
+# anything (a start the daemon makes late ends at once); it exits then and the daemon removes
+# it (AutoRemove), so a grader that is killed leaves nothing for long. A run's probes take a
+# few seconds; one past this span gets an ``error`` (its container is gone), never a verdict.
 # GRADER_PROBE_LIFE changes it (a very slow daemon; the tests' kill-and-wait cases).
 PROBE_LIFE = int(os.environ.get("GRADER_PROBE_LIFE") or 60)
-LIFE_LABEL = "grader.life"  # each probe container's own life, read by the sweep of later runs
-SWEEP_MARGIN = 10  # seconds past a probe container's life before a later run removes it
+DEADLINE_LABEL = "grader.deadline"  # each probe container's deadline, read by the sweep of later runs
+LIFE_LABEL = "grader.life"  # its life, on probe containers of graders before DEADLINE_LABEL
+SWEEP_MARGIN = 10  # seconds past a probe container's deadline before a later run removes it
+# The command of a probe container: it sleeps until its deadline ($1), or ends at once past it
+# (whole seconds: a second less, so that it ends before the deadline, not within the second after).
+UNTIL_DEADLINE = 'n=$(date +%s); [ "$n" -lt "$1" ] && exec sleep $(($1 - n - 1))'
 ATTEMPTS = 4  # runs of a probe script whose output came back cut short
-TIMED_OUT = (124, 143)  # exit codes of `timeout` and of a killed command
+# Seconds an exec's stream may take past its script's own bound (the daemon starting the exec,
+# the output on its way) before the exec is abandoned: its processes killed, its folder removed.
+EXEC_GRACE = 5
 
 
 class ProbeRunner:
@@ -60,6 +82,7 @@ class ProbeRunner:
         self.snapshot: Future[Snapshot] = Future()
         self.pool = ThreadPoolExecutor(max_workers=8)
         self.futures: list[Future[dict[str, ProbeResult]]] = []
+        self.clock_offset: float | None = None  # the daemon's clock minus ours, once read
 
     def __enter__(self) -> ProbeRunner:
         return self
@@ -101,7 +124,7 @@ class ProbeRunner:
             self._remove_probes()
 
     def _run_exec(self, origin: Origin, specs: list[ProbeSpec]) -> dict[str, ProbeResult]:
-        return self._run(origin, specs, lambda text, count: self._exec(origin.container, text, count))
+        return self._run(origin, specs, partial(self._exec, origin.container))
 
     def _run_visits(self, visits: list[tuple[Origin, list[ProbeSpec]]]) -> dict[str, ProbeResult]:
         probe = ProbeContainer(self)
@@ -114,9 +137,9 @@ class ProbeRunner:
         return results
 
     def _run(
-        self, origin: Origin, specs: list[ProbeSpec], execute: Callable[[str, int], str]
+        self, origin: Origin, specs: list[ProbeSpec], execute: Callable[[Script], bytes]
     ) -> dict[str, ProbeResult]:
-        """Run one origin's probes as one script through ``execute(script, commands)``."""
+        """Run one origin's probes as one script through ``execute(script)``."""
         started = time.perf_counter()
         commands: list[tuple[str, int]] = []
         runnable: list[ProbeSpec] = []
@@ -124,15 +147,13 @@ class ProbeRunner:
         network = origin.network or "bridge"
         addresses: list[str | None] = []
         for spec in specs:
-            address = None
-            if spec.target is not None:
-                address = facts.address_of(self.snapshot.result(), spec.target, network)
-                if address is None:
-                    error = Text(
-                        "no running container {container} on {network}", container=str(spec.target), network=network
-                    )
-                    results[spec.key] = self._failed(spec, ProbeError(error, state=True))
-                    continue
+            address = spec.address_in(self.snapshot.result())
+            if spec.target is not None and address is None:
+                error = Text(
+                    "no running container {container} on {network}", container=str(spec.target), network=network
+                )
+                results[spec.key] = self._failed(spec, ProbeError(error, state=True))
+                continue
             commands.append((command_for(spec, address), timeout_for(spec)))
             runnable.append(spec)
             addresses.append(address)
@@ -152,7 +173,7 @@ class ProbeRunner:
             try:
                 if self.cancelled.is_set():
                     raise ProbeError("cancelled")
-                output = execute(script([commands[i] for i in missing], nonce), len(missing))
+                output = execute(script([commands[i] for i in missing], nonce))
             except ProbeError as exc:
                 for i in missing:
                     results[runnable[i].key] = self._failed(runnable[i], exc)
@@ -169,15 +190,16 @@ class ProbeRunner:
             ok, data = parse(spec, section.rc, section.output)
             if address is not None:
                 data["address"] = address
-            if section.dropped:
-                data["dropped_bytes"] = section.dropped
-            if section.rc in TIMED_OUT:  # no answer in time is a fact about the daemon, not a probe failure
+            if section.truncated:  # what follows the kept bytes was never read
+                data["truncated_at"] = OUTPUT_CAP
+            if section.rc == TIMED_OUT:  # no answer in time is a fact about the daemon, not a probe failure
                 data["timed_out"] = timeout_for(spec)
             error = None
             if spec.action in READS and section.rc != 0:  # what it read is no evidence
                 error = f"`{command_for(spec, address)}` exited {section.rc}: {section.output.strip()[-200:]}"
-            output = section.output[-4000:]
-            results[spec.key] = self._result(spec, ok=ok, output=output, data=data, duration=elapsed, error=error)
+            results[spec.key] = self._result(
+                spec, ok=ok, output=section.output, data=data, duration=elapsed, error=error
+            )
         return results
 
     def _failed(self, spec: ProbeSpec, exc: ProbeError) -> ProbeResult:
@@ -196,35 +218,54 @@ class ProbeRunner:
             **fields,
         )
 
-    def _exec(self, selector: facts.Selector, text: str, count: int) -> str:
+    def _exec(self, selector: facts.Selector, run: Script) -> bytes:
         running = [c for c in facts.select(self.snapshot.result(), selector) if facts.is_running(c)]
         if not running:
             raise ProbeError(f"no running container {selector} to run the command in", state=True)
-        return self.exec_in(running[0]["Id"], text, count, f"exec in {selector}")
+        return self.exec_in(running[0]["Id"], run, f"exec in {selector}")
 
-    def exec_in(self, ident: str, text: str, count: int, doing: str) -> str:
-        """The output of ``sh -c text`` (a script of ``count`` commands) run in a running
-        container, read up to what such a script can print: a stream beyond it is cut."""
-        limit = output_limit(count)
+    def exec_in(self, ident: str, run: Script, doing: str) -> bytes:
+        """The standard output of ``run`` in a running container, read up to what such a
+        script can print. The stream is read by a thread of its own, waited for up to the
+        script's bound (plus EXEC_GRACE) and only while the run is not cancelled: past that the
+        exec is abandoned (its stream shut, its processes and folder removed by another exec),
+        and nothing waits for that thread."""
         try:
-            exec_id = self.api.exec_create(ident, ["sh", "-c", text])
+            exec_id = self.api.exec_create(ident, ["sh", "-c", run.text])
             sock = self.api.exec_start(exec_id, socket=True)
-            try:
-                chunks: list[bytes] = []
-                size = 0
-                for _, data in frames_iter(sock, tty=False):
-                    chunks.append(data[: limit - size])
-                    size += len(chunks[-1])
-                    if size >= limit:
-                        break
-                return b"".join(chunks).decode(errors="replace")
-            finally:
-                # Over ssh the stream's ssh process may have ended first, and docker-py's close
-                # then fails on flushing to it: the output is complete, that is not an error.
-                with contextlib.suppress(OSError):
-                    sock.close()
         except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
             raise ProbeError(f"{doing} failed: {one_line(exc)}") from exc
+        read: Future[bytes] = Future()
+        threading.Thread(target=_read_stdout, args=(sock, output_limit(run.count), read), daemon=True).start()
+        deadline = time.monotonic() + run.seconds + EXEC_GRACE
+        while True:
+            try:
+                return read.result(timeout=0.1)
+            except FutureTimeout:
+                if self.cancelled.is_set() or time.monotonic() >= deadline:
+                    break
+            except Exception as exc:  # noqa: BLE001 - whatever ended the stream's reading
+                raise ProbeError(f"{doing} failed: {one_line(exc)}") from exc
+        _abandon(sock)
+        with contextlib.suppress(docker.errors.DockerException, requests.exceptions.RequestException, OSError):
+            cleanup = self.api.exec_create(ident, ["sh", "-c", run.cleanup])
+            self.api.exec_start(cleanup, detach=True)
+        if self.cancelled.is_set():
+            raise ProbeError("cancelled")
+        seconds = run.seconds + EXEC_GRACE
+        raise ProbeError(Text("{doing} did not end within {seconds} s (stopped)", doing=doing, seconds=seconds))
+
+    def deadline(self) -> int:
+        """PROBE_LIFE seconds from now on the daemon's clock, in seconds since the epoch. Its
+        clock is read once, from the ``Date`` of an answer (whole seconds: a deadline may come up
+        to a second early); a daemon that gives none is taken to agree with ours."""
+        if self.clock_offset is None:
+            self.clock_offset = 0.0
+            with contextlib.suppress(docker.errors.DockerException, requests.exceptions.RequestException, OSError):
+                date = self.api._get(self.api._url("/_ping")).headers.get("Date")  # noqa: SLF001 - docker-py's request helpers
+                if date:
+                    self.clock_offset = email.utils.parsedate_to_datetime(date).timestamp() - time.time()
+        return int(time.time() + self.clock_offset) + PROBE_LIFE
 
     def remove(self, ident: str) -> None:
         """Remove a probe container; one already gone or being removed (AutoRemove, another
@@ -256,9 +297,12 @@ class ProbeRunner:
             return
         for c in found:
             labels = c.get("Labels") or {}
-            life = int(labels[LIFE_LABEL]) if labels.get(LIFE_LABEL, "").isdigit() else PROBE_LIFE
-            age = daemon_now - c.get("Created", daemon_now)
-            if labels.get(RUN_LABEL) != self.run_id and age > life + SWEEP_MARGIN:
+            if labels.get(DEADLINE_LABEL, "").isdigit():
+                deadline = int(labels[DEADLINE_LABEL])
+            else:
+                life = int(labels[LIFE_LABEL]) if labels.get(LIFE_LABEL, "").isdigit() else PROBE_LIFE
+                deadline = c.get("Created", daemon_now) + life
+            if labels.get(RUN_LABEL) != self.run_id and daemon_now > deadline + SWEEP_MARGIN:
                 with contextlib.suppress(ProbeError):
                     self.remove(c["Id"])
 
@@ -275,14 +319,14 @@ class ProbeContainer:
         self.ident: str | None = None
         self.network = ""
 
-    def run(self, origin: Origin, text: str, count: int) -> str:
+    def run(self, origin: Origin, run: Script) -> bytes:
         network = origin.network or "bridge"
         if self.ident is None:
             self._start(origin, network)
         elif network != self.network:
             self._move(network)
         assert self.ident is not None
-        return self.runner.exec_in(self.ident, text, count, f"probe on {network}")
+        return self.runner.exec_in(self.ident, run, f"probe on {network}")
 
     def _start(self, origin: Origin, network: str) -> None:
         links = {}
@@ -293,10 +337,11 @@ class ProbeContainer:
                 raise ProbeError(Text("cannot link to {target}: no such running container", target=target), state=True)
             links[target] = alias or target
         try:
+            deadline = str(self.runner.deadline())
             container = self.api.create_container(
                 self.runner.image,
-                command=["sleep", str(PROBE_LIFE)],
-                labels={PROBE_LABEL: "1", RUN_LABEL: self.runner.run_id, LIFE_LABEL: str(PROBE_LIFE)},
+                command=["sh", "-c", UNTIL_DEADLINE, "probe", deadline],
+                labels={PROBE_LABEL: "1", RUN_LABEL: self.runner.run_id, DEADLINE_LABEL: deadline},
                 host_config=self.api.create_host_config(network_mode=network, links=links or None, auto_remove=True),
             )
         except docker.errors.ImageNotFound as exc:
@@ -343,6 +388,40 @@ class ProbeContainer:
             ident, self.ident = self.ident, None
             with contextlib.suppress(ProbeError):  # the run's clean-up tries again
                 self.runner.remove(ident)
+
+
+def _read_stdout(sock: Any, limit: int, read: Future[bytes]) -> None:
+    """Read an exec's standard output (its other stream is dropped) into ``read``, up to
+    ``limit`` bytes: a stream beyond it is cut."""
+    try:
+        chunks: list[bytes] = []
+        size = 0
+        for stream, data in frames_iter(sock, tty=False):
+            if stream != STDOUT:
+                continue
+            chunks.append(data[: limit - size])
+            size += len(chunks[-1])
+            if size >= limit:
+                break
+        read.set_result(b"".join(chunks))
+    except Exception as exc:  # noqa: BLE001 - handed to the waiting thread
+        read.set_exception(exc)
+    finally:
+        # Over ssh the stream's ssh process may have ended first, and docker-py's close then
+        # fails on flushing to it: the output is complete, that is not an error.
+        with contextlib.suppress(OSError):
+            sock.close()
+
+
+def _abandon(sock: Any) -> None:
+    """End the read of an exec's stream from another thread: a socket is shut down (its reader
+    wakes at once), an ssh stream's process ended."""
+    raw = getattr(sock, "_sock", sock)
+    try:
+        raw.shutdown(socket.SHUT_RDWR)
+    except (OSError, AttributeError):
+        with contextlib.suppress(Exception):
+            sock.close()
 
 
 def _no_network(network: str) -> ProbeError:

@@ -1,5 +1,5 @@
 """A probe origin's script: every action's shell command (busybox tools, as in alpine), run
-concurrently, each under its own timeout, its output capped, in sections marked with a nonce;
+concurrently, each under its own timeout, its output capped, in sections framed with a nonce;
 and the facts read back from each section."""
 
 from __future__ import annotations
@@ -11,11 +11,17 @@ from typing import Any
 
 from .spec import ProbeSpec
 
-# Bytes of one action's output that are kept; the rest is counted and dropped in the container,
-# so a student's command printing a gigabyte costs the grader at most this much per action.
+# Bytes of one action's output that are kept, from its start: reading stops there, so a
+# student's command printing a gigabyte costs the grader at most this much per action (and
+# that command ends at once, of SIGPIPE, or on its write error).
 OUTPUT_CAP = 1 << 20
 # Actions that read a fact (a file, the environment): a run that did not succeed is no evidence.
 READS = frozenset({"env", "hosts", "resolv"})
+TIMED_OUT = 124  # the exit code a section reports for a command stopped at its timeout
+# Seconds the script may take past its slowest timeout: the outputs' readers of commands that
+# ended get this long to drain their pipes before they are killed too (a process that left our
+# process group may hold one open).
+DRAIN = 2
 
 
 def command_for(spec: ProbeSpec, address: str | None) -> str:
@@ -45,24 +51,78 @@ def command_for(spec: ProbeSpec, address: str | None) -> str:
     raise AssertionError(spec.action)
 
 
-def script(commands: list[tuple[str, int]], nonce: str) -> str:
-    """Run every (command, timeout) concurrently; print sections with a nonce so that no
-    command's output can forge another's result. Each section's header carries the command's
-    exit code and the bytes of output dropped beyond OUTPUT_CAP. The outputs wait in a
-    temporary folder that is removed at the end: an exec leaves nothing in a student's
-    container."""
-    lines = ['dir=$(mktemp -d) && cd "$dir" || exit 125']
-    for i, (cmd, seconds) in enumerate(commands):
-        inner = shlex.quote(cmd)
-        lines.append(
-            f"( {{ timeout {seconds} sh -c {inner} 2>&1; echo $? >r{i}; }}"
-            f" | {{ head -c {OUTPUT_CAP} >o{i}; wc -c >n{i}; }} ) &"
+@dataclass(frozen=True)
+class Script:
+    """The shell script of ``count`` commands, its nonce, and the seconds it may take."""
+
+    text: str
+    nonce: str
+    count: int
+    seconds: int
+
+    @property
+    def cleanup(self) -> str:
+        """What ends a script that was abandoned and removes its folder: its process group
+        killed (its id is in the folder), the folder removed."""
+        return (
+            f'd={_folder(self.nonce)}; p=$(cat "$d/pid" 2>/dev/null); '
+            'case $p in ""|*[!0-9]*) ;; *) kill -9 -"$p" 2>/dev/null;; esac; rm -rf "$d"'
         )
-    lines.append("wait")
+
+
+# Kills every process of the script's own process group but the shell and the ones named
+# (Docker makes each exec a session of its own: that group is the script and what it started,
+# a command's background children too). Read from /proc, which every Linux container has.
+_SWEEP = r"""sweep() {
+  [ "$g" = "$$" ] || return 0
+  for s in /proc/[0-9]*/stat; do
+    { read -r l <"$s"; } 2>/dev/null || continue
+    set -- ${l##*) }; p=${s#/proc/}; p=${p%/stat}
+    [ "$3" = "$$" ] && [ "$p" != "$$" ] && case " $keep " in *" $p "*) ;; *) kill -9 "$p" 2>/dev/null;; esac
+  done
+}"""
+
+
+def script(commands: list[tuple[str, int]], nonce: str) -> Script:
+    """Run every (command, timeout) concurrently, each one's output through a FIFO read by
+    ``head`` up to OUTPUT_CAP (and a byte more, which says it was cut). A command still running
+    at its timeout is killed and reports TIMED_OUT; once every command ended, everything else
+    they started is killed (the sweep), so no child left holding an output open can hold the
+    script. Then each section is printed as a header (nonce, index, exit code, bytes kept,
+    whether cut) followed by exactly those bytes: no output can forge or swallow a header. The
+    outputs wait in a folder of their own, removed at the end: an exec leaves nothing in a
+    student's container."""
+    keep = OUTPUT_CAP + 1
+    lines = [
+        f'd={_folder(nonce)}; mkdir -m 700 "$d" && cd "$d" || exit 125',
+        'echo $$ >pid; read -r l </proc/$$/stat; set -- ${l##*) }; g=$3; keep=""',
+        _SWEEP,
+    ]
+    for i, (cmd, seconds) in enumerate(commands):
+        lines += [
+            f'mkfifo f{i}; head -c {keep} <f{i} >o{i} & h{i}=$!; keep="$keep $!"',
+            f"{{ sh -c {shlex.quote(cmd)}; echo $? >r{i}; }} >f{i} 2>&1 </dev/null & c{i}=$!",
+            f"( sleep {seconds}; [ -e r{i} ] || {{ echo {TIMED_OUT} >r{i}; kill -9 $c{i}; }} ) 2>/dev/null &",
+        ]
+    waits = " ".join(f"$c{i}" for i in range(len(commands)))
+    heads = " ".join(f"$h{i}" for i in range(len(commands)))
+    lines += [
+        f"wait {waits}; sweep",
+        f"( sleep {DRAIN}; kill -9 {heads} ) 2>/dev/null & wait {heads}",
+        "trap '' PIPE",  # a reader that went away must not stop the clean-up below
+    ]
     for i in range(len(commands)):
-        lines.append(f"echo '{nonce} {i}' $(cat r{i}) $(cat n{i}); cat o{i}")
-    lines.append('cd / && rm -rf "$dir"')
-    return "\n".join(lines)
+        lines.append(
+            f"n=$(wc -c <o{i}); t=0; [ $n -gt {OUTPUT_CAP} ] && n={OUTPUT_CAP} t=1; "
+            f"echo {nonce} {i} $(cat r{i} 2>/dev/null || echo 125) $n $t; head -c $n o{i}"
+        )
+    lines += ['cd / && rm -rf "$d"', 'keep=""; sweep']
+    text = "\n".join(lines)
+    return Script(text=text, nonce=nonce, count=len(commands), seconds=max(s for _, s in commands) + DRAIN)
+
+
+def _folder(nonce: str) -> str:
+    return f"${{TMPDIR:-/tmp}}/grader-{nonce}"
 
 
 def output_limit(count: int) -> int:
@@ -72,22 +132,32 @@ def output_limit(count: int) -> int:
 
 @dataclass(frozen=True)
 class Section:
-    """One command's exit code, its output (up to OUTPUT_CAP) and the bytes dropped after it."""
+    """One command's exit code, its output (its first OUTPUT_CAP bytes) and whether it was cut there."""
 
     rc: int
     output: str
-    dropped: int = 0
+    truncated: bool = False
 
 
-def split_sections(output: str, nonce: str, count: int) -> list[Section | None]:
-    """Each command's section of the script's combined output; None where the section is
-    missing or its header unreadable (the run was cut short: that is no evidence)."""
-    found: dict[int, Section] = {}
-    parts = re.split(rf"^{re.escape(nonce)} (\d+) ?(\d*) ?(\d*)\n?", output, flags=re.M)
-    for i in range(1, len(parts) - 3, 4):
-        if parts[i + 1]:
-            found[int(parts[i])] = Section(int(parts[i + 1]), parts[i + 3], int(parts[i + 2] or 0))
-    return [found.get(i) for i in range(count)]
+def split_sections(output: bytes, nonce: str, count: int) -> list[Section | None]:
+    """Each command's section of the script's output, read by the sizes its headers give;
+    None from the first section missing or unreadable on (the run was cut short: that is no
+    evidence)."""
+    header = re.compile(rb"(\d+) (\d+) (\d+) ([01])\n")
+    found: list[Section | None] = []
+    at = 0
+    prefix = nonce.encode() + b" "
+    for i in range(count):
+        match = header.match(output, at + len(prefix)) if output.startswith(prefix, at) else None
+        if match is None or int(match.group(1)) != i:
+            break
+        size = int(match.group(3))
+        body = output[match.end() : match.end() + size]
+        if len(body) < size:
+            break
+        found.append(Section(int(match.group(2)), body.decode(errors="replace"), match.group(4) == b"1"))
+        at = match.end() + size
+    return found + [None] * (count - len(found))
 
 
 IPV4 = re.compile(r"\b(\d{1,3}(?:\.\d{1,3}){3})\b")

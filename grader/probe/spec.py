@@ -14,9 +14,11 @@ from .. import facts
 from ..facts import Selector
 
 if TYPE_CHECKING:
+    from ..facts import Container
     from ..snapshot import ProbeResult, Snapshot
 
 Action = Literal["env", "hosts", "resolv", "resolve", "ping", "tcp", "http", "redis_ping", "command"]
+REACHING = frozenset({"ping", "tcp", "http", "redis_ping"})  # actions that reach a host, not look it up
 ACTION_TIMEOUT = 8  # seconds for one probe action inside the probe container
 # Docker's embedded DNS answers a container's name or alias at once; a name it does not know
 # goes to the host's resolvers, which on an offline lab machine never answer (20 s on the bench).
@@ -63,6 +65,25 @@ class ProbeSpec(BaseModel):
         what = self.host or (str(self.target) if self.target else "") or " ".join(self.argv)
         port = f":{self.port}" if self.port else ""
         return f"{self.action}@{self.origin.key}:{what}{port}"
+
+    def shared_by(self, snapshot: Snapshot) -> list[Container]:
+        """The containers that answer to this probe's host name on its network, when more than
+        one does (Docker's DNS then gives them in any order); otherwise none."""
+        if not self.host or self.origin.container is not None:
+            return []
+        found = facts.answering(snapshot, self.host, self.origin.network or "bridge")
+        return found if len(found) > 1 else []
+
+    def address_in(self, snapshot: Snapshot) -> str | None:
+        """The address this probe reaches in ``snapshot``: a target's address on the origin's
+        network; for a host name several containers answer to, the address of the one named
+        so (the rubric's), not whichever the DNS gives first. None: the name as a student types it."""
+        network = self.origin.network or "bridge"
+        if self.target is not None:
+            return facts.address_of(snapshot, self.target, network)
+        if self.action in REACHING and self.shared_by(snapshot):
+            return facts.address_of(snapshot, Selector(name=self.host), network)
+        return None
 
     def fingerprint(self, snapshot: Snapshot) -> str:
         """What this probe's answer depends on in ``snapshot``: the running containers on the

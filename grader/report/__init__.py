@@ -3,9 +3,14 @@ student (``students/``) and one per attempt (``attempts/``). Offline: no scripts
 charts and topology pictures are inline SVG drawn by the templates.
 
 Every page is rendered from a typed context object with autoescaping on: nothing a student
-controls (names, container names, command output) is ever marked safe. Student and attempt
-pages are in the language asked (``lang``: the rubric's titles and hints, the catalog's words
-and messages); the class dashboard is the instructor's, in English.
+controls (names, container names, command output) is ever marked safe, and every text a page
+writes is ``printable`` (a bidi override or an escape is shown as ``\\u202e``, ``\\x1b``). Student
+and attempt pages are in the language asked (``lang``: the rubric's titles and hints, the
+catalog's words and messages); the class dashboard is the instructor's, in English.
+
+Each student's and attempt's page is made on its own: one that cannot be made from what the store
+holds (a snapshot damaged, or imported before bundles' watch fields were checked) is written as a
+page saying why, and the site is complete.
 """
 
 from __future__ import annotations
@@ -14,7 +19,6 @@ import gc
 import hashlib
 import json
 import re
-import shutil
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,10 +29,11 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, Template
+from jinja2 import Environment, PackageLoader, StrictUndefined, Template, TemplateError
+from markupsafe import Markup
 
 from .. import __version__, facts
-from ..errors import StoreError
+from ..errors import ODD_DATA, StoreError
 from ..evaluate import localised
 from ..i18n import translations, translator
 from ..outcome import CheckResult
@@ -37,6 +42,8 @@ from ..rubric.model import Rubric
 from ..snapshot import ProbeResult, Snapshot
 from ..standing import Mode, Standing, standings
 from ..store import Attempt, Store
+from ..text import bounded, head, printable
+from ..util import first_problem, write_file
 from . import charts, topology
 from .charts import STATUS_CSS
 
@@ -52,9 +59,11 @@ def attempt_file(attempt: Attempt) -> str:
 
 
 def shown(value: Any) -> str:
-    """Expected and actual values as readable text (JSON for structures, a dash for nothing)."""
+    """Expected and actual values as readable text (JSON for structures, a dash for nothing),
+    each text in them cut to ``text.SHORT`` characters (the stored value stays whole)."""
     if value is None:
         return "—"
+    value = bounded(value)
     return value if isinstance(value, str) else json.dumps(value, indent=1, ensure_ascii=False)
 
 
@@ -183,6 +192,15 @@ class AttemptPage:
     expected: topology.Picture
     seen: list[SeenContainer]  # what `check --watch` saw of containers gone since (--rm)
     timeline: list[dict[str, Any]]  # the daemon's events `check --watch` saw, oldest first
+
+
+@dataclass(frozen=True)
+class FailedPage:
+    """A student's or an attempt's page that could not be made, and why."""
+
+    title: str
+    crumbs: list[Named]
+    problem: str
 
 
 @dataclass
@@ -402,13 +420,21 @@ def environment(lang: str = "en") -> Environment:
         loader=PackageLoader("grader.report"),
         autoescape=True,
         undefined=StrictUndefined,
+        finalize=_printable,
         trim_blocks=True,
         lstrip_blocks=True,
         extensions=["jinja2.ext.i18n"],
     )
     env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
     env.globals["lang"] = lang
+    env.filters["head"] = head  # a probe's output is kept up to 1 MB; a page shows its start
     return env
+
+
+def _printable(value: Any) -> Any:
+    """Every value a page writes: text ``printable`` (tabs kept: a browser shows them as
+    spaces), the templates' own markup (a macro's SVG) as it is."""
+    return printable(value, tabs=True) if isinstance(value, str) and not isinstance(value, Markup) else value
 
 
 def template(name: str, lang: str = "en") -> Template:
@@ -421,12 +447,10 @@ Progress = Callable[[int, int], None]  # pages written, pages in all
 @_collector_paused()
 def write(site: Site, store: Store, out_dir: Path, progress: Progress | None = None, lang: str = "en") -> Path:
     """Write every page of the site, telling ``progress`` of each; returns index.html's path."""
-    for folder in ("students", "attempts"):
-        (out_dir / folder).mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(Path(__file__).with_name("static") / "report.css", out_dir / "report.css")
+    write_file(out_dir / "report.css", (Path(__file__).with_name("static") / "report.css").read_text())
     total = 1 + len(site.students) + len(site.attempts)
     for done, (file, html) in enumerate(_rendered(site, store, lang), 1):
-        (out_dir / file).write_text(html, encoding="utf-8")
+        write_file(out_dir / file, html)
         if progress:
             progress(done, total)
     return out_dir / "index.html"
@@ -437,14 +461,28 @@ def _rendered(site: Site, store: Store, lang: str) -> Iterator[tuple[str, str]]:
     yield "index.html", template("index.html").render(page=site.index, root="")
     student = template("student.html", lang)
     for file, page in site.students.items():
-        yield file, student.render(page=page, root="../")
+        yield file, _page(lambda page=page: student.render(page=page, root="../"), page.student, [], lang)
     attempt = template("attempt.html", lang)
     rubric_of = cache(store.rubric)
     snapshot_of = lru_cache(maxsize=32)(store.snapshot)  # attempts that share a snapshot are neighbours
     for a in site.attempts:
-        snapshot = snapshot_of(a.snapshot_digest) if a.snapshot_digest else None
-        page = attempt_page(a, rubric_of(a.rubric_id, a.rubric_digest), snapshot, site.shared.get(a.id, []), lang)
-        yield attempt_file(a), attempt.render(page=page, root="../")
+
+        def made(a: Attempt = a) -> str:
+            snapshot = snapshot_of(a.snapshot_digest) if a.snapshot_digest else None
+            page = attempt_page(a, rubric_of(a.rubric_id, a.rubric_digest), snapshot, site.shared.get(a.id, []), lang)
+            return attempt.render(page=page, root="../")
+
+        crumbs = [Named(a.student, "../" + student_file(a.student))]
+        yield attempt_file(a), _page(made, f"#{a.id} · {a.student}", crumbs, lang)
+
+
+def _page(made: Callable[[], str], title: str, crumbs: list[Named], lang: str) -> str:
+    """The page ``made`` makes, or one saying why it could not be made."""
+    try:
+        return made()
+    except (*ODD_DATA, TemplateError) as exc:  # TemplateError: a field a template asks for is missing
+        page = FailedPage(title, crumbs, first_problem(exc))
+        return template("failed.html", lang).render(page=page, root="../")
 
 
 def build(

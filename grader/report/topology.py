@@ -12,6 +12,7 @@ from ..i18n import translator
 from ..outcome import CheckResult
 from ..rubric.model import Rubric
 from ..snapshot import Snapshot
+from ..text import SHORT, head, printable
 from .charts import STATUS_CSS
 
 # Networks every engine has; drawn only when a container is on them.
@@ -112,8 +113,10 @@ NET_X, CONTAINER_X = 8, 300
 MAX_TEXT = 22
 
 
-def _short(text: str) -> str:
-    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+def _short(text: str, size: int = MAX_TEXT - 1) -> str:
+    """``text`` as drawn: ``printable`` (a bidi override drawn raw would reverse the name, an
+    escape would be a box), then cut, so that the escapes count in its length."""
+    return head(printable(text), size)
 
 
 def layout(graph: Graph) -> Picture:
@@ -129,12 +132,13 @@ def layout(graph: Graph) -> Picture:
     boxes, lines, middle, y = [], [], {}, 8.0
     for c in order:
         height = max(len(slots[c]), 1) * SLOT + 2 * PAD
-        boxes.append(Box(CONTAINER_X, y, height, _short(c), graph.details.get(c, c), graph.containers[c]))
+        title = _short(graph.details.get(c, c), SHORT)
+        boxes.append(Box(CONTAINER_X, y, height, _short(c), title, graph.containers[c]))
         middle[c] = y + height / 2
         for j, (network, label, css) in enumerate(slots[c]):
             x1, y1 = NET_X + BOX_WIDTH, n_y[network] + NET_HEIGHT / 2
             x2, y2 = CONTAINER_X, y + PAD + (j + 0.5) * SLOT
-            lines.append(Line(f"M{x1},{y1} L{x2},{y2}", label, x2 - 6, y2 - 3, "end", css))
+            lines.append(Line(f"M{x1},{y1} L{x2},{y2}", _short(label, SHORT), x2 - 6, y2 - 3, "end", css))
         y += height + 10
     right = CONTAINER_X + BOX_WIDTH
     reach = 0.0
@@ -143,14 +147,14 @@ def layout(graph: Graph) -> Picture:
         bend = 24 + 10 * abs(y2 - y1) / ROW
         reach = max(reach, bend)
         path = f"M{right},{y1} C{right + bend},{y1} {right + bend},{y2} {right},{y2}"
-        lines.append(Line(path, f"link {alias}", right + 6, y1 - 4, "start", f"link {css}"))
+        lines.append(Line(path, _short(f"link {alias}", SHORT), right + 6, y1 - 4, "start", f"link {css}"))
     height = max(y, 8 + len(graph.networks) * ROW, 40)
     return Picture(
         width=round(right + max(reach, 60) + 8),
         height=round(height),
         box_width=BOX_WIDTH,
         networks=[
-            Box(NET_X, n_y[n], NET_HEIGHT, _short(n), graph.details.get(n, n), graph.networks[n])
+            Box(NET_X, n_y[n], NET_HEIGHT, _short(n), _short(graph.details.get(n, n), SHORT), graph.networks[n])
             for n in graph.networks
         ],
         containers=boxes,

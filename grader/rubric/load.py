@@ -7,9 +7,7 @@ is composed, so that no document makes loading grow without bound or crash."""
 from __future__ import annotations
 
 import codecs
-import os
 import re
-import stat
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ import yaml
 from pydantic import ValidationError
 
 from ..errors import RubricError, UsageError
+from ..util import NotRegular, TooLarge, read_capped
 from .model import Rubric
 
 Loc = tuple[str | int, ...]
@@ -46,8 +45,16 @@ def bundled() -> dict[str, Path]:
 
 def resolve(ref: str) -> Path:
     """A rubric file's path (read() refuses what is not a regular file), or a bundled rubric's id."""
+    if not ref:  # Path("") is the current folder
+        raise UsageError("no rubric given: name a bundled rubric's id or a .yaml file")
     path = Path(ref)
-    if path.exists():
+    try:
+        path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        pass  # a bundled rubric's id, or a file that is not there
+    except OSError as exc:  # a symbolic link loop, a name too long, a folder not searchable
+        raise UsageError(f"cannot read the rubric file {ref}: {exc.strerror}") from None
+    else:
         return path
     if path.suffix in (".yaml", ".yml"):
         raise UsageError(f"no rubric file {ref}")
@@ -66,19 +73,13 @@ def read(path: Path) -> str:
     """The text of a rubric file: a regular file of at most MAX_BYTES, in UTF-8."""
     name = str(path)
     try:
-        # Non-blocking, so that a FIFO opens without waiting for a writer, and is then refused.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise RubricError([f"{name}: not a regular file"])
-            with open(fd, "rb", closefd=False) as file:
-                data = file.read(MAX_BYTES + 1)
-        finally:
-            os.close(fd)
+        data = read_capped(path, MAX_BYTES)
+    except NotRegular:
+        raise RubricError([f"{name}: not a regular file"]) from None
+    except TooLarge:
+        raise RubricError([f"{name}: larger than {MAX_BYTES} bytes; a rubric has a few KB"]) from None
     except OSError as exc:
         raise RubricError([f"{name}: cannot read: {exc.strerror or exc}"]) from None
-    if len(data) > MAX_BYTES:
-        raise RubricError([f"{name}: larger than {MAX_BYTES} bytes; a rubric has a few KB"])
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise RubricError([f"{name}:1:1: UTF-16 text (it starts with a byte order mark); save the rubric as UTF-8"])
     try:
@@ -216,8 +217,23 @@ def _locate(name: str, err: Any, marks: dict[Loc, tuple[int, int]]) -> str:
     while probe not in marks and probe:
         probe = probe[:-1]
     line, col = marks.get(probe, (1, 1))
-    message = MESSAGES.get(err["type"], err["msg"].removeprefix("Value error, "))
+    message = _scalar_type(err) or MESSAGES.get(err["type"], err["msg"].removeprefix("Value error, "))
     return f"{name}:{line}:{col}: {_path(loc)}: {message}"
+
+
+def _scalar_type(err: Any) -> str | None:
+    """What to do when YAML read a plain scalar as another type than the field's."""
+    value = err["input"]
+    if not isinstance(value, bool | int | float | str):
+        return None
+    kind = "boolean" if isinstance(value, bool) else "string" if isinstance(value, str) else "number"
+    shown = str(value).lower() if isinstance(value, bool) else repr(value)
+    if err["type"] == "string_type" and kind != "string":
+        unquoted = "yes, no, on, off as booleans" if kind == "boolean" else "1.10 as the number 1.1"
+        return f"a string, not the {kind} {shown}: put it in quotes (YAML reads {unquoted})"
+    if err["type"] == "float_type" and kind != "number":
+        return f"a number, not the {kind} {shown}"
+    return None
 
 
 def _path(loc: Loc) -> str:

@@ -5,6 +5,7 @@ schema is kept by Alembic migrations; opening a store upgrades an older database
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -15,22 +16,21 @@ from typing import Any
 
 from pydantic import TypeAdapter
 from sqlalchemy import create_engine, event, exists, func, inspect, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, defer, selectinload
 
 from .. import __version__
 from ..errors import StoreError, UsageError
+from ..facts import daemon_ids
 from ..outcome import CheckResult, Outcome
-from ..provenance import daemon
 from ..rubric.model import Rubric
 from ..snapshot import Snapshot
-from ..util import batched
+from ..util import batched, first_problem
 from .schema import AttemptRow, Base, JobRow, RubricRow, SnapshotRow, StudentRow
 
 DEFAULT_DB = "sqlite:///grader.db"
-DIALECTS = {"sqlite": sqlite, "postgresql": postgresql}  # the databases the store runs on
+BACKENDS = ("sqlite", "postgresql")  # the databases the store runs on
 MIGRATIONS = Path(__file__).with_name("migrations")
 HEAD = "0005"  # the newest migration; tests/test_store.py checks it matches migrations/versions
 
@@ -57,7 +57,7 @@ class Attempt:
     error: str | None
     checks: list[CheckResult]
     identity: str | None = None  # of an import: "verified" or "unverified" (a student key, checked or not)
-    engine_id: str | None = None  # the daemon's (grader.provenance.daemon)
+    engine_id: str | None = None  # the daemon's (grader.facts.daemon_ids)
     container_ids: tuple[str, ...] = ()
 
     @property
@@ -105,8 +105,13 @@ def _row(session: Session, model: Any, key: dict[str, Any], values: dict[str, An
 
 def _insert_missing(session: Session, table: Any, values: dict[str, Any]) -> None:
     """INSERT unless a row with the same unique key exists, safe against concurrent writers."""
-    module = DIALECTS[session.get_bind().dialect.name]
-    session.execute(module.insert(table).values(**values).on_conflict_do_nothing())
+    dialect = session.get_bind().dialect.name
+    # Each dialect's module is imported when used: PostgreSQL's is a tenth of a grade's imports.
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # _backend admits SQLite and PostgreSQL only
+        from sqlalchemy.dialects.postgresql import insert
+    session.execute(insert(table).values(**values).on_conflict_do_nothing())
 
 
 def _first_line(exc: BaseException) -> str:
@@ -131,7 +136,7 @@ def _backend(url: str) -> str:
     except ArgumentError:
         raise ValueError(f"not a database URL: {supported}") from None
     backend = parsed.get_backend_name()
-    if backend not in DIALECTS:
+    if backend not in BACKENDS:
         raise ValueError(f"{backend} is not supported: {supported}")
     if backend == "sqlite" and parsed.database in (None, "", ":memory:"):
         raise ValueError("an in-memory database keeps nothing: name a file, e.g. sqlite:///grader.db")
@@ -205,16 +210,20 @@ class Store:
                     self.engine = create_engine(self.url, creator=_read_only_sqlite(self.url, database))
                 _sqlite_setup(self.engine, read_only)
             with self.engine.connect() as connection:
-                with connection.begin():  # a read: the common case takes no write lock
-                    tables, current = _revision(connection)
-                    foreign = _foreign(connection, tables) if current is None else None
-                if foreign:
-                    raise StoreError(f"{self.url} is not a grader results database: {foreign}")
+                current = _schema_version(connection)
+                holds_results = current is not None
+                if current is None:  # no version row: a new database, grader 0.1's, or another's
+                    with connection.begin():
+                        tables, current = _revision(connection)
+                        foreign = _foreign(connection, tables) if current is None else None
+                    if foreign:
+                        raise StoreError(f"{self.url} is not a grader results database: {foreign}")
+                    holds_results = "attempts" in tables
                 if current != HEAD and read_only:
                     raise StoreError(
                         f"the results database {self.url} has schema {current or 'of grader 0.1'}, not {HEAD}: "
                         "open it once with a grader that may write it (grade, regrade) to upgrade it"
-                        if "attempts" in tables
+                        if holds_results
                         else f"the results database {self.url} holds no results yet (grade someone first)"
                     )
                 if current != HEAD:
@@ -247,7 +256,7 @@ class Store:
         with self._session("store the attempt", write=True, job=job) as session:
             attempt = self._attempt(session, student, rubric, source, graded_at)
             attempt.identity = identity
-            engine_id, container_ids = daemon(snapshot)
+            engine_id, container_ids = daemon_ids(snapshot)
             attempt.engine_id, attempt.container_ids = engine_id, json.dumps(container_ids)
             if once:  # before the snapshot's body (about 50 KB) is sent for nothing
                 self._refuse_known(session, attempt.student, rubric.id, snapshot.digest)
@@ -411,7 +420,11 @@ class Store:
             row = session.get(SnapshotRow, digest)
             if row is None:
                 raise StoreError(f"no snapshot {digest[:12]} in {self.url}")
-            return Snapshot.from_json(row.body)
+            body = row.body
+        try:
+            return Snapshot.from_json(body)
+        except ValueError as exc:  # a row damaged or written by hand: the attempt's error, never the class's
+            raise StoreError(f"snapshot {digest[:12]} in {self.url} cannot be read ({first_problem(exc)})") from None
 
     def snapshot_texts(self, digests: Iterable[str]) -> Iterator[str]:
         """The stored JSON of the snapshots with these digests, read in chunks (for regrade)."""
@@ -523,6 +536,7 @@ class Encoded:
 
 
 _RESULTS = TypeAdapter(list[CheckResult])
+_IDS = TypeAdapter(list[str])
 
 
 def encode(outcome: Outcome) -> Encoded:
@@ -531,12 +545,18 @@ def encode(outcome: Outcome) -> Encoded:
 
 def _attempt(row: AttemptRow, checks: bool) -> Attempt:
     graded_at = row.graded_at if row.graded_at.tzinfo else row.graded_at.replace(tzinfo=UTC)  # SQLite drops tz
-    error, results = row.error, []
+    error, results, score, max_score = row.error, [], row.score, row.max_score
     if checks:
         try:
             results = _RESULTS.validate_json(row.results)
         except ValueError as exc:  # one damaged row is that attempt's error, never the class's
             error = f"its stored results cannot be read ({_first_line(exc)})"
+    if not all(isinstance(n, int | float) and math.isfinite(n) for n in (score, max_score)):
+        error, score, max_score = "its stored score cannot be read", 0.0, 0.0
+    try:
+        container_ids = tuple(_IDS.validate_json(row.container_ids))
+    except ValueError:
+        error, container_ids = "its stored container IDs cannot be read", ()
     return Attempt(
         id=row.id,
         student=row.student.name,
@@ -546,15 +566,26 @@ def _attempt(row: AttemptRow, checks: bool) -> Attempt:
         source=row.source,
         graded_at=graded_at,
         grader_version=row.grader_version,
-        score=row.score,
-        max_score=row.max_score,
+        score=score,
+        max_score=max_score,
         snapshot_digest=row.snapshot_digest,
         error=error,
         checks=results,
         identity=row.identity,
         engine_id=row.engine_id,
-        container_ids=tuple(json.loads(row.container_ids)),
+        container_ids=container_ids,
     )
+
+
+def _schema_version(connection: Connection) -> str | None:
+    """The schema's revision, by one query of Alembic's version row (Alembic itself is loaded
+    only to migrate); None where that query fails (no version table: a new database, one from
+    grader 0.1, another program's), and the caller reads the tables to tell."""
+    try:
+        with connection.begin():  # a read: the common case takes no write lock
+            return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except SQLAlchemyError:
+        return None
 
 
 def _revision(connection: Connection) -> tuple[set[str], str | None]:

@@ -50,7 +50,7 @@ class AttemptRow(Base):
     identity: Mapped[str | None] = mapped_column(String(10), nullable=True)
     # The daemon the snapshot came from, to find two students' attempts from one daemon: the
     # engine's ID (older snapshots have none) and the JSON list of the student's containers'
-    # IDs (grader.provenance.daemon). Read with every attempt, without its snapshot.
+    # IDs (grader.facts.daemon_ids). Read with every attempt, without its snapshot.
     engine_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     container_ids: Mapped[str] = mapped_column(Text, default="[]")
     graded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

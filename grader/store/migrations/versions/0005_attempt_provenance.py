@@ -35,7 +35,7 @@ def upgrade() -> None:
 
 
 def _daemon(snapshot: dict) -> tuple[str | None, list[str]]:
-    """As grader.provenance.daemon reads a snapshot (a migration keeps its own copy: the
+    """As grader.facts.daemon_ids reads a snapshot (a migration keeps its own copy: the
     grader's code may change after it), wary of any shape: bundles imported before their
     shape was checked may hold anything."""
     engine = snapshot.get("engine")
