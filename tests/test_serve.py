@@ -244,6 +244,25 @@ def test_the_dashboard_needs_the_instructor_token(live: Class) -> None:
         assert client.get(f"{live.url}/").status_code == 200
 
 
+def test_the_report_pages_are_served_under_the_login(live: Class) -> None:
+    """The board links the latest attempt's page, which links the student's page, which links
+    each attempt: the pages grader report writes, served live."""
+    assert live.post(live.bundle("ani"), "ani").status_code == 200
+    with logged_in() as client:
+        assert client.get(f"{live.url}/attempts/1.html").status_code == 303  # the login first
+        login(live, client)
+        board = client.get(f"{live.url}/").text
+        href = board.split('<tr id="s0"><th><a href="')[1].split('"')[0]
+        assert href == "attempts/1.html?lang=en"
+        attempt = client.get(f"{live.url}/{href}")
+        assert attempt.status_code == 200 and "Attempt #1 · ani" in attempt.text
+        student_href = attempt.text.split('class="crumbs">')[1].split('<a href="')[2].split('"')[0]
+        student = client.get(f"{live.url}/attempts/{student_href}")
+        assert student.status_code == 200 and 'href="../attempts/1.html"' in student.text
+        assert client.get(f"{live.url}/students/nobody.html").status_code == 404
+        assert client.get(f"{live.url}/attempts/99.html").status_code == 404
+
+
 def test_the_dashboard_is_in_indonesian(live: Class) -> None:
     with logged_in() as client:
         login(live, client)

@@ -40,7 +40,7 @@ from ..outcome import CheckResult
 from ..provenance import NOT_VERIFIED, attempt_identity, identity, same_daemon, shared_by
 from ..rubric.model import Rubric
 from ..snapshot import ProbeResult, Snapshot
-from ..standing import Mode, Standing, standings
+from ..standing import Mode, Standing, standing, standings
 from ..store import Attempt, Store
 from ..text import bounded, head, printable
 from ..util import first_problem, write_file
@@ -351,6 +351,14 @@ def _student_section(
         history=charts.timeline(points),
         attempts=links,
     )
+
+
+def student_page(
+    name: str, rubric: Rubric, attempts: list[Attempt], shared: dict[int, list[str]], lang: str = "en"
+) -> StudentPage:
+    """One student's page for one rubric, from their ``attempts`` (the live server's)."""
+    s = standing(name, attempts, rubric.mode)
+    return StudentPage(name, [_student_section(rubric, rubric.mode, s, shared, lang)] if attempts else [])
 
 
 def attempt_page(

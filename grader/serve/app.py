@@ -40,7 +40,6 @@ from ..bundle import MAX_FILE
 from ..errors import BundleError, StoreError
 from ..i18n import LANGS
 from ..importing import Importer, Refused
-from ..provenance import daemon_idents
 from ..text import printable
 
 if TYPE_CHECKING:
@@ -224,10 +223,21 @@ def create_app(live: Live) -> Starlette:
     @page
     async def attempt(request: Request) -> Response:
         try:
-            attempt_id = int(request.path_params["attempt_id"])
+            attempt_id = int(request.path_params["attempt_id"].removesuffix(".html"))
             html = await run_in_threadpool(_attempt_html, live, attempt_id, _lang(request))
         except (ValueError, StoreError):
             return HTMLResponse("no such attempt", 404)
+        return HTMLResponse(html)
+
+    @page
+    async def student(request: Request) -> Response:
+        name = live.board.files.get(f"students/{request.path_params['file']}")
+        if name is None:
+            return HTMLResponse("no such student", 404)
+        try:
+            html = await run_in_threadpool(_student_html, live, name, _lang(request))
+        except StoreError:
+            return HTMLResponse("the results store cannot be read now", 503)
         return HTMLResponse(html)
 
     async def login(request: Request) -> Response:
@@ -286,6 +296,7 @@ def create_app(live: Live) -> Starlette:
         Route("/index.html", home),
         Route("/events", events),
         Route("/attempts/{attempt_id}", attempt),
+        Route("/students/{file}", student),
         Route("/login", login, methods=["GET", "POST"]),
         Route("/logout", logout, methods=["POST"]),
         Route("/report.css", stylesheet),
@@ -380,10 +391,18 @@ def _attempt_html(live: Live, attempt_id: int, lang: str) -> str:
     attempt = live.store.attempt(attempt_id)
     rubric = live.store.rubric(attempt.rubric_id, attempt.rubric_digest)
     snapshot = live.store.snapshot(attempt.snapshot_digest) if attempt.snapshot_digest else None
-    board = live.board
-    same = sorted(set().union(*(board.owners.get(i, set()) for i in daemon_idents(attempt))) - {attempt.student})
-    page = attempt_page(attempt, rubric, snapshot, same, lang)
+    page = attempt_page(attempt, rubric, snapshot, live.board.sharing(attempt), lang)
     return _template("attempt.html", lang).render(page=page, root="../")
+
+
+def _student_html(live: Live, name: str, lang: str) -> str:
+    from ..report import student_page
+
+    board = live.board
+    attempts = live.store.attempts(board.rubric.id, name)
+    shared = {a.id: others for a in attempts if (others := board.sharing(a))}
+    page = student_page(name, board.rubric, attempts, shared, lang)
+    return _template("student.html", lang).render(page=page, root="../")
 
 
 def _headed(response: Response) -> Response:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from ..i18n import translator
 from ..provenance import daemon_idents
+from ..report import attempt_file, student_file
 from ..report.charts import STATUS_CSS
 
 if TYPE_CHECKING:
@@ -66,6 +67,7 @@ class Board:
         self.rubric, self.stuck_after = rubric, stuck_after
         self.places = {name: Place(name) for name in students}
         self.keys = {name: f"s{i}" for i, name in enumerate(students)}
+        self.files = {student_file(name): name for name in students}  # the report's student pages
         self.owners: dict[str, set[str]] = {}  # daemon ident -> students
 
     def add(self, attempt: Attempt) -> set[str]:
@@ -90,6 +92,11 @@ class Board:
             place.best, place.rose_at = attempt.score, attempt.graded_at
         return changed
 
+    def sharing(self, attempt: Attempt) -> list[str]:
+        """The other students with an attempt from the daemon of ``attempt``."""
+        owners = (self.owners.get(ident, set()) for ident in daemon_idents(attempt))
+        return sorted(set().union(*owners) - {attempt.student})
+
     def stuck(self, place: Place, now: datetime) -> bool:
         latest = place.latest
         if latest is None or place.rose_at is None or latest.score >= latest.max_score:
@@ -100,7 +107,7 @@ class Board:
         _ = translator(lang)
         place = self.places[student]
         latest, now = place.latest, now or datetime.now(UTC)
-        shared = sorted(set().union(*(self.owners.get(i, set()) for i in place.idents)) - {student})
+        shared = sorted(set().union(*(self.owners.get(i, set()) for i in place.idents)) - {student})  # any attempt's
         if latest is None:
             blank = [Cell("", c.title_in(lang)) for _, c in self.rubric.checks()]
             return RowView(self.keys[student], student, "", "", "", blank, "", _("not connected yet"), shared)
@@ -115,7 +122,7 @@ class Board:
         return RowView(
             key=self.keys[student],
             student=student,
-            href=f"attempts/{latest.id}",
+            href=attempt_file(latest),
             step=task.title_in(lang) if task else "✔",
             score=f"{latest.score:g}/{latest.max_score:g}",
             cells=cells,
