@@ -12,6 +12,7 @@ import atexit
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from bench import images, labs
@@ -19,6 +20,9 @@ from bench.daemon import BenchDaemon
 from bench.engines import DEFAULT, ENGINES
 from bench.postgres import BenchPostgres
 from bench.system import ensure_packages
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 _started: list[BenchDaemon | BenchPostgres] = []
 
@@ -128,3 +132,17 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'grader.db'}"
     return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Headless Chromium (Debian's), for the tests that look at pages as a browser draws them."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield chromium
+        chromium.close()

@@ -11,7 +11,6 @@ import json
 import os
 import re
 import sqlite3
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -19,7 +18,7 @@ from urllib.parse import unquote, urlparse
 import pytest
 from click.testing import CliRunner
 from markupsafe import escape
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from grader import report
 from grader.cli import main
@@ -128,17 +127,6 @@ def test_cli_writes_the_site(tmp_path: Path) -> None:
 
 
 # -- in a real browser ----------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")

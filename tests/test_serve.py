@@ -25,6 +25,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 import uvicorn
+from playwright.sync_api import Browser
 from test_imports import DAEMON_SIDE
 
 from grader.bundle import encoded, sealed
@@ -395,45 +396,35 @@ def until(page, expression: str, timeout: float = 5.0) -> None:
 
 
 @pytest.mark.browser
-def test_the_board_changes_live_and_escapes_student_text_in_chromium(live: Class) -> None:
-    from playwright.sync_api import sync_playwright
+def test_the_board_changes_live_and_escapes_student_text_in_chromium(live: Class, browser: Browser) -> None:
+    page = browser.new_page()
+    problems: list[str] = []
+    page.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.goto(f"{live.url}/")
+    page.fill("input[name=token]", TOKEN)
+    page.click("button")
+    page.wait_for_selector("table.live")
+    row = page.locator("tr#s2")  # the roster's third name
+    assert row.locator("th").inner_text() == XSS
+    assert "not connected yet" in row.inner_text()
+    until(page, "document.body.dataset.changes >= 1")  # the stream's first full board
 
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            page = chromium.new_page()
-            problems: list[str] = []
-            page.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
-            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-            page.goto(f"{live.url}/")
-            page.fill("input[name=token]", TOKEN)
-            page.click("button")
-            page.wait_for_selector("table.live")
-            row = page.locator("tr#s2")  # the roster's third name
-            assert row.locator("th").inner_text() == XSS
-            assert "not connected yet" in row.inner_text()
-            until(page, "document.body.dataset.changes >= 1")  # the stream's first full board
+    # A submission under the <script> name with a <script> network: the row changes live.
+    posted = time.monotonic()
+    answer = live.post(live.bundle(XSS, network=XSS), XSS)
+    assert answer.status_code == 200, answer.text
+    until(page, "document.querySelector('tr#s2 td.num').textContent.includes('/')")
+    seen = time.monotonic() - posted
+    assert seen < 1.0, f"the row changed {seen:.2f} s after the POST"
+    assert row.locator("th a").inner_text() == XSS
+    assert row.locator(".cell.p").count() >= 1
 
-            # A submission under the <script> name with a <script> network: the row changes live.
-            posted = time.monotonic()
-            answer = live.post(live.bundle(XSS, network=XSS), XSS)
-            assert answer.status_code == 200, answer.text
-            until(page, "document.querySelector('tr#s2 td.num').textContent.includes('/')")
-            seen = time.monotonic() - posted
-            assert seen < 1.0, f"the row changed {seen:.2f} s after the POST"
-            assert row.locator("th a").inner_text() == XSS
-            assert row.locator(".cell.p").count() >= 1
-
-            row.locator("th a").click()  # the attempt's page, as grader report renders it
-            page.wait_for_selector("h1")
-            assert XSS in page.inner_text("h1")
-            assert XSS in page.content().replace("&lt;", "<").replace("&gt;", ">")
-            assert page.evaluate("window.__xss") is None and problems == []
-        finally:
-            chromium.close()
+    row.locator("th a").click()  # the attempt's page, as grader report renders it
+    page.wait_for_selector("h1")
+    assert XSS in page.inner_text("h1")
+    assert XSS in page.content().replace("&lt;", "<").replace("&gt;", ">")
+    assert page.evaluate("window.__xss") is None and problems == []
 
 
 # -- several server processes ---------------------------------------------------------------
