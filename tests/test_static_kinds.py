@@ -10,7 +10,7 @@ import json
 
 import pytest
 from bench.daemon import BenchDaemon
-from recorded.record import RUBRIC, VOLUMES
+from recorded.record import RUBRIC, clean
 
 from grader.errors import RubricError
 from grader.evaluate import evaluate, localised
@@ -241,6 +241,6 @@ def test_static_kinds_on_the_bench(daemon: BenchDaemon) -> None:
     try:
         results = run_cases(load(str(RUBRIC)), daemon.host, lambda port: None)
     finally:
-        daemon.docker("volume", "rm", "-f", *VOLUMES)
+        clean(daemon)
     assert [(r.name, r.failing, r.broken) for r in results if not r.held] == []
     assert [r.name for r in results] == ["reference", *(m.name for m in load(str(RUBRIC)).mistakes)]

@@ -27,7 +27,10 @@ from bench.system import ensure_packages  # noqa: E402
 from grader.collect import collect  # noqa: E402
 
 RUBRIC = HERE / "static-kinds.yaml"
-VOLUMES = ("webdata",)  # the named volumes the cases make, removed between them
+# What the cases make besides containers and networks: a named volume, and the host folders
+# Docker creates for a bind mount whose source is missing.
+VOLUMES = ("webdata",)
+HOST_FOLDERS = (Path("/tmp/grader-app-2"), Path("/tmp/grader-data"))
 
 
 def cases() -> dict[str, list[str]]:
@@ -38,10 +41,18 @@ def cases() -> dict[str, list[str]]:
     return found
 
 
-def play(daemon: BenchDaemon, commands: list[str]) -> None:
-    """On a clean daemon, as a student types them (a mistake's command may fail)."""
+def clean(daemon: BenchDaemon) -> None:
+    """Remove what the cases made: containers, networks, the volume and the (empty) host folders."""
     daemon.reset()
     daemon.docker("volume", "rm", "-f", *VOLUMES)
+    for folder in HOST_FOLDERS:
+        if folder.is_dir():
+            folder.rmdir()
+
+
+def play(daemon: BenchDaemon, commands: list[str]) -> None:
+    """On a clean daemon, as a student types them (a mistake's command may fail)."""
+    clean(daemon)
     for command in commands:
         done = daemon.docker(*shlex.split(command)[1:], check=False)
         if done.returncode:
@@ -60,8 +71,7 @@ def main() -> None:
                 snapshot = collect(docker_host=daemon.host)
                 (HERE / "static-kinds" / f"{name}@{engine}.json").write_text(snapshot.to_json() + "\n")
                 print(f"recorded {name}@{engine}")
-            daemon.reset()
-            daemon.docker("volume", "rm", "-f", *VOLUMES)
+            clean(daemon)
         finally:
             daemon.stop()
 
