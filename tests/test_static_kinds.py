@@ -15,6 +15,8 @@ from recorded.record import RUBRIC, clean
 from grader.errors import RubricError
 from grader.evaluate import evaluate, localised
 from grader.outcome import Outcome
+from grader.report import topology
+from grader.report.charts import STATUS_CSS
 from grader.rubric import load, parse
 from grader.selftest import run_cases
 from grader.snapshot import Snapshot
@@ -121,6 +123,12 @@ def test_the_reference_says_what_it_found() -> None:
 def in_indonesian(outcome: Outcome) -> dict[str, tuple[str, str]]:
     rubric = load(str(RUBRIC))
     return {c.id: (c.message, c.hint) for c in localised(outcome.checks, rubric, "id")}
+
+
+def test_the_expected_topology_shows_the_static_address() -> None:
+    outcome = graded("mistake-1", "20.10")
+    drawn = topology.expected(load(str(RUBRIC)), outcome.checks).attachments
+    assert ("db", "back", "172.30.0.10", STATUS_CSS["failed"]) in drawn
 
 
 def test_the_messages_are_said_in_indonesian() -> None:
