@@ -331,8 +331,8 @@ def static_addresses(endpoint: dict[str, Any]) -> list[str]:
 
 
 def network_mode_named(snapshot: Snapshot, container: Container) -> str:
-    """Its network mode, ``container:ID`` said with the other container's name, and a
-    pre-1.41 ``default`` said as ``bridge``."""
+    """Its network mode, ``container:ID`` said with the other container's name, and Docker
+    20.10's ``default`` (no ``--network`` given) said as ``bridge``, as later engines say it."""
     mode = network_mode(container)
     if mode == "default":
         return "bridge"
