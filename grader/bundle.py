@@ -220,14 +220,21 @@ def _inflate(data: bytes, bad: Callable[[str], BundleError]) -> bytes:
 # nothing is converted). Only checked: the snapshot keeps its JSON as the daemon gave it.
 
 
+class _EndpointIPAM(TypedDict, total=False):
+    IPv4Address: str | None
+    IPv6Address: str | None
+
+
 class _Endpoint(TypedDict, total=False):
     IPAddress: str | None
     Aliases: list[str] | None
     DNSNames: list[str] | None
+    IPAMConfig: _EndpointIPAM | None
 
 
 class _Binding(TypedDict, total=False):
     HostPort: str | None
+    HostIp: str | None
 
 
 _Ports = dict[str, list[_Binding] | None] | None
@@ -252,6 +259,15 @@ class _HostConfig(TypedDict, total=False):
     Links: list[str] | None
     NetworkMode: str | None
     PortBindings: _Ports
+    Tmpfs: dict[str, str] | None
+
+
+class _Mount(TypedDict, total=False):
+    Type: str
+    Name: str
+    Source: str
+    Destination: str
+    RW: bool
 
 
 class _NetworkSettings(TypedDict, total=False):
@@ -268,6 +284,16 @@ class _Container(TypedDict, total=False):
     State: Required[_State]
     HostConfig: Required[_HostConfig]
     NetworkSettings: Required[_NetworkSettings]
+    Mounts: list[_Mount] | None
+
+
+class _Subnet(TypedDict, total=False):
+    Subnet: str
+    Gateway: str
+
+
+class _IPAM(TypedDict, total=False):
+    Config: list[_Subnet] | None
 
 
 class _Network(TypedDict, total=False):
@@ -275,6 +301,11 @@ class _Network(TypedDict, total=False):
     Id: Required[str]
     Driver: Required[str]
     Containers: dict[str, dict[str, Any]] | None
+    Internal: bool
+    EnableIPv6: bool
+    Attachable: bool
+    Labels: dict[str, str] | None
+    IPAM: _IPAM | None
 
 
 class _Image(TypedDict, total=False):

@@ -9,7 +9,8 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Any, get_args
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
 import click
 from pydantic import BaseModel
@@ -29,6 +30,10 @@ def _cell(text: str) -> str:
 
 
 def _type_name(annotation: Any) -> str:
+    if get_origin(annotation) is Annotated:  # a validated type, e.g. an address: its base type
+        return _type_name(get_args(annotation)[0])
+    if get_origin(annotation) in (Union, UnionType):
+        return " | ".join("None" if a is type(None) else _type_name(a) for a in get_args(annotation))
     if isinstance(annotation, type) and not get_args(annotation):
         return annotation.__name__
     return re.sub(r"\b(?:\w+\.)+(\w+)", r"\1", str(annotation))

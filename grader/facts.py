@@ -8,6 +8,7 @@ list, ``Name`` a number): a value of the wrong type reads as missing, never as a
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -255,16 +256,114 @@ def links_of(container: Container) -> list[tuple[str, str]]:
     return pairs
 
 
-def published(container: Container) -> dict[str, list[str]]:
-    """Container port -> host ports asked for (HostConfig) or bound (NetworkSettings)."""
-    found: dict[str, dict[str, None]] = {}  # dicts as ordered sets: linear in the bindings
+def bindings(container: Container) -> dict[str, list[tuple[str, str]]]:
+    """Container port -> (host address, host port) asked for (HostConfig) or bound
+    (NetworkSettings); the address is empty where the student gave none (every address)."""
+    found: dict[str, dict[tuple[str, str], None]] = {}  # dicts as ordered sets: linear in the bindings
     for source in (_at(container, "HostConfig", "PortBindings"), _at(container, "NetworkSettings", "Ports")):
-        for port, bindings in _object(source).items():
-            for binding in bindings if isinstance(bindings, list) else []:
+        for port, each in _object(source).items():
+            for binding in each if isinstance(each, list) else []:
                 host_port = _text(_at(binding, "HostPort"))
                 if host_port:
-                    found.setdefault(port, {})[host_port] = None
-    return {port: list(host_ports) for port, host_ports in found.items()}
+                    found.setdefault(port, {})[(_text(_at(binding, "HostIp")), host_port)] = None
+    return {port: list(pairs) for port, pairs in found.items()}
+
+
+def published(container: Container) -> dict[str, list[str]]:
+    """Container port -> the host ports it is published on."""
+    return {port: list(dict.fromkeys(p for _, p in pairs)) for port, pairs in bindings(container).items()}
+
+
+def on_address(host_ip: str, wanted: str) -> bool:
+    """A binding on ``host_ip`` listens on ``wanted``: the same address, or none given (every
+    address) when ``wanted`` is 0.0.0.0 or ``::``."""
+    if not host_ip:
+        return same_address(wanted, "0.0.0.0") or same_address(wanted, "::")
+    return same_address(host_ip, wanted)
+
+
+def same_address(a: str, b: str) -> bool:
+    """Two spellings of one address (``::`` and ``0::0``); a malformed one (a forged bundle's) is none."""
+    try:
+        return ipaddress.ip_address(a) == ipaddress.ip_address(b)
+    except ValueError:
+        return False
+
+
+def same_subnet(a: str, b: str) -> bool:
+    try:
+        return ipaddress.ip_network(a, strict=False) == ipaddress.ip_network(b, strict=False)
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class Mount:
+    """What is mounted at a path in a container: its type (bind, volume, tmpfs), its source (a
+    host path, a volume's name, nothing for a tmpfs) and whether it is read-only."""
+
+    type: str
+    source: str
+    destination: str
+    read_only: bool
+
+    def __str__(self) -> str:
+        return " ".join(filter(None, [self.type, self.source, "ro" if self.read_only else "rw"]))
+
+
+def mounts(container: Container) -> list[Mount]:
+    """Its mounts: ``-v`` and ``--mount`` ones, and the ``--tmpfs`` ones, which only HostConfig has."""
+    found = []
+    for each in _at(container, "Mounts") if isinstance(_at(container, "Mounts"), list) else []:
+        kind = _text(_at(each, "Type"))
+        source = _text(_at(each, "Name" if kind == "volume" else "Source"))
+        found.append(Mount(kind, source, _text(_at(each, "Destination")), _at(each, "RW") is False))
+    seen = {m.destination for m in found}
+    for destination, options in _object(_at(container, "HostConfig", "Tmpfs")).items():
+        if destination not in seen:
+            found.append(Mount("tmpfs", "", destination, "ro" in _text(options).split(",")))
+    return found
+
+
+def static_addresses(endpoint: dict[str, Any]) -> list[str]:
+    """The addresses a container was given on a network (``--ip``, ``--ip6``), not the ones drawn."""
+    return [a for key in ("IPv4Address", "IPv6Address") if (a := _text(_at(endpoint, "IPAMConfig", key)))]
+
+
+def network_mode_named(snapshot: Snapshot, container: Container) -> str:
+    """Its network mode, ``container:ID`` said with the other container's name, and Docker
+    20.10's ``default`` (no ``--network`` given) said as ``bridge``, as later engines say it."""
+    mode = network_mode(container)
+    if mode == "default":
+        return "bridge"
+    if mode.startswith("container:"):
+        other = mode.removeprefix("container:")
+        named = next((name_of(c) for c in snapshot.containers if _id(c) == other), other)
+        return f"container:{named}"
+    return mode
+
+
+def network_options(network: dict[str, Any]) -> dict[str, Any]:
+    """A network's options as ``docker network create`` takes them: internal, ipv6, attachable,
+    labels, and each subnet with its gateway (the subnet's first address where IPAM gives none,
+    as Docker's default IPAM chooses it and Docker 20.10 leaves it out)."""
+    subnets = {}
+    for config in _at(network, "IPAM", "Config") if isinstance(_at(network, "IPAM", "Config"), list) else []:
+        subnet, gateway = _text(_at(config, "Subnet")), _text(_at(config, "Gateway"))
+        if not gateway:
+            try:
+                gateway = str(next(ipaddress.ip_network(subnet, strict=False).hosts()))
+            except (ValueError, StopIteration):
+                gateway = ""
+        subnets[subnet] = gateway
+    labels = _object(_at(network, "Labels"))
+    return {
+        "internal": _at(network, "Internal") is True,
+        "ipv6": _at(network, "EnableIPv6") is True,
+        "attachable": _at(network, "Attachable") is True,
+        "labels": {k: v for k, v in labels.items() if isinstance(v, str)},
+        "subnets": subnets,
+    }
 
 
 def engine_facts(snapshot: Snapshot) -> dict[str, str | None]:

@@ -438,6 +438,41 @@ MALFORMED = {
         lambda b: b["snapshot"]["networks"][0].update(Name=None),
         "networks.0.Name: Input should be a valid string",
     ),
+    # What the mount, published_port, network, attached and container kinds read.
+    "mounts": (
+        lambda b: _first_container(b).update(Mounts="/data"),
+        "containers.0.Mounts: Input should be a valid list",
+    ),
+    "mount-rw": (
+        lambda b: _first_container(b).update(Mounts=[{"Destination": "/data", "RW": "no"}]),
+        "containers.0.Mounts.0.RW: Input should be a valid boolean",
+    ),
+    "tmpfs": (
+        lambda b: _first_container(b)["HostConfig"].update(Tmpfs=["/run"]),
+        "containers.0.HostConfig.Tmpfs: Input should be a valid dictionary",
+    ),
+    "host-ip": (
+        lambda b: _first_container(b)["HostConfig"].update(PortBindings={"80/tcp": [{"HostIp": 0, "HostPort": "81"}]}),
+        "HostIp: Input should be a valid string",
+    ),
+    "static-ip": (
+        lambda b: next(iter(_first_container(b)["NetworkSettings"]["Networks"].values())).update(
+            IPAMConfig={"IPv4Address": 10}
+        ),
+        "IPAMConfig.IPv4Address: Input should be a valid string",
+    ),
+    "network-internal": (
+        lambda b: b["snapshot"]["networks"][0].update(Internal="yes"),
+        "networks.0.Internal: Input should be a valid boolean",
+    ),
+    "network-labels": (
+        lambda b: b["snapshot"]["networks"][0].update(Labels={"tier": 1}),
+        "networks.0.Labels.tier: Input should be a valid string",
+    ),
+    "network-subnets": (
+        lambda b: b["snapshot"]["networks"][0].update(IPAM={"Config": "172.30.0.0/24"}),
+        "networks.0.IPAM.Config: Input should be a valid list",
+    ),
     "probe-output": (
         lambda b: next(iter(b["snapshot"]["probes"].values())).update(output=["PONG"]),
         ".output: Input should be a valid string",

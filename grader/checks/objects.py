@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import difflib
+import ipaddress
 from collections.abc import Callable
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field, model_validator
 
 from .. import facts
 from ..facts import Container, Selector
 from ..i18n import Text
 from ..snapshot import Snapshot
 from .regex import Regex, regex
-from .registry import Params, Verdict, check_kind
+from .registry import Params, Verdict, added, check_kind
 
 
 def _near(message: Text, name: str, candidates: list[str]) -> Text:
@@ -47,10 +49,96 @@ def missing_container(selector: Selector, snapshot: Snapshot) -> Verdict:
     )
 
 
+def _address(value: str) -> str:
+    return str(ipaddress.ip_address(value))
+
+
+def _subnet(value: str) -> str:
+    return str(ipaddress.ip_network(value))
+
+
+Address = Annotated[str, AfterValidator(_address)]  # an IPv4 or IPv6 address, e.g. 172.30.0.10
+Subnet = Annotated[str, AfterValidator(_subnet)]  # e.g. 172.30.0.0/24 (no host bits set)
+
+
+def _shown(value: Any) -> str:
+    """A fact as a rubric writes it: ``true``, ``tier=back``, ``none``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items()) or "none"
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) or "none"
+    return str(value) if value else "none"
+
+
+def _joined(texts: list[Text]) -> Text:
+    """Several sentences as one, each still translatable."""
+    joined = texts[0]
+    for text in texts[1:]:
+        joined = Text("{first}; {then}", first=joined, then=text)
+    return joined
+
+
 class NetworkParams(Params):
     name: str = Field(description="network name, e.g. backend-network")
     driver: str = Field("bridge", description="expected driver")
     exists: bool = Field(True, description="false: the network must NOT exist")
+    internal: bool | None = added(None, "true: made with --internal (no way out of it); false: not")
+    subnet: Subnet | None = added(None, "a subnet it has (--subnet), e.g. 172.30.0.0/24")
+    gateway: Address | None = added(None, "a gateway it has (--gateway), e.g. 172.30.0.1")
+    ipv6: bool | None = added(None, "true: made with --ipv6; false: not")
+    attachable: bool | None = added(None, "true: made with --attachable; false: not")
+    labels: dict[str, str] = added({}, "labels it must have (--label KEY=VALUE); others may be there too")
+
+    @model_validator(mode="after")
+    def _options_of_an_existing_one(self) -> NetworkParams:
+        if not self.exists and self.options():
+            raise ValueError(f"{', '.join(self.options())}: options of a network that exists, not with exists: false")
+        return self
+
+    def options(self) -> dict[str, Any]:
+        """The options asked for, as named in the rubric."""
+        asked = {k: getattr(self, k) for k in ("internal", "subnet", "gateway", "ipv6", "attachable")}
+        return {k: v for k, v in {**asked, "labels": self.labels}.items() if v not in (None, {})}
+
+    def flags(self) -> list[str]:
+        """``docker network create``'s options that make such a network."""
+        flags = [] if self.driver == "bridge" else [f"--driver {self.driver}"]
+        flags += [f"--{k}" for k in ("internal", "ipv6", "attachable") if getattr(self, k)]
+        flags += [f"--{k} {getattr(self, k)}" for k in ("subnet", "gateway") if getattr(self, k)]
+        return flags + [f"--label {k}={v}" for k, v in self.labels.items()]
+
+
+def _network_options(p: NetworkParams, found: dict[str, Any]) -> tuple[dict[str, Any], list[Text]]:
+    """The asked options as the network has them, and a sentence for each that differs."""
+    have = facts.network_options(found)
+    subnets: dict[str, str] = have["subnets"]
+    actual: dict[str, Any] = {}
+    differ = []
+    for option, wanted in p.options().items():
+        if option == "subnet":
+            actual[option] = [s for s in subnets if s]
+            met = any(facts.same_subnet(s, wanted) for s in subnets)
+        elif option == "gateway":
+            actual[option] = [g for g in subnets.values() if g]
+            met = any(facts.same_address(g, wanted) for g in subnets.values())
+        elif option == "labels":
+            actual[option] = {k: have["labels"][k] for k in wanted if k in have["labels"]}
+            met = actual[option] == wanted
+        else:
+            actual[option] = have[option]
+            met = actual[option] == wanted
+        if not met:
+            differ.append(
+                Text(
+                    "{option} is {actual}, not {expected}",
+                    option=option,
+                    actual=_shown(actual[option]),
+                    expected=_shown(wanted),
+                )
+            )
+    return actual, differ
 
 
 @check_kind("network", NetworkParams)
@@ -79,12 +167,28 @@ def network_exists(p: NetworkParams, snapshot: Snapshot) -> Verdict:
             hint=Text("create it: docker network create {name}", name=p.name),
         )
     driver = found.get("Driver")
+    expected = {"name": p.name, "driver": p.driver, **p.options()}
+    actual = {"name": p.name, "driver": driver}
+    if driver != p.driver or not p.options():
+        return Verdict(
+            driver == p.driver,
+            expected=expected,
+            actual=actual,
+            message=Text("network {name} uses driver {driver}", name=p.name, driver=driver),
+            hint="" if driver == p.driver else Text("recreate it with --driver {driver}", driver=p.driver),
+        )
+    options, differ = _network_options(p, found)
+    actual.update(options)
+    if not differ:
+        said = ", ".join(f"{k} {_shown(v)}" for k, v in p.options().items())
+        return Verdict(True, expected, actual, message=Text("network {name}: {options}", name=p.name, options=said))
+    command = " ".join(["docker network create", *p.flags(), p.name])
     return Verdict(
-        driver == p.driver,
-        expected={"name": p.name, "driver": p.driver},
-        actual={"name": p.name, "driver": driver},
-        message=Text("network {name} uses driver {driver}", name=p.name, driver=driver),
-        hint="" if driver == p.driver else Text("recreate it with --driver {driver}", driver=p.driver),
+        False,
+        expected,
+        actual,
+        message=Text("network {name}: {differences}", name=p.name, differences=_joined(differ)),
+        hint=Text("recreate it: docker network rm {name}; {command}", name=p.name, command=command),
     )
 
 
@@ -92,6 +196,9 @@ class ContainerParams(Params):
     container: Selector = Field(description="name, or {image: ...}")
     running: bool = Field(True, description="must be running (false: only has to exist)")
     image: str | None = Field(None, description="expected image, e.g. redis")
+    network_mode: str | None = added(
+        None, "its network mode (--network): bridge, host, none, container:NAME, or a network's name"
+    )
 
 
 @check_kind("container", ContainerParams)
@@ -105,12 +212,15 @@ def container_state(p: ContainerParams, snapshot: Snapshot) -> Verdict:
 
 
 def _container_state(p: ContainerParams, snapshot: Snapshot, c: Container) -> Verdict:
-    expected = {"running": p.running, "image": p.image}
+    expected: dict[str, Any] = {"running": p.running, "image": p.image}
     actual = {
         "name": facts.name_of(c),
         "state": facts.state_of(c),
         "image": facts.image_of(c),
     }
+    if p.network_mode is not None:
+        expected["network_mode"] = p.network_mode
+        actual["network_mode"] = facts.network_mode_named(snapshot, c)
     if p.image and not facts.runs_image(snapshot, c, p.image):
         return Verdict(
             False,
@@ -121,6 +231,19 @@ def _container_state(p: ContainerParams, snapshot: Snapshot, c: Container) -> Ve
             ),
             hint=Text("remove it and start it from the right image: docker run ... {image}", image=p.image),
         )
+    if p.network_mode is not None and actual["network_mode"] != p.network_mode:
+        return Verdict(
+            False,
+            expected,
+            actual,
+            message=Text(
+                "{name} runs with network {mode}, not {wanted}",
+                name=actual["name"],
+                mode=actual["network_mode"] or "none",
+                wanted=p.network_mode,
+            ),
+            hint=Text("remove it and run it again with --network {mode}", mode=p.network_mode),
+        )
     if p.running and not facts.is_running(c):
         return Verdict(
             False,
@@ -130,51 +253,106 @@ def _container_state(p: ContainerParams, snapshot: Snapshot, c: Container) -> Ve
             message=Text("{name} exists but is {state}", name=actual["name"], state=actual["state"]),
             hint=Text("start it again: docker start {name}", name=facts.name_of(c)),
         )
-    return Verdict(
-        True, expected, actual, message=Text("{name} is {state}", name=actual["name"], state=actual["state"])
-    )
+    if p.network_mode is not None:
+        message = Text(
+            "{name} is {state}, with network {mode}", name=actual["name"], state=actual["state"], mode=p.network_mode
+        )
+    else:
+        message = Text("{name} is {state}", name=actual["name"], state=actual["state"])
+    return Verdict(True, expected, actual, message=message)
 
 
 class PortParams(Params):
     container: Selector
     port: int = Field(description="container port, e.g. 3000")
-    host_port: int = Field(description="host port it must be published on")
-    protocol: str = "tcp"
+    host_port: int | None = Field(None, description="host port it must be published on (omitted: any)")
+    protocol: Literal["tcp", "udp", "sctp"] = "tcp"
+    host_ip: Address | None = added(
+        None, "host address it must be bound to: 127.0.0.1 (-p 127.0.0.1:81:80), 0.0.0.0 or :: (every address)"
+    )
+    published: bool = added(True, "false: must NOT be published (on that host port and address, when given)")
+
+    @model_validator(mode="after")
+    def _where(self) -> PortParams:
+        if self.published and self.host_port is None:
+            raise ValueError("host_port: the host port it must be published on (only published: false may omit it)")
+        return self
+
+    def binding(self) -> str:
+        """The host side asked for, as ``-p`` writes it: ``81``, ``127.0.0.1:81``, ``[::]:81``."""
+        if self.host_port is None:
+            return self.host_ip or "any port"
+        return _bound(self.host_ip, str(self.host_port)) if self.host_ip else str(self.host_port)
 
 
 @check_kind("published_port", PortParams)
 def published_port(p: PortParams, snapshot: Snapshot) -> Verdict:
-    """A container publishes its port on the expected host port (`-p HOST:CONTAINER`)."""
+    """A container publishes its port on the expected host port (`-p HOST:CONTAINER`), on the
+    expected host address when `host_ip` is given (`-p 127.0.0.1:81:80`); with `published:
+    false`, it does not (on that host port and address, when given)."""
     found = facts.select(snapshot, p.container)
     if not found:
         return missing_container(p.container, snapshot)
-    return judge(found, lambda c: _published_port(p, c))
+    return judge(found, lambda c: _published_port(p, c), every=not p.published)
 
 
 def _published_port(p: PortParams, c: Container) -> Verdict:
-    ports = facts.published(c)
     key = f"{p.port}/{p.protocol}"
-    if str(p.host_port) in ports.get(key, []):
-        message = Text(
-            "{name}: {port} published on {host_port}", name=facts.name_of(c), port=key, host_port=p.host_port
-        )
-        return Verdict(True, {key: str(p.host_port)}, ports, message=message)
-    if key in ports:
-        message = Text(
-            "{name}: {port} is published on {host_ports}",
-            name=facts.name_of(c),
-            port=key,
-            host_ports=", ".join(ports[key]),
-        )
+    name = facts.name_of(c)
+    pairs = facts.bindings(c).get(key, [])
+    hits = [
+        (ip, hp)
+        for ip, hp in pairs
+        if (p.host_port is None or hp == str(p.host_port)) and (p.host_ip is None or facts.on_address(ip, p.host_ip))
+    ]
+    matching = list(dict.fromkeys(_bound(ip or p.host_ip or "", hp) for ip, hp in hits))
+    if p.host_ip is None and p.published:  # the kind's first form: host ports, as it always said them
+        expected: Any = {key: str(p.host_port)}
+        actual: Any = facts.published(c)
+        shown = actual.get(key, [])
     else:
-        message = Text("{name}: {port} is not published", name=facts.name_of(c), port=key)
+        shown = list(dict.fromkeys(_bound(ip, hp) for ip, hp in pairs))
+        expected = {key: p.binding() if p.published else f"not {p.binding()}"}
+        actual = {key: shown}
+    if not p.published:
+        if not hits:
+            message = (
+                Text("{name}: {port} is not published on {binding}", name=name, port=key, binding=p.binding())
+                if p.host_port is not None or p.host_ip is not None
+                else Text("{name}: {port} is not published", name=name, port=key)
+            )
+            return Verdict(True, expected, actual, message=message)
+        ip, hp = hits[0]  # as the student wrote it: -p 6379:6379, -p 0.0.0.0:81:80
+        return Verdict(
+            False,
+            expected,
+            actual,
+            message=Text(
+                "{name}: {port} is published on {host_ports}", name=name, port=key, host_ports=", ".join(matching)
+            ),
+            hint=Text("remove it and run it again without -p {binding}", binding=f"{ip}:{hp}:{p.port}".lstrip(":")),
+        )
+    if hits:
+        message = Text("{name}: {port} published on {host_port}", name=name, port=key, host_port=p.binding())
+        return Verdict(True, expected, actual, message=message)
+    if shown:
+        message = Text("{name}: {port} is published on {host_ports}", name=name, port=key, host_ports=", ".join(shown))
+    else:
+        message = Text("{name}: {port} is not published", name=name, port=key)
+    port = str(p.port) if p.protocol == "tcp" else key
     return Verdict(
         False,
-        {key: str(p.host_port)},
-        ports,
+        expected,
+        actual,
         message=message,
-        hint=Text("run it with -p {host_port}:{port}", host_port=p.host_port, port=p.port),
+        hint=Text("run it with -p {host_port}:{port}", host_port=p.binding(), port=port),
     )
+
+
+def _bound(host_ip: str, host_port: str) -> str:
+    """A binding as ``docker port`` says it; one with no address given is on every address."""
+    host_ip = host_ip or "0.0.0.0"
+    return f"[{host_ip}]:{host_port}" if ":" in host_ip else f"{host_ip}:{host_port}"
 
 
 class AttachedParams(Params):
@@ -182,12 +360,24 @@ class AttachedParams(Params):
     network: str
     aliases: list[str] = Field(default_factory=list, description="aliases it must have there")
     attached: bool = Field(True, description="false: must NOT be attached")
+    ip: Address | None = added(None, "the static address it was given there (--ip, --ip6), e.g. 172.30.0.10")
+
+    @model_validator(mode="after")
+    def _ip_when_attached(self) -> AttachedParams:
+        if self.ip is not None and not self.attached:
+            raise ValueError("ip: the address of a container that is attached, not with attached: false")
+        return self
+
+    def flags(self) -> str:
+        """``docker network connect``'s options that give it its aliases and address."""
+        ip = [] if self.ip is None else [f"--ip6 {self.ip}" if ":" in self.ip else f"--ip {self.ip}"]
+        return "".join(f"{flag} " for flag in [*(f"--alias {a}" for a in self.aliases), *ip])
 
 
 @check_kind("attached", AttachedParams)
 def attached(p: AttachedParams, snapshot: Snapshot) -> Verdict:
-    """A container is attached to a network with the given aliases (or, with
-    `attached: false`, is not attached to it). Attached without the aliases earns half."""
+    """A container is attached to a network with the given aliases and static address (or,
+    with `attached: false`, is not attached to it). Attached without them earns half."""
     found = facts.select(snapshot, p.container)
     if not found:
         return missing_container(p.container, snapshot)
@@ -223,9 +413,29 @@ def _attached(p: AttachedParams, c: Container) -> Verdict:
             expected,
             layout,
             message=_near(message, p.network, list(nets)),
-            hint=f"docker network connect {_alias_flags(p.aliases)}{p.network} {name}",
+            hint=f"docker network connect {p.flags()}{p.network} {name}",
         )
     missing = [a for a in p.aliases if a not in layout[p.network]]
+    reconnect = f"docker network disconnect {p.network} {name}; docker network connect {p.flags()}{p.network} {name}"
+    if not missing and p.ip is not None:
+        given = facts.static_addresses(nets[p.network])
+        expected = {p.network: {"aliases": p.aliases, "ip": p.ip}}
+        actual = {net: {"aliases": al, "ip": facts.static_addresses(nets[net])} for net, al in layout.items()}
+        if not any(facts.same_address(a, p.ip) for a in given):
+            return Verdict(
+                False,
+                expected,
+                actual,
+                fraction=0.5,
+                message=Text(
+                    "{name} is on {network} without the static address {ip} (given: {given})",
+                    ip=p.ip,
+                    given=", ".join(given) or "none",
+                    **named,
+                ),
+                hint=reconnect,
+            )
+        return Verdict(True, expected, actual, message=Text("{name} is on {network} at {ip}", ip=p.ip, **named))
     if not missing:
         return Verdict(
             True,
@@ -248,13 +458,85 @@ def _attached(p: AttachedParams, c: Container) -> Verdict:
         layout,
         fraction=0.5,
         message=message,
-        hint=f"docker network disconnect {p.network} {name}; "
-        f"docker network connect {_alias_flags(p.aliases)}{p.network} {name}",
+        hint=reconnect,
     )
 
 
-def _alias_flags(aliases: list[str]) -> str:
-    return "".join(f"--alias {a} " for a in aliases)
+class MountParams(Params):
+    container: Selector
+    destination: str = Field(pattern=r"^/", description="path in the container, e.g. /usr/share/nginx/html")
+    source: str | None = Field(None, description="host path (bind) or volume name (volume), e.g. /root/app-2")
+    type: Literal["bind", "volume", "tmpfs"] | None = Field(None, description="bind, volume or tmpfs")
+    read_only: bool | None = Field(None, description="true: mounted read-only (:ro); false: writable")
+
+    @model_validator(mode="after")
+    def _tmpfs_has_no_source(self) -> MountParams:
+        if self.type == "tmpfs" and self.source is not None:
+            raise ValueError("source: a tmpfs has none (it lives in memory)")
+        return self
+
+    def flag(self) -> str:
+        """The ``docker run`` option that makes such a mount."""
+        if self.type == "tmpfs":
+            return f"--tmpfs {self.destination}" + (":ro" if self.read_only else "")
+        source = self.source or ("VOLUME" if self.type == "volume" else "/HOST/PATH")
+        return f"-v {source}:{self.destination}" + (":ro" if self.read_only else "")
+
+    def wanted(self) -> dict[str, Any]:
+        asked = {"type": self.type, "source": self.source, "read_only": self.read_only}
+        return {k: v for k, v in asked.items() if v is not None}
+
+    def described(self) -> str:
+        """As ``facts.Mount`` says a mount: ``bind /root/app-2 ro``, of what is asked."""
+        access = None if self.read_only is None else "ro" if self.read_only else "rw"
+        return " ".join(filter(None, [self.type, self.source, access]))
+
+
+@check_kind("mount", MountParams, added=True)
+def mount(p: MountParams, snapshot: Snapshot) -> Verdict:
+    """Something is mounted on a path in a container: a host folder (`-v /root/app-2:/usr/share/nginx/html`),
+    a named volume (`-v data:/data`) or a tmpfs (`--tmpfs /run`), read-only (`:ro`) or not, as
+    given. Mounted there but not as asked earns half."""
+    found = facts.select(snapshot, p.container)
+    if not found:
+        return missing_container(p.container, snapshot)
+    return judge(found, lambda c: _mount(p, c))
+
+
+def _mount(p: MountParams, c: Container) -> Verdict:
+    name = facts.name_of(c)
+    mounts = facts.mounts(c)
+    actual = {m.destination: str(m) for m in mounts}
+    expected = {p.destination: p.wanted()}
+    there = next((m for m in mounts if _path(m.destination) == _path(p.destination)), None)
+    if there is None:
+        return Verdict(
+            False,
+            expected,
+            actual,
+            message=Text("{name} has nothing mounted on {destination}", name=name, destination=p.destination),
+            hint=Text("remove it and run it again with {flag}", flag=p.flag()),
+        )
+    said = {"name": name, "destination": p.destination, "mount": str(there)}
+    if (
+        p.type in (None, there.type)
+        and p.read_only in (None, there.read_only)
+        and (p.source is None or _path(p.source) == _path(there.source))
+    ):
+        return Verdict(True, expected, actual, message=Text("{name}: {destination} is {mount}", **said))
+    return Verdict(
+        False,
+        expected,
+        actual,
+        fraction=0.5,
+        message=Text("{name}: {destination} is {mount}, expected {wanted}", wanted=p.described(), **said),
+        hint=Text("remove it and run it again with {flag}", flag=p.flag()),
+    )
+
+
+def _path(path: str) -> str:
+    """``/data/`` is ``/data``."""
+    return path.rstrip("/") or "/"
 
 
 class LinkParams(Params):

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..probe.spec import ProbeSpec
 from ..snapshot import Snapshot
@@ -20,6 +20,13 @@ class Params(BaseModel):
 
     def probes(self) -> list[ProbeSpec]:
         return []
+
+
+def added(default: Any, description: str) -> Any:
+    """A parameter added to a kind after rubrics were written with it: left out of the rubric's
+    digest while it has its default, so a rubric that does not use it keeps the digest it had
+    (the digest names the rubric in the store and in students' bundles)."""
+    return Field(default, description=description, exclude_if=lambda value: value == default)
 
 
 @dataclass
@@ -45,19 +52,21 @@ class Kind:
     params: type[Params]
     evaluate: Evaluator
     doc: str
+    added: bool = False
 
 
 KINDS: dict[str, Kind] = {}
 
 
-def check_kind(name: str, params: type[Params]) -> Callable[[Evaluator], Evaluator]:
+def check_kind(name: str, params: type[Params], *, added: bool = False) -> Callable[[Evaluator], Evaluator]:
     """Register ``evaluate(params, snapshot) -> Verdict`` as the check kind ``name``; its probes
-    are ``params.probes()``."""
+    are ``params.probes()``. A kind ``added`` after rubrics were stored is left out of the
+    rubric's digest where a check does not name it, as ``added`` parameters are."""
 
     def register(evaluate: Evaluator) -> Evaluator:
         if name in KINDS:
             raise ValueError(f"check kind {name!r} registered twice")
-        KINDS[name] = Kind(name, params, evaluate, (evaluate.__doc__ or "").strip())
+        KINDS[name] = Kind(name, params, evaluate, (evaluate.__doc__ or "").strip(), added)
         return evaluate
 
     return register

@@ -71,7 +71,7 @@ def expected(rubric: Rubric, results: list[CheckResult], lang: str = "en") -> Gr
             graph.containers[str(p.container)] = css
             graph.details[str(p.container)] = f"{check.id}: {check.title_in(lang)}"
         elif check.kind == "attached":
-            label = " ".join(p.aliases) if p.attached else _("not attached")
+            label = " ".join(filter(None, [p.ip, *p.aliases])) if p.attached else _("not attached")
             graph.attach(str(p.container), p.network, label, css if p.attached else f"{css} absent")
         elif check.kind == "link":
             graph.link(str(p.container), p.target, p.alias, css)

@@ -21,7 +21,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from ..checks import KINDS
+from ..checks import KINDS, Kind
 from ..i18n import LANGS
 from ..probe.spec import ProbeSpec
 
@@ -88,13 +88,19 @@ def _one_kind(self: CheckBase) -> CheckBase:
     return self
 
 
+def _kind_field(kind: Kind) -> Any:
+    if kind.added:  # dumped only where given: rubrics that do not use it keep their digest
+        return Field(None, description=kind.doc, exclude_if=lambda params: params is None)
+    return Field(None, description=kind.doc)
+
+
 Check = create_model(  # type: ignore[call-overload]
     "Check",
     __base__=CheckBase,
     __validators__={
         "one_kind": model_validator(mode="after")(_one_kind),
     },
-    **{name: (kind.params | None, Field(None, description=kind.doc)) for name, kind in KINDS.items()},
+    **{name: (kind.params | None, _kind_field(kind)) for name, kind in KINDS.items()},
 )
 
 
