@@ -18,6 +18,7 @@ from .bundle import CLOCK_SKEW, Bundle, parse, read, student_name
 from .errors import BundleError, UsageError
 from .evaluate import evaluate
 from .rubric import load
+from .text import SHORT, head
 
 if TYPE_CHECKING:
     from .outcome import Outcome
@@ -65,7 +66,7 @@ class Importer:
         of another student is refused as forged."""
         bundle = parse(data)
         if bundle.student != sender:
-            raise Refused(f"a bundle of {bundle.student[:200]}, sent as {sender}", forged=True)
+            raise Refused(f"a bundle of {head(bundle.student, SHORT)}, sent as {head(sender, SHORT)}", forged=True)
         return self.take(bundle)
 
     def take(self, bundle: Bundle, student: str | None = None) -> Taken:

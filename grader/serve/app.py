@@ -40,7 +40,7 @@ from ..bundle import MAX_FILE
 from ..errors import BundleError, StoreError
 from ..i18n import LANGS
 from ..importing import Importer, Refused
-from ..text import printable
+from ..text import SHORT, head, printable
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -99,7 +99,7 @@ class Limits:
         bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.at) * self.per_second)
         bucket.at = now
         if bucket.tokens < 1:
-            raise Answer(429, f"too many submissions from {sender}: at most {self.unit}")
+            raise Answer(429, f"too many submissions from {head(sender, SHORT)}: at most {self.unit}")
         bucket.tokens -= 1
 
 
@@ -158,7 +158,7 @@ def create_app(live: Live) -> Starlette:
             on_roster = student in live.board.places
             live.sends.take(student if on_roster else f"address {request.client.host if request.client else '?'}")
             if not on_roster:
-                raise Answer(403, f"{student[:200]} is not on this class's roster")
+                raise Answer(403, f"{head(student, SHORT)} is not on this class's roster")
             live.hourly.take(student)
             data = await _body(request)
             taken = await live.work(live.importer.receive, data, student)
