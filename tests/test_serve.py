@@ -6,6 +6,7 @@ on the bench is in test_serve_e2e.py."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import logging
@@ -26,6 +27,7 @@ import httpx
 import pytest
 import uvicorn
 from playwright.sync_api import Browser
+from starlette.types import ASGIApp
 from test_imports import DAEMON_SIDE
 
 from grader.bundle import encoded, sealed
@@ -86,25 +88,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def course(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+def course(tmp_path: Path, students: list[str] = STUDENTS) -> tuple[Path, dict[str, str]]:
     path = tmp_path / "course.key"
     value = secret(path, create=True)[0]
-    return path, {name: student_key(value, name) for name in STUDENTS}
+    return path, {name: student_key(value, name) for name in students}
 
 
-@pytest.fixture
-def live(tmp_path: Path) -> Iterator[Class]:
-    """``grader serve``'s app on a loopback port, in this process (its log lines reach caplog)."""
-    secret_file, keys = course(tmp_path)
-    db_url = f"sqlite:///{tmp_path / 'class.db'}"
-    app = build(
-        db_url=db_url,
-        students=STUDENTS,
-        secret=secret_file,
-        rubric_ref="docker-networks",
-        token=TOKEN,
-        stuck_after=timedelta(minutes=10),
-    )
+@contextlib.contextmanager
+def serving(app: ASGIApp) -> Iterator[str]:
+    """``app`` on a loopback port, in this process (its log lines reach caplog); yields its URL."""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -113,9 +105,28 @@ def live(tmp_path: Path) -> Iterator[Class]:
     while not server.started:
         assert time.monotonic() < deadline, "the server did not start"
         time.sleep(0.02)
-    yield Class(f"http://127.0.0.1:{port}", db_url, keys, secret_file, tmp_path)
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> Iterator[Class]:
+    """``grader serve``'s app on a loopback port, in this process."""
+    secret_file, keys = course(tmp_path)
+    db_url = f"sqlite:///{tmp_path / 'class.db'}"
+    app = build(
+        db_url=db_url,
+        students=STUDENTS,
+        secret=secret_file,
+        rubric_refs=["docker-networks"],
+        token=TOKEN,
+        stuck_after=timedelta(minutes=10),
+    )
+    with serving(app) as url:
+        yield Class(url, db_url, keys, secret_file, tmp_path)
 
 
 def logged_in() -> httpx.Client:
@@ -253,7 +264,7 @@ def test_the_report_pages_are_served_under_the_login(live: Class) -> None:
         assert client.get(f"{live.url}/attempts/1.html").status_code == 303  # the login first
         login(live, client)
         board = client.get(f"{live.url}/").text
-        href = board.split('<tr id="s0"><th><a href="')[1].split('"')[0]
+        href = board.split('<tr id="r0s0"><th><a href="')[1].split('"')[0]
         assert href == "attempts/1.html?lang=en"
         attempt = client.get(f"{live.url}/{href}")
         assert attempt.status_code == 200 and "Attempt #1 · ani" in attempt.text
@@ -284,7 +295,7 @@ from pathlib import Path
 from grader.serve import build
 tmp = Path({str(tmp_path)!r})
 app = build(db_url="sqlite:///" + str(tmp / "c.db"), students=["ani"], secret=tmp / "course.key",
-            rubric_ref="docker-networks", token={TOKEN!r}, stuck_after=timedelta(minutes=1))
+            rubric_refs=["docker-networks"], token={TOKEN!r}, stuck_after=timedelta(minutes=1))
 async def main():
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
@@ -405,7 +416,7 @@ def test_the_board_changes_live_and_escapes_student_text_in_chromium(live: Class
     page.fill("input[name=token]", TOKEN)
     page.click("button")
     page.wait_for_selector("table.live")
-    row = page.locator("tr#s2")  # the roster's third name
+    row = page.locator("tr#r0s2")  # the roster's third name
     assert row.locator("th").inner_text() == XSS
     assert "not connected yet" in row.inner_text()
     until(page, "document.body.dataset.changes >= 1")  # the stream's first full board
@@ -414,7 +425,7 @@ def test_the_board_changes_live_and_escapes_student_text_in_chromium(live: Class
     posted = time.monotonic()
     answer = live.post(live.bundle(XSS, network=XSS), XSS)
     assert answer.status_code == 200, answer.text
-    until(page, "document.querySelector('tr#s2 td.num').textContent.includes('/')")
+    until(page, "document.querySelector('tr#r0s2 td.num').textContent.includes('/')")
     seen = time.monotonic() - posted
     assert seen < 1.0, f"the row changed {seen:.2f} s after the POST"
     assert row.locator("th a").inner_text() == XSS
@@ -448,7 +459,7 @@ def test_a_dashboard_of_one_process_sees_what_another_received(tmp_path: Path, p
                 assert b.post(b.bundle("budi"), "budi").json()["state"] == "stored"
                 change = json.loads(next(line for line in lines if line.startswith("data:"))[5:])
                 assert time.monotonic() - posted < 1.0
-        assert list(change["rows"]) == ["s1"] and "12/25.5" in change["rows"]["s1"]
+        assert list(change["rows"]) == ["r0s1"] and "12/25.5" in change["rows"]["r0s1"]
     finally:
         for server in servers:
             server.send_signal(signal.SIGTERM)
