@@ -511,7 +511,8 @@ def test_a_class_of_two_labs_scores_each_bundle_with_its_own_rubric(tmp_path: Pa
         stuck_after=timedelta(minutes=10),
     )
     other = tmp_path / "other.yaml"  # a lab this class does not run
-    other.write_text((ROOT / "grader/rubrics/docker-links.yaml").read_text().replace("id: docker-links", "id: other-lab"))
+    links_yaml = (ROOT / "grader/rubrics/docker-links.yaml").read_text()
+    other.write_text(links_yaml.replace("id: docker-links", "id: other-lab"))
     with serving(app) as url:
         live = Class(url, db_url, keys, secret_file, tmp_path)
         links = load("docker-links")
