@@ -832,14 +832,14 @@ def serve(
     """Serve a live class: students' checks stream to your dashboard (instructors).
 
     Students run grader check --watch --server URL; each change is verified as grader
-    import --secret does (their key, the digests), scored again with your rubric and stored
-    (source live). The dashboard at / shows a row per roster student, updated within a
-    second; log in with the token printed at start.
+    import --secret does (their key, the digests), scored again with the --rubric it names
+    and stored (source live). The dashboard at / shows a row per roster student and lab,
+    updated within a second; log in with the token printed at start.
 
     \b
     Example:
       grader serve --db sqlite:///class.db --roster class.csv --secret course.key --bind 0.0.0.0:8443 \\
-        --tls-cert server.pem --tls-key server.key
+        --tls-cert server.pem --tls-key server.key --rubric docker-links --rubric docker-networks
     """
     from datetime import timedelta
 
