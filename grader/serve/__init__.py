@@ -105,7 +105,8 @@ def serve(
     scheme = "https" if tls else "http"
     host = f"[{bind.host}]" if ":" in bind.host else bind.host
     url = f"{scheme}://{host}:{bind.port}/"
-    ngettext = translations(default_lang()).ngettext
+    said = translations(default_lang())  # the instructor's locale, as the dashboard's Accept-Language
+    _, ngettext = said.gettext, said.ngettext
     count = len(students)
     started = ngettext(
         "the live class of %(count)d student at %(url)s",
@@ -114,7 +115,8 @@ def serve(
     )
     print(f"grader serve: {started % {'count': count, 'url': url}}", file=sys.stderr)
     if token_file is None:
-        print(f"grader serve: instructor token (log in with it): {token}", file=sys.stderr)
+        told = _("instructor token (log in with it): %(token)s") % {"token": token}
+        print(f"grader serve: {told}", file=sys.stderr)
     certificate, key = tls if tls else (None, None)
     config = uvicorn.Config(
         app,
@@ -128,4 +130,5 @@ def serve(
         timeout_graceful_shutdown=3,
     )
     Server(config, app.state.fanout).run()
-    print("grader serve: stopped", file=sys.stderr)
+    stopped = _("stopped")
+    print(f"grader serve: {stopped}", file=sys.stderr)
