@@ -47,8 +47,9 @@ class Fanout:
 
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
-        for attempt in await asyncio.to_thread(self.store.attempts):
-            self.take(attempt)
+        for board in self.boards:
+            for attempt in await asyncio.to_thread(self.store.attempts, board.rubric.id):
+                self.take(attempt)
         self.stuck = self.stuck_now()
         self.tasks.append(asyncio.create_task(self._ticks()))
 
@@ -90,7 +91,7 @@ class Fanout:
 
     async def catch_up(self) -> None:
         """Take the attempts stored since about the last one taken (notifications lost meanwhile)."""
-        attempts = await asyncio.to_thread(self.store.attempts, None, None, True, max(0, self.last - IN_FLIGHT))
+        attempts = await asyncio.to_thread(self.store.attempts, after=max(0, self.last - IN_FLIGHT))
         self.tell(set().union(*(self.take(a) for a in attempts)))
 
     def take(self, attempt: Attempt) -> set[str]:
