@@ -31,7 +31,7 @@ from statistics import median
 import pytest
 from bench import labs
 from bench.daemon import BenchDaemon
-from conftest import _started, start_daemon
+from conftest import _started, session_daemon, start_daemon
 from playwright.sync_api import Browser
 from test_serve import ROOT, TOKEN, course, free_port, start_serve
 from test_watch import with_rm
@@ -48,18 +48,21 @@ ANSWER = re.compile(rb'\{"state":"(\w+)"(?:,"attempt":(\d+))?')
 
 @pytest.fixture(scope="module")
 def machines() -> Iterator[dict[str, BenchDaemon]]:
-    """One bench daemon per student, started together (the first alone: it may build the
-    images' tarball the others load); stopped when the module ends."""
-    names = iter(STUDENTS)
-    first = next(names)
-    daemons = {first: start_daemon(f"e{os.getpid()}-{first}", engine=ENGINE_OF[first])}
-    with ThreadPoolExecutor(4) as pool:
-        started = pool.map(lambda n: (n, start_daemon(f"e{os.getpid()}-{n}", engine=ENGINE_OF[n])), names)
-        daemons.update(started)
-    yield daemons
-    for daemon in daemons.values():
-        _started.remove(daemon)
-        daemon.stop()
+    """One bench daemon per student: the session's daemons of both engines (cleaned before and
+    after), and three more started together (after the session's: the first may build the
+    images' tarball the others load), stopped when the module ends."""
+    shared = {"ani": session_daemon("28.5"), "budi": session_daemon("20.10")}
+    for daemon in shared.values():
+        daemon.reset()
+    own = [name for name in STUDENTS if name not in shared]
+    with ThreadPoolExecutor(len(own)) as pool:
+        started = dict(pool.map(lambda n: (n, start_daemon(f"e{os.getpid()}-{n}", engine=ENGINE_OF[n])), own))
+    yield {**shared, **started}
+    with ThreadPoolExecutor(len(STUDENTS)) as pool:  # containers removed first: dockerd would wait on each
+        list(pool.map(BenchDaemon.reset, [*shared.values(), *started.values()]))
+        for daemon in started.values():
+            _started.remove(daemon)
+        list(pool.map(BenchDaemon.stop, started.values()))
 
 
 class Wire:
