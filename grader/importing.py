@@ -63,7 +63,7 @@ class Importer:
         for ref in rubric_refs:
             rubric = load(ref)
             if rubric.id in self.rubrics:
-                raise UsageError(f"two rubrics with the id {rubric.id!r}: {ref} and another --rubric")
+                raise UsageError(f"--rubric {ref} has the id {rubric.id!r} of another --rubric: give each lab once")
             self.rubrics[rubric.id] = rubric
         self._installed = cache(load)
 

@@ -539,6 +539,21 @@ def test_a_class_of_two_labs_scores_each_bundle_with_its_own_rubric(tmp_path: Pa
     assert stored == [("ani", "docker-networks"), ("budi", "docker-links")]
 
 
+def test_two_rubrics_of_one_id_are_a_usage_error(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from grader.cli import main
+
+    secret_file, _keys = course(tmp_path)
+    roster = tmp_path / "roster.csv"
+    roster.write_text("student\nani\n")
+    args = ["serve", "--db", f"sqlite:///{tmp_path / 'c.db'}", "--roster", str(roster), "--secret", str(secret_file)]
+    done = CliRunner().invoke(main, [*args, "--rubric", "docker-networks", "--rubric", "docker-networks"])
+    assert done.exit_code == 2
+    said = "grader: --rubric docker-networks has the id 'docker-networks' of another --rubric: give each lab once\n"
+    assert done.output == said, done.output
+
+
 @pytest.mark.parametrize("mode", ["final", "progress"])
 def test_the_board_counts_as_the_report_does_in_either_mode(tmp_path: Path, mode: str) -> None:
     """A reference lab, then a daemon with its checkpoints gone: progress mode keeps their
