@@ -89,8 +89,9 @@ class Bucket:
 
 
 class Limits:
-    """Token buckets per roster student (and per address for names off the roster): a flood
-    is answered 429 before its body is read, and never logged line by line."""
+    """Token buckets per roster student (and per address for names off the roster, and for
+    wrong instructor tokens): a flood is answered 429 before its body is read, and never
+    logged line by line."""
 
     def __init__(self, burst: int, per_second: float, unit: str, what: str = "submissions") -> None:
         self.burst, self.per_second, self.unit, self.what = burst, per_second, unit, what
@@ -218,7 +219,7 @@ def create_app(live: Live) -> Starlette:
                 yield "retry: 1000\n\n"
                 while True:
                     try:
-                        names = await asyncio.wait_for(changes.get(), HEARTBEAT)
+                        keys = await asyncio.wait_for(changes.get(), HEARTBEAT)
                     except TimeoutError:
                         if not live.fanout.subscribed(changes):  # dropped as too slow: the browser reconnects
                             return
@@ -227,8 +228,8 @@ def create_app(live: Live) -> Starlette:
                     if not live.fanout.subscribed(changes):  # the server is stopping (or dropped it)
                         return
                     while not changes.empty():  # a busy class: what piled up goes as one change
-                        names = names | changes.get_nowait()
-                    yield f"data: {json.dumps(_fragments(live.boards, names, lang))}\n\n"
+                        keys = keys | changes.get_nowait()
+                    yield f"data: {json.dumps(_fragments(live.boards, keys, lang))}\n\n"
             finally:
                 live.fanout.unsubscribe(changes)
 
