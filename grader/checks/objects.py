@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, model_validator
 
 from .. import facts
-from ..facts import Container, NetworkRef, Selector
+from ..facts import ComposeNetwork, Container, NetworkRef, Selector
 from ..i18n import Text
 from ..snapshot import Snapshot
 from .regex import Regex, regex
@@ -39,7 +39,9 @@ def missing_container(selector: Selector, snapshot: Snapshot) -> Verdict:
     """The shared verdict for a container that is not there at all."""
     message = Text("no container {container}", container=str(selector))
     if selector.service is not None:
-        message = _near(message, selector.service, facts.services(snapshot))
+        # Not the service itself: it may run in another project than the one named.
+        others = [s for s in facts.services(snapshot) if s != selector.service]
+        message = _near(message, selector.service, others)
         how = "docker compose up -d"
     elif selector.name is not None:
         names = [facts.name_of(c) for c in facts.students_containers(snapshot)]
@@ -153,7 +155,6 @@ def network_exists(p: NetworkParams, snapshot: Snapshot) -> Verdict:
     """A network exists with the given driver (or, with `exists: false`, does not exist)."""
     name = facts.network_name(snapshot, p.name)
     found = facts.network(snapshot, name) if name else None
-    names = facts.network_names(snapshot)
     shown = name or str(p.name)
     if not p.exists:
         return Verdict(
@@ -172,7 +173,7 @@ def network_exists(p: NetworkParams, snapshot: Snapshot) -> Verdict:
             False,
             expected={"name": shown, "driver": p.driver},
             actual=None,
-            message=_near(Text("no network {name}", name=shown), shown, names),
+            message=_no_network(p.name, shown, snapshot),
             hint=(
                 Text("create it: docker network create {name}", name=shown)
                 if isinstance(p.name, str)
@@ -203,6 +204,16 @@ def network_exists(p: NetworkParams, snapshot: Snapshot) -> Verdict:
         message=Text("network {name}: {differences}", name=shown, differences=_joined(differ)),
         hint=Text("recreate it: docker network rm {name}; {command}", name=shown, command=command),
     )
+
+
+def _no_network(ref: NetworkRef, shown: str, snapshot: Snapshot) -> Text:
+    """There is no such network: a near name, or the network Compose made for it, may be there."""
+    if not isinstance(ref, str):
+        return Text("no {network}", network=shown)
+    made = facts.network_name(snapshot, ComposeNetwork(compose_network=ref))
+    if made:
+        return Text("no network {name} ({found} is Compose's network {name})", name=ref, found=made)
+    return _near(Text("no network {name}", name=ref), ref, facts.network_names(snapshot))
 
 
 class ContainerParams(Params):
@@ -398,6 +409,16 @@ def attached(p: AttachedParams, snapshot: Snapshot) -> Verdict:
     return judge(found, lambda c: _attached(p, network, c), every=not p.attached)
 
 
+def _compose_hint(c: Container) -> Text | None:
+    """For a container Compose made: its networks are the compose file's to change."""
+    service = facts.compose_of(c)[1]
+    return (
+        Text("change {service}'s networks: in the compose file, then: docker compose up -d", service=service)
+        if service
+        else None
+    )
+
+
 def _attached(p: AttachedParams, network: str, c: Container) -> Verdict:
     name = facts.name_of(c)
     nets = facts.networks_of(c)
@@ -413,7 +434,7 @@ def _attached(p: AttachedParams, network: str, c: Container) -> Verdict:
                 if on
                 else Text("{name} is not on {network}", name=name, network=network)
             ),
-            hint=f"docker network disconnect {network} {name}" if on else "",
+            hint=(_compose_hint(c) or f"docker network disconnect {network} {name}") if on else "",
         )
     expected = {network: p.aliases}
     named = {"name": name, "network": network}
@@ -427,10 +448,12 @@ def _attached(p: AttachedParams, network: str, c: Container) -> Verdict:
             expected,
             layout,
             message=_near(message, network, list(nets)),
-            hint=f"docker network connect {p.flags()}{network} {name}",
+            hint=_compose_hint(c) or f"docker network connect {p.flags()}{network} {name}",
         )
     missing = [a for a in p.aliases if a not in layout[network]]
-    reconnect = f"docker network disconnect {network} {name}; docker network connect {p.flags()}{network} {name}"
+    reconnect = _compose_hint(c) or (
+        f"docker network disconnect {network} {name}; docker network connect {p.flags()}{network} {name}"
+    )
     if not missing and p.ip is not None:
         given = facts.static_addresses(nets[network])
         expected = {network: {"aliases": p.aliases, "ip": p.ip}}
