@@ -88,7 +88,7 @@ def test_a_project_narrows_a_selector(version: str) -> None:
     results = by_id(evaluate(rubric, snapshot("reference", version)))
     assert [k for k, v in results.items() if v[0] == "passed"] == ["shop-web", "by-name", "shop-back", "web-on"]
     assert results["other-web"][1:] == ("no container service web of project other", "start it: docker compose up -d")
-    assert results["other-back"][1] == "no Compose network back of project other"
+    assert results["other-back"][1] == "no Compose network back in project other"
     assert results["plain-back"][1] == "no network back (shop_back is Compose's network back)"
 
 

@@ -173,7 +173,7 @@ def network_exists(p: NetworkParams, snapshot: Snapshot) -> Verdict:
             False,
             expected={"name": shown, "driver": p.driver},
             actual=None,
-            message=_no_network(p.name, shown, snapshot),
+            message=_no_network(p.name, snapshot),
             hint=(
                 Text("create it: docker network create {name}", name=shown)
                 if isinstance(p.name, str)
@@ -206,10 +206,12 @@ def network_exists(p: NetworkParams, snapshot: Snapshot) -> Verdict:
     )
 
 
-def _no_network(ref: NetworkRef, shown: str, snapshot: Snapshot) -> Text:
+def _no_network(ref: NetworkRef, snapshot: Snapshot) -> Text:
     """There is no such network: a near name, or the network Compose made for it, may be there."""
+    if not isinstance(ref, str) and ref.project:
+        return Text("no Compose network {name} in project {project}", name=ref.compose_network, project=ref.project)
     if not isinstance(ref, str):
-        return Text("no {network}", network=shown)
+        return Text("no Compose network {name}", name=ref.compose_network)
     made = facts.network_name(snapshot, ComposeNetwork(compose_network=ref))
     if made:
         return Text("no network {name} ({found} is Compose's network {name})", name=ref, found=made)
