@@ -12,6 +12,7 @@ everything on it between them), and is left empty at the end.
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import subprocess
 import tempfile
@@ -80,7 +81,7 @@ def test_rubric(
 
 def _words(step: LabStep) -> list[str]:
     """The words of a step, among them the images it names (a compose file's ``image: redis`` too)."""
-    return step.text.split() if isinstance(step, LabFile) else shlex.split(step)
+    return re.findall(r"[^\s,{}\[\]'\"]+", step.text) if isinstance(step, LabFile) else shlex.split(step)
 
 
 def cases(rubric: Rubric) -> list[tuple[str, list[LabStep], list[str]]]:

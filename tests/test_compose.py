@@ -9,8 +9,10 @@ import pytest
 from recorded.record import RUBRICS
 
 from grader.errors import RubricError
-from grader.evaluate import evaluate
+from grader.evaluate import evaluate, localised
 from grader.outcome import Outcome
+from grader.report import topology
+from grader.report.charts import STATUS_CSS
 from grader.rubric import load, parse
 from grader.snapshot import Snapshot
 
@@ -135,3 +137,21 @@ def test_a_case_writes_its_files_by_a_plain_name() -> None:
     assert caught.value.problems == [
         "lab.yaml:9:6: reference[0].write: String should match pattern '^[A-Za-z0-9][A-Za-z0-9._-]*$'"
     ]
+
+
+def test_the_expected_topology_and_the_indonesian_messages_name_compose_networks() -> None:
+    outcome = graded("mistake-1", "28.5")
+    drawn = topology.expected(load("docker-compose"), outcome.checks)
+    assert (
+        "service db",
+        "Compose network front",
+        "not attached",
+        STATUS_CSS["failed"] + " absent",
+    ) in drawn.attachments
+    topology.layout(drawn)  # networks named by a mapping are drawn as any other
+    said = {
+        c.id: (c.message, c.hint) for c in localised(graded("mistake-5", "20.10").checks, load("docker-compose"), "id")
+    }
+    assert said["back"][0] == "tidak ada jaringan Compose back"
+    said = {c.id: (c.message, c.hint) for c in localised(outcome.checks, load("docker-compose"), "id")}
+    assert said["db-not-front"][1].startswith("ubah networks: milik db di berkas compose, lalu: docker compose up -d")
