@@ -16,6 +16,7 @@ from xml.etree import ElementTree as ET
 
 import pytest
 from bench.daemon import BenchDaemon
+from bench.engines import compose_config
 
 from grader.sandbox import STATE
 
@@ -25,10 +26,11 @@ RUBRICS = Path(__file__).parent.parent / "rubrics"
 
 def rubric_test(*args: str, daemon: BenchDaemon, inside: bool) -> subprocess.CompletedProcess[str]:
     """The command; ``inside`` runs it in the bench daemon's network namespace, where the ports
-    its containers publish are (as a student's `curl docker:3000` reaches them)."""
+    its containers publish are (as a student's `curl docker:3000` reaches them). Its docker CLI
+    has `docker compose` (Compose v2)."""
     command = [sys.executable, "-m", "grader.cli", "rubric", "test", *args]
     prefix = ["nsenter", f"--net={daemon.netns_path}"] if inside else []
-    env = {**os.environ, "DOCKER_HOST": daemon.host, "COLUMNS": "120"}
+    env = {**os.environ, "DOCKER_HOST": daemon.host, "COLUMNS": "120", "DOCKER_CONFIG": str(compose_config())}
     return subprocess.run([*prefix, *command], capture_output=True, text=True, env=env, timeout=900)
 
 
@@ -54,6 +56,18 @@ def test_bundled_rubrics_hold_on_docker_28(daemon: BenchDaemon) -> None:
         assert done.returncode == 0, done.stdout + done.stderr
         suite = ET.fromstring(done.stdout).find("testsuite")
         assert suite is not None and suite.get("failures") == "0" and int(suite.get("tests") or 0) >= 7
+    assert daemon.docker("ps", "-aq").stdout == ""  # left empty
+
+
+def test_the_compose_rubric_holds(daemon: BenchDaemon) -> None:
+    """Its cases write a compose file and run `docker compose up -d` in a folder of their own,
+    so each project has another name: the checks select by Compose's labels. Compose v2 (2.40,
+    forky's) drives both engines; on 20.10 too (API 1.41)."""
+    done = rubric_test("docker-compose", "--docker-host", daemon.host, "--format", "json", daemon=daemon, inside=True)
+    cases = json.loads(done.stdout)["cases"] if done.stdout else []
+    wrong = [(c["name"], c["failing"], c["broken"]) for c in cases if not c["held"]]
+    assert done.returncode == 0 and not wrong, wrong or done.stderr
+    assert len(cases) >= 6 and cases[0]["failing"] == []
     assert daemon.docker("ps", "-aq").stdout == ""  # left empty
 
 

@@ -16,6 +16,7 @@ import yaml
 from pydantic import ValidationError
 
 from ..errors import RubricError, UsageError
+from ..facts import TAG
 from ..util import NotRegular, TooLarge, read_capped
 from .model import Rubric
 
@@ -211,8 +212,9 @@ MESSAGES = {"extra_forbidden": "unknown field", "missing": "field required"}
 
 
 def _locate(name: str, err: Any, marks: dict[Loc, tuple[int, int]]) -> str:
-    # pydantic adds a step for the function of a validator; drop steps that are not in the YAML.
-    loc: Loc = tuple(part for part in err["loc"] if not (isinstance(part, str) and part.startswith("function-")))
+    # pydantic adds a step for the function of a validator and for the member of a union
+    # (facts.text_or); drop steps that are not in the YAML.
+    loc: Loc = tuple(part for part in err["loc"] if not (isinstance(part, str) and part.startswith(("function-", TAG))))
     probe = loc
     while probe not in marks and probe:
         probe = probe[:-1]
