@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,8 +25,15 @@ TIMED_OUT = 124  # the exit code a section reports for a command stopped at its 
 DRAIN = 2
 
 
-def command_for(spec: ProbeSpec, address: str | None) -> str:
-    """The shell command of one probe action (busybox tools, as in alpine)."""
+def command_for(spec: ProbeSpec, addresses: Sequence[str] | None) -> str:
+    """The shell command of one probe action (busybox tools, as in alpine): at each of
+    ``addresses`` in turn until one answers, or at the host name as typed (None)."""
+    if addresses and len(addresses) > 1:
+        return " || ".join(f"{{ {_command(spec, address)}; }}" for address in addresses)
+    return _command(spec, addresses[0] if addresses else None)
+
+
+def _command(spec: ProbeSpec, address: str | None) -> str:
     host = shlex.quote(address or spec.host)
     port = spec.port or 0
     match spec.action:
@@ -43,7 +51,9 @@ def command_for(spec: ProbeSpec, address: str | None) -> str:
             return f"nc -w 3 {host} {port} </dev/null"
         case "http":
             url = shlex.quote(f"http://{address or spec.host}:{port or 80}/")
-            return f"wget -q -O - {url}; echo; echo '--- second request ---'; wget -q -O - {url}"
+            # -T: a host that drops the connection (another network) is given up in seconds.
+            get = f"wget -q -T 3 -O - {url}"
+            return f"{get} && {{ echo; echo '--- second request ---'; {get}; }}"
         case "redis_ping":
             return f"printf 'PING\\r\\nQUIT\\r\\n' | nc -w 3 {host} {port or 6379}"
         case "command":

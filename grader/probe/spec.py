@@ -85,6 +85,17 @@ class ProbeSpec(BaseModel):
             return facts.address_of(snapshot, Selector(name=self.host), network)
         return None
 
+    def addresses_in(self, snapshot: Snapshot) -> list[str] | None:
+        """The addresses this probe tries, in turn: a target reached from a student's container
+        at its addresses seen from there (``facts.addresses_from``), else ``address_in``'s. None:
+        the name as a student types it; empty: a target with no address to try."""
+        if self.target is not None and self.origin.container is not None:
+            return facts.addresses_from(snapshot, self.origin.container, self.target)
+        address = self.address_in(snapshot)
+        if address is None:
+            return [] if self.target is not None else None
+        return [address]
+
     def fingerprint(self, snapshot: Snapshot) -> str:
         """What this probe's answer depends on in ``snapshot``: the running containers on the
         origin's network (their names, aliases, addresses, and when they started), or the
@@ -92,8 +103,11 @@ class ProbeSpec(BaseModel):
         watcher need not run it again."""
         if self.origin.container is not None:
             found = facts.select(snapshot, self.origin.container)
+            # A target reached from there answers at the addresses it has now.
+            reached = facts.addresses_from(snapshot, self.origin.container, self.target) if self.target else []
             return _digest(
                 [(c.get("Id"), facts.is_running(c), _started(c), sorted(facts.networks_of(c))) for c in found]
+                + [reached]
             )
         network = self.origin.network or "bridge"
         net = facts.network(snapshot, network)
