@@ -348,11 +348,7 @@ def resolves(p: ResolvesParams, snapshot: Snapshot) -> Verdict:
             expected="no address",
             actual=got,
             evidence=evidence,
-            message=(
-                Text("{name} on {network} resolves to {addresses}", name=p.name, network=place, addresses=got)
-                if got
-                else Text("{name} on {network} resolves to nothing", name=p.name, network=place)
-            ),
+            message=_looked_up(p, got),
         )
     wanted = p.to_all if p.to_all is not None else [p.to] if p.to is not None else []
     want: list[str] = []
@@ -368,7 +364,11 @@ def resolves(p: ResolvesParams, snapshot: Snapshot) -> Verdict:
             actual=[],
             evidence=evidence,
             message=Text("{name} does not resolve on {where}", name=p.name, where=p.where()),
-            hint=Text("attach the container to {network} with that name or alias", network=place),
+            hint=(
+                Text("attach the container to a network {container} is on, with that name or alias", container=place)
+                if p.from_ is not None
+                else Text("attach the container to {network} with that name or alias", network=place)
+            ),
         )
     if p.to_all is not None and sorted(set(want)) != sorted(got):
         return Verdict(
@@ -403,16 +403,43 @@ def resolves(p: ResolvesParams, snapshot: Snapshot) -> Verdict:
                 container=str(p.to),
                 wanted=want[0],
                 network=place,
+            )
+            if p.from_ is None
+            else Text(
+                "{name} resolves to {addresses} in {origin}, but {container} is at {wanted}",
+                name=p.name,
+                addresses=", ".join(got),
+                origin=place,
+                container=str(p.to),
+                wanted=want[0],
             ),
-            hint=Text("another container answers to {name} on {network}", name=p.name, network=place),
+            hint=Text("another container answers to {name} on {network}", name=p.name, network=place)
+            if p.from_ is None
+            else Text("another container answers to {name} there", name=p.name),
         )
     return Verdict(
-        True,
-        expected=", ".join(want) or "an address",
-        actual=got,
-        evidence=evidence,
-        message=Text("{name} -> {addresses} on {network}", name=p.name, addresses=", ".join(got), network=place),
+        True, expected=", ".join(want) or "an address", actual=got, evidence=evidence, message=_found(p, got)
     )
+
+
+def _looked_up(p: ResolvesParams, got: list[str]) -> Text:
+    """What a lookup that must fail gave."""
+    if p.from_ is not None:
+        if got:
+            return Text(
+                "{name} resolves to {addresses} in {container}", name=p.name, addresses=got, container=p.place()
+            )
+        return Text("{name} resolves to nothing in {container}", name=p.name, container=p.place())
+    if got:
+        return Text("{name} on {network} resolves to {addresses}", name=p.name, network=p.network, addresses=got)
+    return Text("{name} on {network} resolves to nothing", name=p.name, network=p.network)
+
+
+def _found(p: ResolvesParams, got: list[str]) -> Text:
+    addresses = ", ".join(got)
+    if p.from_ is not None:
+        return Text("{name} -> {addresses} in {container}", name=p.name, addresses=addresses, container=p.place())
+    return Text("{name} -> {addresses} on {network}", name=p.name, addresses=addresses, network=p.network)
 
 
 def _no_address(
@@ -469,6 +496,15 @@ class ReachableParams(FromContainer, TargetParams):
     method: str = Field("ping", pattern="^(ping|tcp)$", description="ping, or tcp (needs port)")
     port: int | None = None
     reachable: bool = added(True, "false: it must NOT answer (from FROM: at none of its addresses)")
+
+    @model_validator(mode="after")
+    def _isolated_from(self) -> ReachableParams:
+        if not self.reachable and self.target is not None and self.from_ is None:
+            raise ValueError(
+                "reachable: false with a target needs from: CONTAINER (from a network, a target is reached "
+                "at its address there, which an isolated container does not have; or give host: NAME)"
+            )
+        return self
 
     def probe(self) -> ProbeSpec:
         return self.spec(self.method, self.port)

@@ -1,11 +1,12 @@
-"""Record the snapshots of ``static-kinds.yaml``'s cases from the real bench: each case (its
-reference, then each mistake) played with the docker CLI on a clean daemon of each engine, and
-the daemon inspected once. The rubric's checks read the snapshot alone (no probes), so none run.
+"""Record the snapshots of a test rubric's cases from the real bench: each case (its reference,
+then each mistake) played with the docker CLI on a clean daemon of each engine, and the daemon
+inspected once, with the probes the rubric asks for. ``static-kinds.yaml``'s checks read the
+snapshot alone; ``probes.yaml``'s run in the students' containers and on their networks.
 
-    python tests/recorded/record.py    # starts its own bench daemons
+    python tests/recorded/record.py [RUBRIC ...]   # static-kinds, probes; starts its own bench daemons
 
-writes ``static-kinds/CASE@ENGINE.json`` (``reference``, ``mistake-1``, ...), which
-tests/test_static_kinds.py grades without Docker.
+writes ``RUBRIC/CASE@ENGINE.json`` (``reference``, ``mistake-1``, ...), which
+tests/test_static_kinds.py and tests/test_probe_kinds.py grade without Docker.
 """
 
 from __future__ import annotations
@@ -25,17 +26,19 @@ from bench.engines import ENGINES  # noqa: E402
 from bench.system import ensure_packages  # noqa: E402
 
 from grader.collect import collect  # noqa: E402
+from grader.rubric import load  # noqa: E402
 
 RUBRIC = HERE / "static-kinds.yaml"
+PROBES = HERE / "probes.yaml"
 # What the cases make besides containers and networks: a named volume, and the host folders
 # Docker creates for a bind mount whose source is missing.
 VOLUMES = ("webdata",)
 HOST_FOLDERS = (Path("/tmp/grader-app-2"), Path("/tmp/grader-data"))
 
 
-def cases() -> dict[str, list[str]]:
+def cases(rubric: Path = RUBRIC) -> dict[str, list[str]]:
     """Case name -> its commands, read from the rubric's YAML as written."""
-    body = yaml.safe_load(RUBRIC.read_text())
+    body = yaml.safe_load(rubric.read_text())
     found = {"reference": body["reference"]}
     found.update({f"mistake-{n}": m["commands"] for n, m in enumerate(body["mistakes"], 1)})
     return found
@@ -59,22 +62,25 @@ def play(daemon: BenchDaemon, commands: list[str]) -> None:
             print(f"  failed: {command}: {done.stderr.strip()}")
 
 
-def main() -> None:
+def main(names: list[str]) -> None:
+    rubrics = [HERE / f"{name}.yaml" for name in names] or [RUBRIC, PROBES]
     ensure_packages()
-    (HERE / "static-kinds").mkdir(exist_ok=True)
     for engine in ENGINES:
         daemon = BenchDaemon(f"kinds{engine.replace('.', '')}", engine=engine).start()
         try:
             images.load_images(daemon, images.images_tar(daemon))
-            for name, commands in cases().items():
-                play(daemon, commands)
-                snapshot = collect(docker_host=daemon.host)
-                (HERE / "static-kinds" / f"{name}@{engine}.json").write_text(snapshot.to_json() + "\n")
-                print(f"recorded {name}@{engine}")
+            for rubric in rubrics:
+                (HERE / rubric.stem).mkdir(exist_ok=True)
+                probes = load(str(rubric)).probes()
+                for name, commands in cases(rubric).items():
+                    play(daemon, commands)
+                    snapshot = collect(probes, docker_host=daemon.host)
+                    (HERE / rubric.stem / f"{name}@{engine}.json").write_text(snapshot.to_json() + "\n")
+                    print(f"recorded {rubric.stem}/{name}@{engine}")
             clean(daemon)
         finally:
             daemon.stop()
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
