@@ -154,7 +154,7 @@ def test_a_rubric_that_uses_no_new_parameter_keeps_its_digest() -> None:
     assert plain.model_dump(mode="json")["tasks"][0]["checks"][0]["reachable"] == {
         "network": "bridge",
         "links": [],
-        "host": None,
+        "host": "db",
         "target": None,
         "method": "ping",
         "port": None,
