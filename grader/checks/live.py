@@ -560,7 +560,8 @@ class HttpParams(FromContainer, TargetParams):
 @check_kind("http", HttpParams)
 @noting_shared_names
 def http(p: HttpParams, snapshot: Snapshot) -> Verdict:
-    """An HTTP GET to HOST:PORT (or TARGET) answers with a body matching PATTERN; with
+    """An HTTP GET to HOST:PORT (or TARGET), from a container on NETWORK or from inside the
+    running container FROM (as `reachable` tries a TARGET), answers with a body matching PATTERN; with
     `counter_rises`, the number in it rises between two requests. Half the points when it
     answers but does not count."""
     result = probe_verdict(snapshot, p.probe())
