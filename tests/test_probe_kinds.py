@@ -159,3 +159,15 @@ def test_a_rubric_that_uses_no_new_parameter_keeps_its_digest() -> None:
         "method": "ping",
         "port": None,
     }
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_container_that_cannot_reach_what_it_must(version: str) -> None:
+    """The isolation probe's own result read the other way (the same probe, `reachable: true`)."""
+    snapshot = Snapshot.from_json((RECORDED / f"reference@{version}.json").read_text())
+    rubric = parse(HEAD + "      - {id: c, title: c, reachable: {from: client, target: db}}\n", "lab.yaml")
+    assert by_id(evaluate(rubric, snapshot))["c"] == (
+        "failed",
+        "db does not answer ping from client",
+        "is db running, and on a network client is on?",
+    )

@@ -526,7 +526,9 @@ def reachable(p: ReachableParams, snapshot: Snapshot) -> Verdict:
         return no_evidence
     passed = result.ok == p.reachable
     hint: str | Text = ""
-    if not passed and p.reachable:
+    if not passed and p.reachable and p.from_ is not None:
+        hint = Text("is {what} running, and on a network {where} is on?", what=p.what(), where=p.where())
+    elif not passed and p.reachable:
         hint = Text("is {what} running and on {network}?", what=p.what(), network=p.network)
     elif not passed:
         hint = Text(
