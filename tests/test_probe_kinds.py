@@ -171,3 +171,16 @@ def test_a_container_that_cannot_reach_what_it_must(version: str) -> None:
         "db does not answer ping from client",
         "is db running, and on a network client is on?",
     )
+
+
+def test_a_watcher_looks_up_again_from_a_container_when_a_network_it_is_on_changes() -> None:
+    """Removing web2 (``docker rm -f web2``) changes what search gives in client, not client
+    itself: a lookup from client runs again, a command in client is kept."""
+    before = Snapshot.from_json((RECORDED / "reference@28.5.json").read_text())
+    after = before.model_copy(update={"containers": [c for c in before.containers if facts.name_of(c) != "web2"]})
+    lookup = ProbeSpec(action="resolve", origin=Origin(container=Selector(name="client")), host="search")
+    reach = ProbeSpec(action="ping", origin=Origin(container=Selector(name="hostnet")), target=Selector(name="web2"))
+    command = ProbeSpec(action="command", origin=Origin(container=Selector(name="client")), argv=("hostname",))
+    assert lookup.fingerprint(before) != lookup.fingerprint(after)
+    assert reach.fingerprint(before) != reach.fingerprint(after)  # hostnet shares no network with web2
+    assert command.fingerprint(before) == command.fingerprint(after)
