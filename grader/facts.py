@@ -306,6 +306,19 @@ def address_of(snapshot: Snapshot, selector: Selector, network: str) -> str | No
     return next((a for c in select(snapshot, selector) if (a := address_on(c, network))), None)
 
 
+def addresses_from(snapshot: Snapshot, origin: Selector, target: Selector) -> list[str]:
+    """The addresses a running ``origin`` container reaches ``target`` at: its address on each
+    network the two share, or, when they share none, every address it has (so that "cannot
+    reach" means by any of them). Empty: either is not running (a stopped one has no address)."""
+    here = next((c for c in select(snapshot, origin) if is_running(c)), None)
+    there = next((c for c in select(snapshot, target) if is_running(c)), None)
+    if here is None or there is None:
+        return []
+    theirs = {name: a for name in sorted(networks_of(there)) if (a := address_on(there, name))}
+    shared = [theirs[name] for name in sorted(networks_of(here)) if name in theirs]
+    return list(dict.fromkeys(shared or theirs.values()))
+
+
 def network(snapshot: Snapshot, name: str) -> dict[str, Any] | None:
     return next((n for n in snapshot.networks if n.get("Name") == name), None)
 

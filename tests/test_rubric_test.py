@@ -123,3 +123,17 @@ def test_sigterm_removes_the_private_engine(daemon: BenchDaemon) -> None:
     assert proc.returncode == 143, err
     assert not [f for f in STATE.iterdir() if f.name not in engines]
     assert not [ns for ns in os.listdir("/var/run/netns") if ns.startswith("grader-") and ns not in netns]
+
+
+@pytest.mark.parametrize("rubric", ["docker-host-ports", "docker-round-robin"])
+def test_the_isolation_and_round_robin_labs_hold(daemon: BenchDaemon, rubric: str, engine: str) -> None:
+    """The labs checked from the students' own containers (``from:``): every case holds on
+    both engines, on the session's bench daemon (one run per lab and engine)."""
+    started = time.monotonic()
+    done = rubric_test(rubric, "--docker-host", daemon.host, "--format", "json", daemon=daemon, inside=True)
+    print(f"rubric test {rubric} on {engine}: {time.monotonic() - started:.1f} s")
+    assert done.returncode == 0, done.stdout + done.stderr
+    cases = json.loads(done.stdout)["cases"]
+    assert cases[0]["name"] == "reference" and cases[0]["failing"] == [] and len(cases) >= 6
+    assert all(case["held"] for case in cases), done.stdout
+    assert daemon.docker("ps", "-aq").stdout == ""  # left empty

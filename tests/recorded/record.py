@@ -6,8 +6,9 @@ the daemon inspected once, with the probes the rubric asks for.
 
 writes ``NAME/CASE@ENGINE.json`` (``reference``, ``mistake-1``, ...) for each rubric of
 ``RUBRICS`` (all by default), which tests grade without Docker: ``static-kinds`` (the check
-kinds read from the snapshot alone: tests/test_static_kinds.py) and ``compose`` (the bundled
-Compose lab, by Compose's labels: tests/test_compose.py).
+kinds read from the snapshot alone: tests/test_static_kinds.py), ``probes`` (checks run in the
+students' containers and on their networks: tests/test_probe_kinds.py) and ``compose`` (the
+bundled Compose lab, by Compose's labels: tests/test_compose.py).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from grader.rubric import load  # noqa: E402
 from grader.selftest import cases, play  # noqa: E402
 
 RUBRIC = HERE / "static-kinds.yaml"
-RUBRICS = {"static-kinds": RUBRIC, "compose": HERE.parent.parent / "rubrics" / "docker-compose.yaml"}
+PROBES = HERE / "probes.yaml"
+RUBRICS = {"static-kinds": RUBRIC, "probes": PROBES, "compose": HERE.parent.parent / "rubrics" / "docker-compose.yaml"}
 # What the cases make besides containers and networks: a named volume, and the host folders
 # Docker creates for a bind mount whose source is missing.
 VOLUMES = ("webdata",)
