@@ -136,7 +136,7 @@ AT = "lab.yaml:7:27: tasks[0].checks[0]."
         ),
         (
             "http: {from: {name: web, image: nginx}, host: app}",
-            "lab.yaml:7:34: tasks[0].checks[0].http.from: give exactly one of name or image",
+            "lab.yaml:7:34: tasks[0].checks[0].http.from: give exactly one of name, image or service",
         ),
         ("reachable: {frm: web, host: db}", "lab.yaml:7:39: tasks[0].checks[0].reachable.frm: unknown field"),
     ],
