@@ -65,10 +65,12 @@ print(json.dumps({"marks": marks, "timings": snapshot.timings, "probes": len(sna
 
 
 def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float, subprocess.CompletedProcess[str]]:
-    """Wall time, CPU time (user + system) of the process, and how it ended."""
+    """Wall time, CPU time (user + system) of the process, and how it ended. It runs in the
+    tree on its PYTHONPATH: `python -m` puts the current folder first on the path, so run from
+    this checkout a baseline would time this checkout's grader."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=env["PYTHONPATH"])
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), done
@@ -137,6 +139,7 @@ def measure(engine: str, rounds: int, baseline: Path | None) -> None:
             subprocess.run(
                 [sys.executable, "-c", PHASES, f"sqlite:///{folder / 'bench.db'}"],  # made by the rounds
                 env=env,
+                cwd=ROOT,
                 capture_output=True,
                 text=True,
                 check=True,
