@@ -1,9 +1,9 @@
-"""Benchmark (issue 13): `check --watch` latency on a bench daemon. Lab 2 is played command by
-command; for each, the time from the command returning to the watcher showing a grade that
-has seen it (its event in the timeline), and how many probes that grade ran again. Targets:
-<= 0.3 s median when no probe must run again (a network created, a container connected with
-nothing to look up), <= 0.8 s when a DNS probe runs again. Also the watcher's CPU while the
-daemon is idle.
+"""Benchmark (issues 13, 20): `check --watch` latency on a bench daemon. Lab 2 is played command
+by command; for each, the time from the command returning to the watcher showing a grade that
+has seen it (its event in the timeline), and how many probes that grade ran again. Targets,
+printed met or not: the change shown (inspected, before any probe runs again) within 0.1 s
+median (issue 20; issue 13 asked 0.3 s), and within 0.8 s median when probes run again. Also
+the watcher's CPU while the daemon is idle.
 
     python benchmarks/watch_latency.py [--engine 20.10|28.5]
 """
@@ -26,6 +26,9 @@ from bench.daemon import BenchDaemon  # noqa: E402
 
 from grader.grading import Graded  # noqa: E402
 from grader.watch import Watch, watching  # noqa: E402
+
+SHOWN = 0.1  # seconds, median: issue 20's target for an inspected change
+PROBED = 0.8  # seconds, median: issue 13's target when probes run again
 
 
 def main() -> None:
@@ -80,12 +83,18 @@ def main() -> None:
             print(f"  {first:7.3f} s {done:7.3f} s  {ran:2}  {command}")
         firsts = [first for _, first, _, _ in rows]
         probed = [done for _, _, done, ran in rows if ran]
-        print(f"median, the change shown (inspection): {statistics.median(firsts):.3f} s ({len(firsts)} commands)")
+        verdict("median, the change shown (inspection):", firsts, SHOWN)
         if probed:
-            print(f"median, probes run again and shown:  {statistics.median(probed):.3f} s ({len(probed)} commands)")
+            verdict("median, probes run again and shown: ", probed, PROBED)
         print(f"watcher CPU while the daemon is idle: {idle_cpu * 100:.2f} % of a core")
     finally:
         daemon.stop()
+
+
+def verdict(what: str, seconds: list[float], target: float) -> None:
+    median = statistics.median(seconds)
+    met = "met" if median <= target else "NOT met"
+    print(f"{what} {median:.3f} s ({len(seconds)} commands)  [{met}: <= {target} s]")
 
 
 if __name__ == "__main__":

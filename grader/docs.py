@@ -59,7 +59,7 @@ def _table(model: type[BaseModel]) -> str:
     rows = ["| name | type | default | description |", "| --- | --- | --- | --- |"]
     for name, field in model.model_fields.items():
         cells = [
-            f"`{name}`",
+            f"`{field.alias or name}`",
             f"`{_type_name(field.annotation)}`",
             _default(field),
             field.description or "",

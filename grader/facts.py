@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 from .snapshot import Snapshot
 from .text import head
@@ -20,13 +20,28 @@ from .text import head
 Container = dict[str, Any]
 
 
+# The labels Docker Compose (v1 and v2) puts on what it makes: its names differ by version
+# (``shop-web-1``, ``shop_web_1``), its labels do not.
+PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+NETWORK_LABEL = "com.docker.compose.network"
+
+
+def _optional(description: str) -> Any:
+    """An optional field dumped only where given: rubrics without it keep their digest."""
+    return Field(None, min_length=1, description=description, exclude_if=lambda value: value is None)
+
+
 class Selector(BaseModel):
-    """Which container a check is about: by name (``redis``) or by image (the app has none)."""
+    """Which container a check is about: by name (``redis``), by image (the app has none), or
+    by Compose service (``{service: web}``, of any project unless ``project:`` names one)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str | None = None
     image: str | None = None
+    service: str | None = _optional("a Compose service (its label com.docker.compose.service), e.g. web")
+    project: str | None = _optional("with service: the Compose project (default: any), e.g. shop")
 
     @model_validator(mode="before")
     @classmethod
@@ -35,12 +50,45 @@ class Selector(BaseModel):
 
     @model_validator(mode="after")
     def _one_of(self) -> Selector:
-        if (self.name is None) == (self.image is None):
-            raise ValueError("give exactly one of name or image")
+        if [self.name, self.image, self.service].count(None) != 2:
+            raise ValueError("give exactly one of name, image or service")
+        if self.project is not None and self.service is None:
+            raise ValueError("project: the Compose project of a service; give it with service")
         return self
 
     def __str__(self) -> str:
+        if self.service is not None:
+            return f"service {self.service}" + (f" of project {self.project}" if self.project else "")
         return self.name if self.name is not None else f"image {self.image}"
+
+
+class ComposeNetwork(BaseModel):
+    """A network Compose made for a project (``shop_back`` for ``back``), found by its labels."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    compose_network: str = Field(min_length=1, description="its name in the compose file's networks:, e.g. back")
+    project: str | None = _optional("the Compose project (default: any), e.g. shop")
+
+    def __str__(self) -> str:
+        return f"Compose network {self.compose_network}" + (f" of project {self.project}" if self.project else "")
+
+
+# Where a rubric takes a text or a mapping, the error is the one of what was given, not one
+# for each: the member is chosen by the value's type. The loader leaves the member's tag out
+# of an error's path.
+TAG = "one-of-"
+
+
+def text_or(mapping: type[BaseModel], text: Any = str) -> Any:
+    """A field that is ``text`` (a string type), or ``mapping`` given as a YAML mapping."""
+    return Annotated[
+        Annotated[text, Tag(f"{TAG}text")] | Annotated[mapping, Tag(f"{TAG}mapping")],
+        Discriminator(lambda value: f"{TAG}mapping" if isinstance(value, dict | BaseModel) else f"{TAG}text"),
+    ]
+
+
+NetworkRef = text_or(ComposeNetwork)
 
 
 def _at(value: Any, *path: str) -> Any:
@@ -85,6 +133,17 @@ def image_of(container: Container) -> str:
 def command_of(container: Container) -> str:
     """The command line the container was created with, cut to the head checks read."""
     return head(" ".join(_texts(_at(container, "Config", "Cmd"))))
+
+
+def compose_of(container: Container) -> tuple[str, str]:
+    """The Compose project and service a container belongs to (empty: not made by Compose)."""
+    labels = _object(_at(container, "Config", "Labels"))
+    return _text(labels.get(PROJECT_LABEL)), _text(labels.get(SERVICE_LABEL))
+
+
+def services(snapshot: Snapshot) -> list[str]:
+    """The Compose services of the student's containers, for "a typo?" in a message."""
+    return sorted({service for c in students_containers(snapshot) if (service := compose_of(c)[1])})
 
 
 def network_mode(container: Container) -> str:
@@ -149,6 +208,8 @@ def select(snapshot: Snapshot, selector: Selector, gone: bool = False) -> list[C
 def _matching(index: _Lookup, selector: Selector) -> list[Container]:
     if selector.name is not None:
         return list(index.by_name.get(selector.name, ()))
+    if selector.service is not None:
+        return list(index.by_service.get((selector.project, selector.service), ()))
     image = selector.image or ""
     if _tagged(image):
         return list(index.by_tag.get(normalize_image(image), ()))
@@ -160,9 +221,15 @@ class _Lookup:
     by_name: dict[str, list[Container]] = field(default_factory=dict)
     by_tag: dict[str, list[Container]] = field(default_factory=dict)
     by_repository: dict[str, list[Container]] = field(default_factory=dict)
+    # (project, service) and (None, service) -> the containers of that Compose service
+    by_service: dict[tuple[str | None, str], list[Container]] = field(default_factory=dict)
 
     def add(self, container: Container, tags: set[str]) -> None:
         self.by_name.setdefault(name_of(container), []).append(container)
+        project, service = compose_of(container)
+        if service:
+            for key in {(None, service), (project, service)}:
+                self.by_service.setdefault(key, []).append(container)
         for tag in tags:
             self.by_tag.setdefault(tag, []).append(container)
         for name in {repository(tag) for tag in tags}:
@@ -239,8 +306,34 @@ def address_of(snapshot: Snapshot, selector: Selector, network: str) -> str | No
     return next((a for c in select(snapshot, selector) if (a := address_on(c, network))), None)
 
 
+def addresses_from(snapshot: Snapshot, origin: Selector, target: Selector) -> list[str]:
+    """The addresses a running ``origin`` container reaches ``target`` at: its address on each
+    network the two share, or, when they share none, every address it has (so that "cannot
+    reach" means by any of them). Empty: either is not running (a stopped one has no address)."""
+    here = next((c for c in select(snapshot, origin) if is_running(c)), None)
+    there = next((c for c in select(snapshot, target) if is_running(c)), None)
+    if here is None or there is None:
+        return []
+    theirs = {name: a for name in sorted(networks_of(there)) if (a := address_on(there, name))}
+    shared = [theirs[name] for name in sorted(networks_of(here)) if name in theirs]
+    return list(dict.fromkeys(shared or theirs.values()))
+
+
 def network(snapshot: Snapshot, name: str) -> dict[str, Any] | None:
     return next((n for n in snapshot.networks if n.get("Name") == name), None)
+
+
+def network_name(snapshot: Snapshot, ref: NetworkRef) -> str | None:
+    """The name of the network ``ref`` stands for: itself, or the name of the network Compose
+    made for that project's network (the first by name when several projects have one and
+    the rubric names none); None when Compose made none."""
+    if isinstance(ref, str):
+        return ref
+    for n in snapshot.networks:
+        labels = _object(n.get("Labels"))
+        if labels.get(NETWORK_LABEL) == ref.compose_network and ref.project in (None, labels.get(PROJECT_LABEL)):
+            return _text(n.get("Name"))
+    return None
 
 
 def network_names(snapshot: Snapshot) -> list[str]:

@@ -65,11 +65,14 @@ def grade(
         raise UsageError(f"--task must be one of {', '.join(map(str, rubric.numbers))} for {rubric.id}")
     if task is not None:
         source += PARTIAL  # one task's checks: never counted as a whole attempt in final mode
-    # The daemon is reached first: a store is never opened (nor a new SQLite file made) for a
-    # daemon that cannot be graded.
-    client = connect(docker_host, insecure_tcp=insecure_tcp)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        # The store opens (SQLAlchemy's import, the schema's version) while the probes run.
+        # The store's code (SQLAlchemy, a third of a grade's imports) loads while the daemon is
+        # reached, and the store opens (the schema's version) while the probes run. The daemon
+        # is reached first: a store is never opened (nor a new SQLite file made) for a daemon
+        # that cannot be graded.
+        if store:
+            pool.submit(_store_module)
+        client = connect(docker_host, insecure_tcp=insecure_tcp)
         database = pool.submit(_open_store, db_url) if store else None
         snapshot = collect(rubric.probes(task), client=client, probe_image=probe_image)
         outcome = evaluate(rubric, snapshot, task=task)
@@ -86,7 +89,11 @@ def grade(
     return graded
 
 
+def _store_module() -> None:
+    from . import store  # noqa: F401 - here: a run that stores nothing never loads SQLAlchemy
+
+
 def _open_store(db_url: str | None) -> Store:
-    from . import store  # here: a run that stores nothing never loads SQLAlchemy
+    from . import store
 
     return store.Store(db_url)

@@ -12,12 +12,15 @@ everything on it between them), and is left empty at the end.
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import subprocess
+import tempfile
 import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import docker
@@ -30,7 +33,7 @@ from .errors import UsageError
 from .evaluate import evaluate
 from .probe.runner import DEFAULT_PROBE_IMAGE
 from .rubric import load
-from .rubric.model import Rubric, http_port
+from .rubric.model import LabFile, LabStep, Rubric, http_port
 from .sandbox import PrivateEngine, http_get, local_images
 from .text import printable, shown
 
@@ -68,7 +71,7 @@ def test_rubric(
     cases(rubric)  # a rubric without a reference is refused before any engine starts
     if docker_host is not None:  # named, even empty: checked as grade checks it, never the local daemon
         return rubric, run_cases(rubric, docker_host, None, probe_image, progress)
-    named = {probe_image} | {word for _, commands, _ in cases(rubric) for c in commands for word in shlex.split(c)}
+    named = {probe_image} | {word for _, steps, _ in cases(rubric) for step in steps for word in _words(step)}
     with PrivateEngine() as engine:
         if progress:
             progress("a private Docker engine")
@@ -76,8 +79,13 @@ def test_rubric(
         return rubric, run_cases(rubric, engine.host, engine.http_get, probe_image, progress)
 
 
-def cases(rubric: Rubric) -> list[tuple[str, list[str], list[str]]]:
-    """(name, commands, checks that must not pass) of the reference, then of each mistake."""
+def _words(step: LabStep) -> list[str]:
+    """The words of a step, among them the images it names (a compose file's ``image: redis`` too)."""
+    return re.findall(r"[^\s,{}\[\]'\"]+", step.text) if isinstance(step, LabFile) else shlex.split(step)
+
+
+def cases(rubric: Rubric) -> list[tuple[str, list[LabStep], list[str]]]:
+    """(name, steps, checks that must not pass) of the reference, then of each mistake."""
     if not rubric.reference:
         raise UsageError(f"rubric {rubric.id} has no reference: nothing to test (see docs/rubrics.md)")
     return [("reference", rubric.reference, []), *((m.name, m.commands, m.fails) for m in rubric.mistakes)]
@@ -96,11 +104,11 @@ def run_cases(
     results = []
     with _empty_daemon(docker_host) as client:
         http_get = http_get or _http_getter(docker_host)  # the URL is valid once connected
-        for name, commands, fails in cases(rubric):
+        for name, steps, fails in cases(rubric):
             if progress:
                 progress(name)
             _reset(client)
-            broken = [problem for command in commands if (problem := _play(docker_host, command, http_get))]
+            broken = play(docker_host, steps, http_get)
             snapshot = collect(rubric.probes(), client=client, probe_image=probe_image)
             outcome = evaluate(rubric, snapshot)
             statuses = {c.id: c.status for c in outcome.checks}
@@ -136,8 +144,22 @@ def _reset(client: docker.DockerClient) -> None:
             client.api.remove_network(n["Id"])
 
 
-def _play(docker_host: str, command: str, http_get: Callable[[int], str | None]) -> str | None:
-    """Run one command of a case against the daemon; why it failed, or None."""
+def play(docker_host: str, steps: list[LabStep], http_get: Callable[[int], str | None]) -> list[str]:
+    """Play a case's steps against the daemon, in an empty folder of its own (its files are
+    written there, and there ``docker compose`` finds them and names its project after it);
+    returns the commands that failed, each as "command: why"."""
+    with tempfile.TemporaryDirectory(prefix="lab-") as folder:
+        problems = []
+        for step in steps:
+            if isinstance(step, LabFile):
+                (Path(folder) / step.write).write_text(step.text)
+            elif problem := _play(docker_host, step, http_get, folder):
+                problems.append(problem)
+        return problems
+
+
+def _play(docker_host: str, command: str, http_get: Callable[[int], str | None], folder: str) -> str | None:
+    """Run one command of a case against the daemon, in ``folder``; why it failed, or None."""
     argv = shlex.split(command)
     if argv[0] == "curl":
         port = http_port(argv[1])
@@ -151,6 +173,7 @@ def _play(docker_host: str, command: str, http_get: Callable[[int], str | None])
             text=True,
             stdin=subprocess.DEVNULL,
             timeout=COMMAND_TIMEOUT,
+            cwd=folder,
         )
     except subprocess.TimeoutExpired:
         return f"{command}: no end within {COMMAND_TIMEOUT} s"

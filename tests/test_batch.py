@@ -29,6 +29,7 @@ from grader.store import Attempt, Store
 
 RUBRIC = "docker-networks"
 FORGOT_CONNECT = {"redis-alias-db": "failed", "db-resolves": "blocked"}
+NOT_GRADED = object()  # a student a test leaves out of its roster
 
 
 class Blackhole:
@@ -158,28 +159,35 @@ def by_student(db: str) -> dict[str, list[Attempt]]:
 
 def assert_class_outcomes(attempts: dict[str, list[Attempt]]) -> None:
     students = ("ani", "budi", "citra", "dewi", "eko", "fajar", "gita", "ida")
-    [ani], [budi], [citra], [dewi], [eko], [fajar], [gita], [ida] = (attempts[s] for s in students)
+    [ani], [budi], [citra], [dewi], [eko], [fajar], [gita], [ida] = (attempts.get(s, [NOT_GRADED]) for s in students)
+    assert dewi is NOT_GRADED or (not dewi.ok and "timed out" in dewi.error)
     assert ani.ok and ani.score == ani.max_score > 0
     assert budi.ok and {c.id: c.status for c in budi.checks if not c.passed} == FORGOT_CONNECT
     assert not citra.ok and "cannot reach the Docker daemon" in citra.error and citra.snapshot_digest is None
-    assert not dewi.ok and "timed out" in dewi.error
     assert eko.ok and 0 < eko.score < eko.max_score and eko.checks[0].passed  # networks made, nothing attached
     assert not fajar.ok and "TLS refused" in fajar.error
     assert gita.ok and gita.checks == eko.checks  # the same daemon, over ssh
     assert not ida.ok and "TLS refused" in ida.error and "CERTIFICATE_VERIFY_FAILED" in ida.error  # server checked
 
 
+@pytest.mark.docker
 def test_batch_grades_every_daemon_and_keeps_going(classroom: dict[str, str], tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'class.db'}"
     roster = write_roster(tmp_path / "class.csv", classroom)
+    # Every daemon that answers is graded with the product's own --timeout, so a slow but working
+    # daemon on a busy machine is never cut short; the one that never answers is graded alone
+    # with a short one, which is all it can take.
+    answering = {student: row for student, row in classroom.items() if student != "dewi"}
 
-    proc = batch(roster, db, "--workers", "4", "--timeout", "30")
+    proc = batch(write_roster(tmp_path / "answering.csv", answering), db, "--workers", "4")
     out, err = proc.communicate()
+    lost = batch(write_roster(tmp_path / "lost.csv", {"dewi": classroom["dewi"]}), db, "--timeout", "3")
 
-    assert proc.returncode == 1, err  # four daemons could not be graded
-    assert "graded 4 of 8 daemons" in err and "Warning" not in err, out
-    for student in classroom:
+    assert proc.returncode == 1, err  # three daemons could not be graded
+    assert "graded 4 of 7 daemons" in err and "Warning" not in err, out
+    for student in answering:
         assert student in out
+    assert lost.returncode == 1, lost.stderr.read()
     assert_class_outcomes(by_student(db))
     store = Store(db)
     engines = {
@@ -189,7 +197,7 @@ def test_batch_grades_every_daemon_and_keeps_going(classroom: dict[str, str], tm
     }
     assert engines == {"ani": "28.5", "budi": "20.10", "eko": "28.5", "gita": "28.5"}
 
-    again = batch(roster, db, "--only-failed", "--timeout", "30")
+    again = batch(roster, db, "--only-failed", "--timeout", "10")  # the failed ones fail at once, or never answer
     assert again.returncode == 1
     counts = {s: len(a) for s, a in by_student(db).items()}
     assert counts == {"ani": 1, "budi": 1, "citra": 2, "dewi": 2, "eko": 1, "fajar": 2, "gita": 1, "ida": 2}
@@ -236,21 +244,24 @@ def test_roster_as_spreadsheets_save_it(tmp_path: Path) -> None:
         ], separator
 
 
+@pytest.mark.docker
 def test_workers_share_one_postgresql(classroom: dict[str, str], tmp_path: Path, pg_url: str) -> None:
-    roster = write_roster(tmp_path / "class.csv", classroom)
-    workers = [batch(roster, pg_url, "--worker", "--workers", "2", "--timeout", "30", wait=False) for _ in range(2)]
+    answering = {student: row for student, row in classroom.items() if student != "dewi"}  # default --timeout
+    roster = write_roster(tmp_path / "class.csv", answering)
+    workers = [batch(roster, pg_url, "--worker", "--workers", "2", wait=False) for _ in range(2)]
     outputs = [w.communicate(timeout=300) for w in workers]
 
     attempts = by_student(pg_url)
     assert_class_outcomes(attempts)  # exactly one attempt each: nobody graded twice
-    shares = [sum(student in out for student in classroom) for out, _ in outputs]
-    assert sum(shares) == len(classroom), outputs
+    shares = [sum(student in out for student in answering) for out, _ in outputs]
+    assert sum(shares) == len(answering), outputs
     [batch_id] = {
         line.split()[1].rstrip(":") for _, err in outputs for line in err.splitlines() if line.startswith("batch ")
     }
     assert set(Store(pg_url).jobs(batch_id).values()) == {"done"}
 
 
+@pytest.mark.docker
 def test_a_worker_that_dies_releases_its_student(classroom: dict[str, str], tmp_path: Path, pg_url: str) -> None:
     hole = Blackhole()
     roster = write_roster(tmp_path / "class.csv", {"dewi": hole.host, "ani": classroom["ani"]})
@@ -267,6 +278,7 @@ def test_a_worker_that_dies_releases_its_student(classroom: dict[str, str], tmp_
     hole.close()
 
 
+@pytest.mark.docker
 def test_ctrl_c_keeps_what_was_stored(classroom: dict[str, str], tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'class.db'}"
     hole = Blackhole()
@@ -286,6 +298,7 @@ def test_ctrl_c_keeps_what_was_stored(classroom: dict[str, str], tmp_path: Path)
     hole.close()
 
 
+@pytest.mark.docker
 def test_a_slow_daemon_is_given_up_as_a_whole(classroom: dict[str, str], tmp_path: Path) -> None:
     """Every call answers within --timeout, but grading the daemon takes longer: it is a
     timeout, and the probe containers it had started are still removed."""

@@ -159,3 +159,16 @@ def test_help_loads_click_and_the_command_line_only() -> None:
     heavy = ("pydantic", "yaml", "rich", "docker", "requests", "sqlalchemy", "alembic", "jinja2", "babel")
     assert sorted(name for name in loaded if name.startswith(heavy)) == []
     assert "importlib.metadata" not in loaded
+
+
+def test_grading_loads_paramiko_only_when_it_is_read(tmp_path: Path) -> None:
+    """The docker SDK imports paramiko (the "ssh" extra) whenever it is installed; the grader
+    reaches ssh:// daemons through the system's ssh, so paramiko's code loads only if read."""
+    pytest.importorskip("paramiko")
+    socket = f"unix://{tmp_path}/none.sock"  # no daemon: the SDK is loaded, the grade fails (exit 3)
+    loaded = loaded_by(["grade", "--rubric", "docker-networks", "--student", "a", "--docker-host", socket])
+    assert "docker.transport.sshconn" in loaded  # the SDK's ssh:// support is there
+    assert sorted(name for name in loaded if name.startswith(("paramiko.", "invoke", "nacl"))) == []
+    code = "import grader, docker, paramiko\nprint(paramiko.SSHClient.__module__)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout == "paramiko.client\n"

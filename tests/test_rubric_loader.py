@@ -24,7 +24,8 @@ HEAD = "id: lab\ntitle: Lab\nversion: '1'\ntasks:\n  - title: one\n    checks:\n
 # Lines 1-6 are HEAD; the first check starts on line 7 (`      - id: net`, the id key at column 9).
 GOOD = HEAD + "      - id: net\n        title: the network exists\n        network: {name: backend}\n"
 KIND_KEYS = ", ".join(KINDS)
-BUNDLED = "bundled rubrics: docker-links, docker-networks (or give a .yaml file)"
+IDS = ["docker-compose", "docker-host-ports", "docker-links", "docker-networks", "docker-round-robin"]
+BUNDLED = f"bundled rubrics: {', '.join(IDS)} (or give a .yaml file)"
 # "Billion laughs": each of nine levels is nine aliases of the one before, 9**9 nodes expanded.
 LAUGHS = 'a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]\n' + "".join(
     f"{level}: &{level} [{', '.join([f'*{below}'] * 9)}]\n" for below, level in pairwise("abcdefghi")
@@ -232,7 +233,7 @@ def test_every_problem_is_reported() -> None:
     ]
 
 
-@pytest.mark.parametrize("rubric_id", ["docker-links", "docker-networks"])
+@pytest.mark.parametrize("rubric_id", IDS)
 def test_bundled_rubrics_load(rubric_id: str) -> None:
     rubric = load(rubric_id)
     assert rubric.id == rubric_id
@@ -240,7 +241,7 @@ def test_bundled_rubrics_load(rubric_id: str) -> None:
 
 
 def test_bundled_ids() -> None:
-    assert sorted(bundled()) == ["docker-links", "docker-networks"]
+    assert sorted(bundled()) == IDS
 
 
 def test_resolve_unknown_id_names_the_bundled_ones() -> None:
@@ -538,15 +539,18 @@ def test_validate_good_file(tmp_path: Path) -> None:
 def test_validate_bundled_files() -> None:
     result = run("rubrics", "validate", *(str(p) for p in bundled().values()))
     assert result.exit_code == 0, result.stderr
-    assert result.stdout.count(": ok (") == 2
+    assert result.stdout.count(": ok (") == 5
 
 
 def test_rubrics_list() -> None:
     result = run("rubrics", "list")
     assert result.exit_code == 0, result.stderr
     assert [line.split("\t")[0] for line in result.stdout.splitlines()] == [
+        "docker-compose",
+        "docker-host-ports",
         "docker-links",
         "docker-networks",
+        "docker-round-robin",
     ]
 
 

@@ -16,6 +16,7 @@ from xml.etree import ElementTree as ET
 
 import pytest
 from bench.daemon import BenchDaemon
+from bench.engines import compose_config
 
 from grader.sandbox import STATE
 
@@ -25,10 +26,11 @@ RUBRICS = Path(__file__).parent.parent / "rubrics"
 
 def rubric_test(*args: str, daemon: BenchDaemon, inside: bool) -> subprocess.CompletedProcess[str]:
     """The command; ``inside`` runs it in the bench daemon's network namespace, where the ports
-    its containers publish are (as a student's `curl docker:3000` reaches them)."""
+    its containers publish are (as a student's `curl docker:3000` reaches them). Its docker CLI
+    has `docker compose` (Compose v2)."""
     command = [sys.executable, "-m", "grader.cli", "rubric", "test", *args]
     prefix = ["nsenter", f"--net={daemon.netns_path}"] if inside else []
-    env = {**os.environ, "DOCKER_HOST": daemon.host, "COLUMNS": "120"}
+    env = {**os.environ, "DOCKER_HOST": daemon.host, "COLUMNS": "120", "DOCKER_CONFIG": str(compose_config())}
     return subprocess.run([*prefix, *command], capture_output=True, text=True, env=env, timeout=900)
 
 
@@ -54,6 +56,18 @@ def test_bundled_rubrics_hold_on_docker_28(daemon: BenchDaemon) -> None:
         assert done.returncode == 0, done.stdout + done.stderr
         suite = ET.fromstring(done.stdout).find("testsuite")
         assert suite is not None and suite.get("failures") == "0" and int(suite.get("tests") or 0) >= 7
+    assert daemon.docker("ps", "-aq").stdout == ""  # left empty
+
+
+def test_the_compose_rubric_holds(daemon: BenchDaemon) -> None:
+    """Its cases write a compose file and run `docker compose up -d` in a folder of their own,
+    so each project has another name: the checks select by Compose's labels. Compose v2 (2.40,
+    forky's) drives both engines; on 20.10 too (API 1.41)."""
+    done = rubric_test("docker-compose", "--docker-host", daemon.host, "--format", "json", daemon=daemon, inside=True)
+    cases = json.loads(done.stdout)["cases"] if done.stdout else []
+    wrong = [(c["name"], c["failing"], c["broken"]) for c in cases if not c["held"]]
+    assert done.returncode == 0 and not wrong, wrong or done.stderr
+    assert len(cases) >= 6 and cases[0]["failing"] == []
     assert daemon.docker("ps", "-aq").stdout == ""  # left empty
 
 
@@ -109,3 +123,17 @@ def test_sigterm_removes_the_private_engine(daemon: BenchDaemon) -> None:
     assert proc.returncode == 143, err
     assert not [f for f in STATE.iterdir() if f.name not in engines]
     assert not [ns for ns in os.listdir("/var/run/netns") if ns.startswith("grader-") and ns not in netns]
+
+
+@pytest.mark.parametrize("rubric", ["docker-host-ports", "docker-round-robin"])
+def test_the_isolation_and_round_robin_labs_hold(daemon: BenchDaemon, rubric: str, engine: str) -> None:
+    """The labs checked from the students' own containers (``from:``): every case holds on
+    both engines, on the session's bench daemon (one run per lab and engine)."""
+    started = time.monotonic()
+    done = rubric_test(rubric, "--docker-host", daemon.host, "--format", "json", daemon=daemon, inside=True)
+    print(f"rubric test {rubric} on {engine}: {time.monotonic() - started:.1f} s")
+    assert done.returncode == 0, done.stdout + done.stderr
+    cases = json.loads(done.stdout)["cases"]
+    assert cases[0]["name"] == "reference" and cases[0]["failing"] == [] and len(cases) >= 6
+    assert all(case["held"] for case in cases), done.stdout
+    assert daemon.docker("ps", "-aq").stdout == ""  # left empty

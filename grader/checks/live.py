@@ -13,7 +13,7 @@ from ..probe.spec import REACHING, Origin, ProbeSpec
 from ..snapshot import ProbeResult, Snapshot
 from ..text import head
 from .regex import LineRegex, Regex, regex
-from .registry import Evaluator, Params, Verdict, check_kind
+from .registry import Evaluator, Params, Verdict, added, check_kind
 
 EMBEDDED_DNS = "127.0.0.11"
 # Docker 28.4 deprecated legacy links' environment variables; later engines drop them.
@@ -39,6 +39,50 @@ class FromNetwork(Probed):
 
     def where(self) -> str:
         return self.network + "".join(f" --link {link}" for link in self.links)
+
+
+class FromContainer(FromNetwork):
+    """A probe that may run inside a student's running container (``from``) instead of a probe
+    container on a network."""
+
+    from_: Selector | None = added(
+        None,
+        "run the probe inside this running container (a read-only exec) instead of a probe "
+        "container on NETWORK; it needs the tool (ping, nc, wget, getent or nslookup)",
+        alias="from",
+    )
+
+    @model_validator(mode="after")
+    def _one_origin(self) -> FromContainer:
+        if self.from_ is not None and {"network", "links"} & self.model_fields_set:
+            raise ValueError("give from (a container to probe from) or network and links, not both")
+        return self
+
+    def origin(self) -> Origin:
+        return Origin(container=self.from_) if self.from_ is not None else super().origin()
+
+    def where(self) -> str:
+        return str(self.from_) if self.from_ is not None else super().where()
+
+
+# Exit codes of a probe's command that are no evidence either way: its section was lost (125),
+# or its tool is not in the container (126 not executable, 127 not found).
+DID_NOT_RUN = frozenset({125, 126, 127})
+
+
+def ran(result: ProbeResult, p: FromNetwork) -> Verdict | None:
+    """None when the probe's command ran, whatever it answered; otherwise the ``error`` verdict
+    (no evidence, no verdict: a missing tool is no proof that a name does not resolve)."""
+    code = result.data.get("exit_code")
+    if code not in DID_NOT_RUN:
+        return None
+    return Verdict(
+        False,
+        error=True,
+        actual=result.output.strip()[-200:] or None,
+        evidence=[result.key],
+        message=Text("the probe did not run in {where} (exit {code}): no evidence", where=p.where(), code=code),
+    )
 
 
 def probe_verdict(snapshot: Snapshot, spec: ProbeSpec) -> ProbeResult | Verdict:
@@ -250,73 +294,106 @@ def resolver(p: ResolverParams, snapshot: Snapshot) -> Verdict:
     )
 
 
-class ResolvesParams(FromNetwork):
+class ResolvesParams(FromContainer):
     name: str = Field(description="name to look up, e.g. redis or db")
     to: Selector | None = Field(None, description="container whose address on NETWORK it must give")
+    to_all: list[Selector] | None = added(
+        None, "containers sharing NAME (an alias): it must give exactly their addresses, one each (round robin)"
+    )
     resolves: bool = Field(True, description="false: the name must NOT resolve there")
+
+    @model_validator(mode="after")
+    def _one_answer(self) -> ResolvesParams:
+        if self.to is not None and self.to_all is not None:
+            raise ValueError("give to (one container) or to_all (every container sharing the name), not both")
+        if not self.resolves and (self.to is not None or self.to_all is not None):
+            raise ValueError("resolves: false takes no to or to_all (the name must give no address)")
+        if self.to_all is not None and len(self.to_all) < 2:
+            raise ValueError("to_all: name two containers or more (one is to:)")
+        return self
 
     def probe(self) -> ProbeSpec:
         return ProbeSpec(action="resolve", origin=self.origin(), host=self.name)
+
+    def place(self) -> str:
+        """Where the name is looked up: the network, or the container it is looked up from."""
+        return str(self.from_) if self.from_ is not None else self.network
+
+    def address(self, snapshot: Snapshot, selector: Selector) -> str | None:
+        """The address ``selector`` has where the name is looked up: on NETWORK, or, seen from
+        the container FROM, on a network they share (or any it has)."""
+        if self.from_ is not None:
+            return next(iter(facts.addresses_from(snapshot, self.from_, selector)), None)
+        return facts.address_of(snapshot, selector, self.network)
 
 
 @check_kind("resolves", ResolvesParams)
 @noting_shared_names
 def resolves(p: ResolvesParams, snapshot: Snapshot) -> Verdict:
-    """NAME resolves, from a container on NETWORK, to the address that container TO has on
-    that network (or does not resolve, with `resolves: false`)."""
+    """NAME resolves, from a container on NETWORK (or inside the container FROM), to the
+    address that container TO has there, or to exactly the addresses of the containers TO_ALL
+    (round robin: they share NAME as an alias); or does not resolve, with `resolves: false`. A
+    lookup whose tool did not run (exit 125-127) is no evidence either way: an `error`."""
     result = probe_verdict(snapshot, p.probe())
     if isinstance(result, Verdict):
         return result
+    if (no_evidence := ran(result, p)) is not None:
+        return no_evidence
     got = result.data.get("addresses", [])
     evidence = [result.key]
+    place = p.place()
     if not p.resolves:
         return Verdict(
             not got,
             expected="no address",
             actual=got,
             evidence=evidence,
-            message=(
-                Text("{name} on {network} resolves to {addresses}", name=p.name, network=p.network, addresses=got)
-                if got
-                else Text("{name} on {network} resolves to nothing", name=p.name, network=p.network)
-            ),
+            message=_looked_up(p, got),
         )
-    want = None
-    if p.to is not None:
-        want = facts.address_of(snapshot, p.to, p.network)
-        if want is None:
-            stopped = [c for c in facts.select(snapshot, p.to) if p.network in facts.networks_of(c)]
-            name = p.to.name or "<container>"
-            return Verdict(
-                False,
-                expected=f"{p.name} -> {p.to} on {p.network}",
-                actual=got,
-                evidence=evidence,
-                message=(
-                    Text(
-                        "{container} has no address on {network} (it is not running)",
-                        container=str(p.to),
-                        network=p.network,
-                    )
-                    if stopped
-                    else Text("{container} has no address on {network}", container=str(p.to), network=p.network)
-                ),
-                # A stopped container keeps its networks but has no address: connecting it fails.
-                hint=f"docker start {name}" if stopped else f"docker network connect {p.network} {name}",
-            )
+    wanted = p.to_all if p.to_all is not None else [p.to] if p.to is not None else []
+    want: list[str] = []
+    for selector in wanted:
+        address = p.address(snapshot, selector)
+        if address is None:
+            return _no_address(p, snapshot, selector, got, evidence)
+        want.append(address)
     if not got:
         return Verdict(
             False,
-            expected=want or "an address",
+            expected=", ".join(want) or "an address",
             actual=[],
             evidence=evidence,
             message=Text("{name} does not resolve on {where}", name=p.name, where=p.where()),
-            hint=Text("attach the container to {network} with that name or alias", network=p.network),
+            hint=(
+                Text("attach the container to a network {container} is on, with that name or alias", container=place)
+                if p.from_ is not None
+                else Text("attach the container to {network} with that name or alias", network=place)
+            ),
         )
-    if want and want not in got:
+    if p.to_all is not None and sorted(set(want)) != sorted(got):
         return Verdict(
             False,
-            expected=want,
+            expected=sorted(set(want)),
+            actual=got,
+            evidence=evidence,
+            message=Text(
+                "{name} resolves to {addresses}, but {containers} are at {wanted}",
+                name=p.name,
+                addresses=", ".join(got),
+                containers=", ".join(map(str, p.to_all)),
+                wanted=", ".join(want),
+            ),
+            hint=Text(
+                "give each of {containers}, and no other running container, the alias {name}: "
+                "docker network connect --alias {name} NETWORK CONTAINER",
+                containers=", ".join(map(str, p.to_all)),
+                name=p.name,
+            ),
+        )
+    if p.to is not None and want[0] not in got:
+        return Verdict(
+            False,
+            expected=want[0],
             actual=got,
             evidence=evidence,
             message=Text(
@@ -324,17 +401,75 @@ def resolves(p: ResolvesParams, snapshot: Snapshot) -> Verdict:
                 name=p.name,
                 addresses=", ".join(got),
                 container=str(p.to),
-                wanted=want,
-                network=p.network,
+                wanted=want[0],
+                network=place,
+            )
+            if p.from_ is None
+            else Text(
+                "{name} resolves to {addresses} in {origin}, but {container} is at {wanted}",
+                name=p.name,
+                addresses=", ".join(got),
+                origin=place,
+                container=str(p.to),
+                wanted=want[0],
             ),
-            hint=Text("another container answers to {name} on {network}", name=p.name, network=p.network),
+            hint=Text("another container answers to {name} on {network}", name=p.name, network=place)
+            if p.from_ is None
+            else Text("another container answers to {name} there", name=p.name),
         )
     return Verdict(
-        True,
-        expected=want or "an address",
+        True, expected=", ".join(want) or "an address", actual=got, evidence=evidence, message=_found(p, got)
+    )
+
+
+def _looked_up(p: ResolvesParams, got: list[str]) -> Text:
+    """What a lookup that must fail gave."""
+    if p.from_ is not None:
+        if got:
+            return Text(
+                "{name} resolves to {addresses} in {container}", name=p.name, addresses=got, container=p.place()
+            )
+        return Text("{name} resolves to nothing in {container}", name=p.name, container=p.place())
+    if got:
+        return Text("{name} on {network} resolves to {addresses}", name=p.name, network=p.network, addresses=got)
+    return Text("{name} on {network} resolves to nothing", name=p.name, network=p.network)
+
+
+def _found(p: ResolvesParams, got: list[str]) -> Text:
+    addresses = ", ".join(got)
+    if p.from_ is not None:
+        return Text("{name} -> {addresses} in {container}", name=p.name, addresses=addresses, container=p.place())
+    return Text("{name} -> {addresses} on {network}", name=p.name, addresses=addresses, network=p.network)
+
+
+def _no_address(
+    p: ResolvesParams, snapshot: Snapshot, selector: Selector, got: list[str], evidence: list[str]
+) -> Verdict:
+    """A container the name must give has no address where it is looked up."""
+    name = selector.name or "<container>"
+    if p.from_ is not None:
+        return Verdict(
+            False,
+            expected=f"{p.name} -> {selector} from {p.from_}",
+            actual=got,
+            evidence=evidence,
+            message=Text("{container} is not running: it has no address", container=str(selector)),
+            hint=f"docker start {name}",
+        )
+    stopped = [c for c in facts.select(snapshot, selector) if p.network in facts.networks_of(c)]
+    where = {"container": str(selector), "network": p.network}
+    return Verdict(
+        False,
+        expected=f"{p.name} -> {selector} on {p.network}",
         actual=got,
         evidence=evidence,
-        message=Text("{name} -> {addresses} on {network}", name=p.name, addresses=", ".join(got), network=p.network),
+        message=(
+            Text("{container} has no address on {network} (it is not running)", **where)
+            if stopped
+            else Text("{container} has no address on {network}", **where)
+        ),
+        # A stopped container keeps its networks but has no address: connecting it fails.
+        hint=f"docker start {name}" if stopped else f"docker network connect {p.network} {name}",
     )
 
 
@@ -357,9 +492,19 @@ class TargetParams(FromNetwork):
         return self.host or str(self.target)
 
 
-class ReachableParams(TargetParams):
+class ReachableParams(FromContainer, TargetParams):
     method: str = Field("ping", pattern="^(ping|tcp)$", description="ping, or tcp (needs port)")
     port: int | None = None
+    reachable: bool = added(True, "false: it must NOT answer (from FROM: at none of its addresses)")
+
+    @model_validator(mode="after")
+    def _isolated_from(self) -> ReachableParams:
+        if not self.reachable and self.target is not None and self.from_ is None:
+            raise ValueError(
+                "reachable: false with a target needs from: CONTAINER (from a network, a target is reached "
+                "at its address there, which an isolated container does not have; or give host: NAME)"
+            )
+        return self
 
     def probe(self) -> ProbeSpec:
         return self.spec(self.method, self.port)
@@ -369,14 +514,31 @@ class ReachableParams(TargetParams):
 @noting_shared_names
 def reachable(p: ReachableParams, snapshot: Snapshot) -> Verdict:
     """HOST (or TARGET) answers a ping, or accepts a TCP connection on PORT, from a container
-    on NETWORK with LINKS."""
+    on NETWORK with LINKS, or from inside the running container FROM (a TARGET is tried at its
+    address on a network the two share, else at every address it has); or, with `reachable:
+    false`, does not (isolation). "Does not" needs evidence: a probe whose tool did not run
+    (exit 125-127) is an `error`, never a pass."""
     result = probe_verdict(snapshot, p.probe())
     if isinstance(result, Verdict):
         return result
     how = f"tcp/{p.port}" if p.method == "tcp" else "ping"
+    if not result.ok and (no_evidence := ran(result, p)) is not None:
+        return no_evidence
+    passed = result.ok == p.reachable
+    hint: str | Text = ""
+    if not passed and p.reachable and p.from_ is not None:
+        hint = Text("is {what} running, and on a network {where} is on?", what=p.what(), where=p.where())
+    elif not passed and p.reachable:
+        hint = Text("is {what} running and on {network}?", what=p.what(), network=p.network)
+    elif not passed:
+        hint = Text(
+            "{what} must be on no network that {where} is on: docker network disconnect NETWORK {what}",
+            what=p.what(),
+            where=p.where(),
+        )
     return Verdict(
-        result.ok,
-        expected=f"{p.what()} answers {how}",
+        passed,
+        expected=f"{p.what()} answers {how}" if p.reachable else f"{p.what()} does not answer {how}",
         actual=result.output.strip()[-300:] or None,
         evidence=[result.key],
         message=(
@@ -384,11 +546,11 @@ def reachable(p: ReachableParams, snapshot: Snapshot) -> Verdict:
             if result.ok
             else Text("{target} does not answer {how} from {where}", target=p.what(), how=how, where=p.where())
         ),
-        hint="" if result.ok else Text("is {what} running and on {network}?", what=p.what(), network=p.network),
+        hint=hint,
     )
 
 
-class HttpParams(TargetParams):
+class HttpParams(FromContainer, TargetParams):
     port: int = 3000
     pattern: Regex = Field(r"Total requests: (\d+)", description="regular expression the body must match")
     counter_rises: bool = Field(False, description="the pattern's first group is a number that rises")
@@ -400,7 +562,8 @@ class HttpParams(TargetParams):
 @check_kind("http", HttpParams)
 @noting_shared_names
 def http(p: HttpParams, snapshot: Snapshot) -> Verdict:
-    """An HTTP GET to HOST:PORT (or TARGET) answers with a body matching PATTERN; with
+    """An HTTP GET to HOST:PORT (or TARGET), from a container on NETWORK or from inside the
+    running container FROM (as `reachable` tries a TARGET), answers with a body matching PATTERN; with
     `counter_rises`, the number in it rises between two requests. Half the points when it
     answers but does not count."""
     result = probe_verdict(snapshot, p.probe())

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, model_validator
 
 from .. import facts
-from ..facts import Container, Selector
+from ..facts import ComposeNetwork, Container, NetworkRef, Selector
 from ..i18n import Text
 from ..snapshot import Snapshot
 from .regex import Regex, regex
@@ -37,14 +37,23 @@ def judge(found: list[Container], one: Callable[[Container], Verdict], every: bo
 
 def missing_container(selector: Selector, snapshot: Snapshot) -> Verdict:
     """The shared verdict for a container that is not there at all."""
-    names = [facts.name_of(c) for c in facts.students_containers(snapshot)]
     message = Text("no container {container}", container=str(selector))
-    how = f"docker run --name {selector.name} ..." if selector.name else f"docker run ... {selector.image}"
+    if selector.service is not None:
+        # Not the service itself: it may run in another project than the one named.
+        others = [s for s in facts.services(snapshot) if s != selector.service]
+        message = _near(message, selector.service, others)
+        how = "docker compose up -d"
+    elif selector.name is not None:
+        names = [facts.name_of(c) for c in facts.students_containers(snapshot)]
+        message = _near(message, selector.name, names)
+        how = f"docker run --name {selector.name} ..."
+    else:
+        how = f"docker run ... {selector.image}"
     return Verdict(
         passed=False,
         expected=f"container {selector}",
         actual=None,
-        message=_near(message, selector.name, names) if selector.name else message,
+        message=message,
         hint=Text("start it: {how}", how=how),
     )
 
@@ -81,7 +90,7 @@ def _joined(texts: list[Text]) -> Text:
 
 
 class NetworkParams(Params):
-    name: str = Field(description="network name, e.g. backend-network")
+    name: NetworkRef = Field(description="network name, e.g. backend-network, or {compose_network: back}")
     driver: str = Field("bridge", description="expected driver")
     exists: bool = Field(True, description="false: the network must NOT exist")
     internal: bool | None = added(None, "true: made with --internal (no way out of it); false: not")
@@ -144,52 +153,69 @@ def _network_options(p: NetworkParams, found: dict[str, Any]) -> tuple[dict[str,
 @check_kind("network", NetworkParams)
 def network_exists(p: NetworkParams, snapshot: Snapshot) -> Verdict:
     """A network exists with the given driver (or, with `exists: false`, does not exist)."""
-    found = facts.network(snapshot, p.name)
-    names = facts.network_names(snapshot)
+    name = facts.network_name(snapshot, p.name)
+    found = facts.network(snapshot, name) if name else None
+    shown = name or str(p.name)
     if not p.exists:
         return Verdict(
             found is None,
             expected="absent",
             actual="present" if found else "absent",
             message=(
-                Text("network {name} still exists", name=p.name)
+                Text("network {name} still exists", name=shown)
                 if found
-                else Text("network {name} is absent", name=p.name)
+                else Text("network {name} is absent", name=shown)
             ),
-            hint=f"docker network rm {p.name}" if found else "",
+            hint=f"docker network rm {shown}" if found else "",
         )
     if found is None:
         return Verdict(
             False,
-            expected={"name": p.name, "driver": p.driver},
+            expected={"name": shown, "driver": p.driver},
             actual=None,
-            message=_near(Text("no network {name}", name=p.name), p.name, names),
-            hint=Text("create it: docker network create {name}", name=p.name),
+            message=_no_network(p.name, snapshot),
+            hint=(
+                Text("create it: docker network create {name}", name=shown)
+                if isinstance(p.name, str)
+                else Text("declare it under networks: in the compose file, then: docker compose up -d")
+            ),
         )
     driver = found.get("Driver")
-    expected = {"name": p.name, "driver": p.driver, **p.options()}
-    actual = {"name": p.name, "driver": driver}
+    expected = {"name": shown, "driver": p.driver, **p.options()}
+    actual = {"name": shown, "driver": driver}
     if driver != p.driver or not p.options():
         return Verdict(
             driver == p.driver,
             expected=expected,
             actual=actual,
-            message=Text("network {name} uses driver {driver}", name=p.name, driver=driver),
+            message=Text("network {name} uses driver {driver}", name=shown, driver=driver),
             hint="" if driver == p.driver else Text("recreate it with --driver {driver}", driver=p.driver),
         )
     options, differ = _network_options(p, found)
     actual.update(options)
     if not differ:
         said = ", ".join(f"{k} {_shown(v)}" for k, v in p.options().items())
-        return Verdict(True, expected, actual, message=Text("network {name}: {options}", name=p.name, options=said))
-    command = " ".join(["docker network create", *p.flags(), p.name])
+        return Verdict(True, expected, actual, message=Text("network {name}: {options}", name=shown, options=said))
+    command = " ".join(["docker network create", *p.flags(), shown])
     return Verdict(
         False,
         expected,
         actual,
-        message=Text("network {name}: {differences}", name=p.name, differences=_joined(differ)),
-        hint=Text("recreate it: docker network rm {name}; {command}", name=p.name, command=command),
+        message=Text("network {name}: {differences}", name=shown, differences=_joined(differ)),
+        hint=Text("recreate it: docker network rm {name}; {command}", name=shown, command=command),
     )
+
+
+def _no_network(ref: NetworkRef, snapshot: Snapshot) -> Text:
+    """There is no such network: a near name, or the network Compose made for it, may be there."""
+    if not isinstance(ref, str) and ref.project:
+        return Text("no Compose network {name} in project {project}", name=ref.compose_network, project=ref.project)
+    if not isinstance(ref, str):
+        return Text("no Compose network {name}", name=ref.compose_network)
+    made = facts.network_name(snapshot, ComposeNetwork(compose_network=ref))
+    if made:
+        return Text("no network {name} ({found} is Compose's network {name})", name=ref, found=made)
+    return _near(Text("no network {name}", name=ref), ref, facts.network_names(snapshot))
 
 
 class ContainerParams(Params):
@@ -357,7 +383,7 @@ def _bound(host_ip: str, host_port: str) -> str:
 
 class AttachedParams(Params):
     container: Selector
-    network: str
+    network: NetworkRef = Field(description="network name, or {compose_network: back}")
     aliases: list[str] = Field(default_factory=list, description="aliases it must have there")
     attached: bool = Field(True, description="false: must NOT be attached")
     ip: Address | None = added(None, "the static address it was given there (--ip, --ip6), e.g. 172.30.0.10")
@@ -381,29 +407,40 @@ def attached(p: AttachedParams, snapshot: Snapshot) -> Verdict:
     found = facts.select(snapshot, p.container)
     if not found:
         return missing_container(p.container, snapshot)
-    return judge(found, lambda c: _attached(p, c), every=not p.attached)
+    network = facts.network_name(snapshot, p.network) or str(p.network)
+    return judge(found, lambda c: _attached(p, network, c), every=not p.attached)
 
 
-def _attached(p: AttachedParams, c: Container) -> Verdict:
+def _compose_hint(c: Container) -> Text | None:
+    """For a container Compose made: its networks are the compose file's to change."""
+    service = facts.compose_of(c)[1]
+    return (
+        Text("change {service}'s networks: in the compose file, then: docker compose up -d", service=service)
+        if service
+        else None
+    )
+
+
+def _attached(p: AttachedParams, network: str, c: Container) -> Verdict:
     name = facts.name_of(c)
     nets = facts.networks_of(c)
     layout = {net: facts.aliases_on(c, ep) for net, ep in nets.items()}
     if not p.attached:
-        on = p.network in nets
+        on = network in nets
         return Verdict(
             not on,
-            expected={"not on": p.network},
+            expected={"not on": network},
             actual=layout,
             message=(
-                Text("{name} is still on {network}", name=name, network=p.network)
+                Text("{name} is still on {network}", name=name, network=network)
                 if on
-                else Text("{name} is not on {network}", name=name, network=p.network)
+                else Text("{name} is not on {network}", name=name, network=network)
             ),
-            hint=f"docker network disconnect {p.network} {name}" if on else "",
+            hint=(_compose_hint(c) or f"docker network disconnect {network} {name}") if on else "",
         )
-    expected = {p.network: p.aliases}
-    named = {"name": name, "network": p.network}
-    if p.network not in nets:
+    expected = {network: p.aliases}
+    named = {"name": name, "network": network}
+    if network not in nets:
         if nets:
             message = Text("{name} is on {networks}, not on {network}", networks=", ".join(sorted(nets)), **named)
         else:
@@ -412,14 +449,16 @@ def _attached(p: AttachedParams, c: Container) -> Verdict:
             False,
             expected,
             layout,
-            message=_near(message, p.network, list(nets)),
-            hint=f"docker network connect {p.flags()}{p.network} {name}",
+            message=_near(message, network, list(nets)),
+            hint=_compose_hint(c) or f"docker network connect {p.flags()}{network} {name}",
         )
-    missing = [a for a in p.aliases if a not in layout[p.network]]
-    reconnect = f"docker network disconnect {p.network} {name}; docker network connect {p.flags()}{p.network} {name}"
+    missing = [a for a in p.aliases if a not in layout[network]]
+    reconnect = _compose_hint(c) or (
+        f"docker network disconnect {network} {name}; docker network connect {p.flags()}{network} {name}"
+    )
     if not missing and p.ip is not None:
-        given = facts.static_addresses(nets[p.network])
-        expected = {p.network: {"aliases": p.aliases, "ip": p.ip}}
+        given = facts.static_addresses(nets[network])
+        expected = {network: {"aliases": p.aliases, "ip": p.ip}}
         actual = {net: {"aliases": al, "ip": facts.static_addresses(nets[net])} for net, al in layout.items()}
         if not any(facts.same_address(a, p.ip) for a in given):
             return Verdict(
@@ -441,12 +480,12 @@ def _attached(p: AttachedParams, c: Container) -> Verdict:
             True,
             expected,
             layout,
-            message=Text("{name} is on {network} with aliases {aliases}", aliases=layout[p.network], **named),
+            message=Text("{name} is on {network} with aliases {aliases}", aliases=layout[network], **named),
         )
     elsewhere = [net for net, al in layout.items() if set(missing) & set(al)]
     message = Text(
         "{name} is on {network} with aliases {aliases}; expected alias {missing}",
-        aliases=layout[p.network],
+        aliases=layout[network],
         missing=", ".join(missing),
         **named,
     )

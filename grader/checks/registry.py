@@ -22,11 +22,12 @@ class Params(BaseModel):
         return []
 
 
-def added(default: Any, description: str) -> Any:
+def added(default: Any, description: str, alias: str | None = None) -> Any:
     """A parameter added to a kind after rubrics were written with it: left out of the rubric's
     digest while it has its default, so a rubric that does not use it keeps the digest it had
-    (the digest names the rubric in the store and in students' bundles)."""
-    return Field(default, description=description, exclude_if=lambda value: value == default)
+    (the digest names the rubric in the store and in students' bundles). ``alias``: its name in
+    a rubric when that is a Python keyword (``from``)."""
+    return Field(default, description=description, alias=alias, exclude_if=lambda value: value == default)
 
 
 @dataclass

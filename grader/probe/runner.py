@@ -145,18 +145,22 @@ class ProbeRunner:
         runnable: list[ProbeSpec] = []
         results: dict[str, ProbeResult] = {}
         network = origin.network or "bridge"
-        addresses: list[str | None] = []
+        addresses: list[list[str] | None] = []
         for spec in specs:
-            address = spec.address_in(self.snapshot.result())
-            if spec.target is not None and address is None:
-                error = Text(
-                    "no running container {container} on {network}", container=str(spec.target), network=network
+            tried = spec.addresses_in(self.snapshot.result())
+            if tried == []:
+                error = (
+                    Text("no running container {container} to reach", container=str(spec.target))
+                    if origin.container is not None
+                    else Text(
+                        "no running container {container} on {network}", container=str(spec.target), network=network
+                    )
                 )
                 results[spec.key] = self._failed(spec, ProbeError(error, state=True))
                 continue
-            commands.append((command_for(spec, address), timeout_for(spec)))
+            commands.append((command_for(spec, tried), timeout_for(spec) * len(tried or [None])))
             runnable.append(spec)
-            addresses.append(address)
+            addresses.append(tried)
         if not runnable:
             return results
         # Docker 20.10 sometimes returns an exec's stream without its output although the exec
@@ -188,8 +192,10 @@ class ProbeRunner:
                 )
                 continue
             ok, data = parse(spec, section.rc, section.output)
-            if address is not None:
-                data["address"] = address
+            if address:
+                data["address"] = address[0]
+            if address and len(address) > 1:
+                data["tried"] = address
             if section.truncated:  # what follows the kept bytes was never read
                 data["truncated_at"] = OUTPUT_CAP
             if section.rc == TIMED_OUT:  # no answer in time is a fact about the daemon, not a probe failure

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ from .spec import ProbeSpec
 OUTPUT_CAP = 1 << 20
 # Actions that read a fact (a file, the environment): a run that did not succeed is no evidence.
 READS = frozenset({"env", "hosts", "resolv"})
+BOUND = 3  # seconds for one address's HTTP request where a probe tries several
 TIMED_OUT = 124  # the exit code a section reports for a command stopped at its timeout
 # Seconds the script may take past its slowest timeout: the outputs' readers of commands that
 # ended get this long to drain their pipes before they are killed too (a process that left our
@@ -24,8 +26,18 @@ TIMED_OUT = 124  # the exit code a section reports for a command stopped at its 
 DRAIN = 2
 
 
-def command_for(spec: ProbeSpec, address: str | None) -> str:
-    """The shell command of one probe action (busybox tools, as in alpine)."""
+def command_for(spec: ProbeSpec, addresses: Sequence[str] | None) -> str:
+    """The shell command of one probe action (busybox tools, as in alpine): at each of
+    ``addresses`` in turn until one answers, or at the host name as typed (None)."""
+    if addresses and len(addresses) > 1:
+        # An address on a network the container is not on may drop the connection: wget would
+        # wait minutes, so each try gets BOUND seconds where the container has `timeout`.
+        tries = " || ".join(f"{{ {_command(spec, address, '$t ')}; }}" for address in addresses)
+        return f't=; command -v timeout >/dev/null 2>&1 && t="timeout {BOUND}"; {tries}'
+    return _command(spec, addresses[0] if addresses else None)
+
+
+def _command(spec: ProbeSpec, address: str | None, bounded: str = "") -> str:
     host = shlex.quote(address or spec.host)
     port = spec.port or 0
     match spec.action:
@@ -43,7 +55,8 @@ def command_for(spec: ProbeSpec, address: str | None) -> str:
             return f"nc -w 3 {host} {port} </dev/null"
         case "http":
             url = shlex.quote(f"http://{address or spec.host}:{port or 80}/")
-            return f"wget -q -O - {url}; echo; echo '--- second request ---'; wget -q -O - {url}"
+            get = f"{bounded}wget -q -O - {url}"
+            return f"{get} && {{ echo; echo '--- second request ---'; {get}; }}"
         case "redis_ping":
             return f"printf 'PING\\r\\nQUIT\\r\\n' | nc -w 3 {host} {port or 6379}"
         case "command":

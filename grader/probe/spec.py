@@ -85,29 +85,32 @@ class ProbeSpec(BaseModel):
             return facts.address_of(snapshot, Selector(name=self.host), network)
         return None
 
+    def addresses_in(self, snapshot: Snapshot) -> list[str] | None:
+        """The addresses this probe tries, in turn: a target reached from a student's container
+        at its addresses seen from there (``facts.addresses_from``), else ``address_in``'s. None:
+        the name as a student types it; empty: a target with no address to try."""
+        if self.target is not None and self.origin.container is not None:
+            return facts.addresses_from(snapshot, self.origin.container, self.target)
+        address = self.address_in(snapshot)
+        if address is None:
+            return [] if self.target is not None else None
+        return [address]
+
     def fingerprint(self, snapshot: Snapshot) -> str:
         """What this probe's answer depends on in ``snapshot``: the running containers on the
         origin's network (their names, aliases, addresses, and when they started), or the
-        container it execs into. Equal fingerprints of two snapshots: the probe would answer the same, and a
-        watcher need not run it again."""
+        container it execs into, with, for a name it looks up or a host it reaches from there,
+        the members of every network that container (and a target) is on. Equal fingerprints
+        of two snapshots: the probe would answer the same, and a watcher need not run it again."""
         if self.origin.container is not None:
             found = facts.select(snapshot, self.origin.container)
-            return _digest(
-                [(c.get("Id"), facts.is_running(c), _started(c), sorted(facts.networks_of(c))) for c in found]
-            )
-        network = self.origin.network or "bridge"
-        net = facts.network(snapshot, network)
-        # Only running containers answer on a network: a `docker run --rm` helper that came and
-        # went leaves it as it was.
-        members = [
-            (c.get("Id"), facts.name_of(c), _started(c), facts.address_on(c, network), aliases)
-            for c in facts.students_containers(snapshot)
-            if facts.is_running(c)
-            for name, endpoint in facts.networks_of(c).items()
-            if name == network
-            for aliases in [sorted(facts.aliases_on(c, endpoint))]
-        ]
-        return _digest((net.get("Id") if net else None, sorted(members, key=repr)))
+            state = [(c.get("Id"), facts.is_running(c), _started(c), sorted(facts.networks_of(c))) for c in found]
+            if self.action == "command":
+                return _digest(state)
+            reached = [*found, *(facts.select(snapshot, self.target) if self.target else [])]
+            networks = sorted({name for c in reached for name in facts.networks_of(c)})
+            return _digest((state, [_members(snapshot, name) for name in networks]))
+        return _digest(_members(snapshot, self.origin.network or "bridge"))
 
     def result_in(self, snapshot: Snapshot) -> ProbeResult | None:
         """This probe's result in ``snapshot``. In an older snapshot, a result under the legacy
@@ -124,6 +127,22 @@ class ProbeSpec(BaseModel):
 def timeout_for(spec: ProbeSpec) -> int:
     """Seconds one probe action may take."""
     return RESOLVE_TIMEOUT if spec.action == "resolve" else ACTION_TIMEOUT
+
+
+def _members(snapshot: Snapshot, network: str) -> tuple[object, list[tuple[object, ...]]]:
+    """A network's id and its running members (names, addresses, aliases, when they started).
+    Only running containers answer on a network: a `docker run --rm` helper that came and went
+    leaves it as it was."""
+    net = facts.network(snapshot, network)
+    members = [
+        (c.get("Id"), facts.name_of(c), _started(c), facts.address_on(c, network), aliases)
+        for c in facts.students_containers(snapshot)
+        if facts.is_running(c)
+        for name, endpoint in facts.networks_of(c).items()
+        if name == network
+        for aliases in [sorted(facts.aliases_on(c, endpoint))]
+    ]
+    return net.get("Id") if net else None, sorted(members, key=repr)
 
 
 def _started(container: dict[str, object]) -> object:

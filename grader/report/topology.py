@@ -65,14 +65,14 @@ def expected(rubric: Rubric, results: list[CheckResult], lang: str = "en") -> Gr
         css = status.get(check.id, "u")  # not evaluated in this attempt
         p = check.params
         if check.kind == "network":
-            graph.networks[p.name] = css if p.exists else f"{css} absent"
-            graph.details[p.name] = f"{check.id}: {check.title_in(lang)}"
+            graph.networks[str(p.name)] = css if p.exists else f"{css} absent"  # a Compose network too
+            graph.details[str(p.name)] = f"{check.id}: {check.title_in(lang)}"
         elif check.kind == "container":
             graph.containers[str(p.container)] = css
             graph.details[str(p.container)] = f"{check.id}: {check.title_in(lang)}"
         elif check.kind == "attached":
             label = " ".join(filter(None, [p.ip, *p.aliases])) if p.attached else _("not attached")
-            graph.attach(str(p.container), p.network, label, css if p.attached else f"{css} absent")
+            graph.attach(str(p.container), str(p.network), label, css if p.attached else f"{css} absent")
         elif check.kind == "link":
             graph.link(str(p.container), p.target, p.alias, css)
     return graph

@@ -16,6 +16,7 @@ import yaml
 from pydantic import ValidationError
 
 from ..errors import RubricError, UsageError
+from ..facts import TAG
 from ..util import NotRegular, TooLarge, read_capped
 from .model import Rubric
 
@@ -32,9 +33,11 @@ MAX_NODES = 10_000
 MAX_DEPTH = 50
 # YAML 1.1 reads a plain 1:2:3:... as a base-60 integer, built in quadratic time (1 MB: 43 s).
 MAX_SCALAR = 10_000
-# The characters a YAML stream may hold (libyaml's and PyYAML's set); a NUL is the first sign
-# of UTF-16 without a byte order mark, or of a binary file.
-UNPRINTABLE = re.compile(r"[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# The characters a YAML stream may not hold: the complement of libyaml's and PyYAML's set,
+# [\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff], spelled out (a negated
+# class spanning all of Unicode takes ten times as long to compile, on every grade). A NUL is
+# the first sign of UTF-16 without a byte order mark, or of a binary file.
+UNPRINTABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
 def bundled() -> dict[str, Path]:
@@ -211,8 +214,9 @@ MESSAGES = {"extra_forbidden": "unknown field", "missing": "field required"}
 
 
 def _locate(name: str, err: Any, marks: dict[Loc, tuple[int, int]]) -> str:
-    # pydantic adds a step for the function of a validator; drop steps that are not in the YAML.
-    loc: Loc = tuple(part for part in err["loc"] if not (isinstance(part, str) and part.startswith("function-")))
+    # pydantic adds a step for the function of a validator and for the member of a union
+    # (facts.text_or); drop steps that are not in the YAML.
+    loc: Loc = tuple(part for part in err["loc"] if not (isinstance(part, str) and part.startswith(("function-", TAG))))
     probe = loc
     while probe not in marks and probe:
         probe = probe[:-1]

@@ -22,6 +22,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from ..checks import KINDS, Kind
+from ..facts import text_or
 from ..i18n import LANGS
 from ..probe.spec import ProbeSpec
 
@@ -131,6 +132,21 @@ def http_port(url: str) -> int | None:
 LabCommand = Annotated[str, AfterValidator(_lab_command)]
 
 
+class LabFile(BaseModel):
+    """A file the student writes before the commands that read it (a compose file): written
+    in the case's own empty folder, where its commands run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    write: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=100, description="its name in the folder, e.g. compose.yaml"
+    )
+    text: str = Field(description="what it holds")
+
+
+LabStep = text_or(LabFile, LabCommand)
+
+
 class Mistake(BaseModel):
     """A typical mistake of the lab, for ``grader rubric test``: played on a clean daemon, it
     must fail exactly the checks in ``fails`` (blocked ones too), every other check passing."""
@@ -138,7 +154,9 @@ class Mistake(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, description="what the student did, e.g. a typo in the network name")
-    commands: list[LabCommand] = Field(min_length=1, description="the commands, as the student typed them")
+    commands: list[LabStep] = Field(
+        min_length=1, description="the commands, as the student typed them, and the files they wrote ({write, text})"
+    )
     fails: list[str] = Field(min_length=1, description="ids of the checks that must not pass")
 
 
@@ -156,8 +174,9 @@ class Rubric(Titled):
         description="final: the latest attempt counts; progress: a checkpoint proved once keeps its credit",
     )
     tasks: list[Task] = Field(min_length=1)
-    reference: list[LabCommand] = Field(
-        default_factory=list, description="the lab's commands, for grader rubric test: they must get full marks"
+    reference: list[LabStep] = Field(
+        default_factory=list,
+        description="the lab's commands and files ({write, text}), for grader rubric test: they must get full marks",
     )
     mistakes: list[Mistake] = Field(default_factory=list, description="typical mistakes, for grader rubric test")
 

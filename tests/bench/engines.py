@@ -21,7 +21,8 @@ ENGINES = ("20.10", "28.5")
 DEFAULT = "20.10"
 FORKY = "forky"
 # busybox-static: the applets of the bench's busybox-only probe image (images.py) come from here.
-FORKY_INCLUDE = "docker.io,iptables,busybox-static"
+# docker-compose: Docker Compose v2 (2.40), the `docker compose` of every bench engine (compose_config).
+FORKY_INCLUDE = "docker.io,iptables,busybox-static,docker-compose"
 SID_SCRIPT = "/usr/share/debootstrap/scripts/sid"
 
 # Run as `sh -c LAUNCH sh ROOTFS RUN_DIR DATA_ROOT DOCKERD-ARGS...` in the daemon's network
@@ -82,3 +83,18 @@ def dockerd_command(engine: str, netns_path: str, run_dir: Path, data_root: Path
 def busybox() -> Path:
     """A static busybox (forky's busybox-static): it runs in an image with nothing else."""
     return forky_rootfs() / "usr" / "bin" / "busybox"
+
+
+def compose_config() -> Path:
+    """A docker CLI config folder (``DOCKER_CONFIG``) whose ``cli-plugins`` holds forky's Docker
+    Compose v2: with it the host's ``docker`` has ``docker compose``, against either engine (the
+    plugin runs on the host's glibc). Bookworm has only Compose v1 (1.29, ``docker-compose``,
+    Python), which ``docker compose`` is not."""
+    plugin = forky_rootfs() / "usr" / "libexec" / "docker" / "cli-plugins" / "docker-compose"
+    folder = CACHE / f"docker-config-{hashlib.sha256(str(plugin).encode()).hexdigest()[:12]}"
+    link = folder / "cli-plugins" / "docker-compose"
+    if not link.exists():
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.unlink(missing_ok=True)  # dangling: its rootfs was rebuilt elsewhere
+        link.symlink_to(plugin)
+    return folder

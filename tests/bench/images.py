@@ -33,6 +33,8 @@ IMAGES = {
     "redis:latest": "redis",
     "alpine:latest": "alpine",
     "katacoda/redis-node-docker-example:latest": "app",
+    "nginx:latest": "nginx",
+    "elasticsearch:2": "search",
 }
 BUSYBOX_IMAGE = "alpine-busybox:latest"
 # Where Alpine puts busybox's applets; `busybox --install -s` links each into its own.

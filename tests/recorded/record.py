@@ -1,44 +1,41 @@
-"""Record the snapshots of ``static-kinds.yaml``'s cases from the real bench: each case (its
-reference, then each mistake) played with the docker CLI on a clean daemon of each engine, and
-the daemon inspected once. The rubric's checks read the snapshot alone (no probes), so none run.
+"""Record the snapshots of a rubric's cases from the real bench: each case (its reference, then
+each mistake) played as ``grader rubric test`` plays it, on a clean daemon of each engine, and
+the daemon inspected once, with the probes the rubric asks for.
 
-    python tests/recorded/record.py    # starts its own bench daemons
+    python tests/recorded/record.py [NAME ...]    # starts its own bench daemons
 
-writes ``static-kinds/CASE@ENGINE.json`` (``reference``, ``mistake-1``, ...), which
-tests/test_static_kinds.py grades without Docker.
+writes ``NAME/CASE@ENGINE.json`` (``reference``, ``mistake-1``, ...) for each rubric of
+``RUBRICS`` (all by default), which tests grade without Docker: ``static-kinds`` (the check
+kinds read from the snapshot alone: tests/test_static_kinds.py), ``probes`` (checks run in the
+students' containers and on their networks: tests/test_probe_kinds.py) and ``compose`` (the
+bundled Compose lab, by Compose's labels: tests/test_compose.py).
 """
 
 from __future__ import annotations
 
-import shlex
+import os
 import sys
 from pathlib import Path
-
-import yaml
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent))
 
 from bench import images  # noqa: E402
 from bench.daemon import BenchDaemon  # noqa: E402
-from bench.engines import ENGINES  # noqa: E402
+from bench.engines import ENGINES, compose_config  # noqa: E402
 from bench.system import ensure_packages  # noqa: E402
 
 from grader.collect import collect  # noqa: E402
+from grader.rubric import load  # noqa: E402
+from grader.selftest import cases, play  # noqa: E402
 
 RUBRIC = HERE / "static-kinds.yaml"
+PROBES = HERE / "probes.yaml"
+RUBRICS = {"static-kinds": RUBRIC, "probes": PROBES, "compose": HERE.parent.parent / "rubrics" / "docker-compose.yaml"}
 # What the cases make besides containers and networks: a named volume, and the host folders
 # Docker creates for a bind mount whose source is missing.
 VOLUMES = ("webdata",)
 HOST_FOLDERS = (Path("/tmp/grader-app-2"), Path("/tmp/grader-data"))
-
-
-def cases() -> dict[str, list[str]]:
-    """Case name -> its commands, read from the rubric's YAML as written."""
-    body = yaml.safe_load(RUBRIC.read_text())
-    found = {"reference": body["reference"]}
-    found.update({f"mistake-{n}": m["commands"] for n, m in enumerate(body["mistakes"], 1)})
-    return found
 
 
 def clean(daemon: BenchDaemon) -> None:
@@ -50,27 +47,26 @@ def clean(daemon: BenchDaemon) -> None:
             folder.rmdir()
 
 
-def play(daemon: BenchDaemon, commands: list[str]) -> None:
-    """On a clean daemon, as a student types them (a mistake's command may fail)."""
-    clean(daemon)
-    for command in commands:
-        done = daemon.docker(*shlex.split(command)[1:], check=False)
-        if done.returncode:
-            print(f"  failed: {command}: {done.stderr.strip()}")
-
-
 def main() -> None:
     ensure_packages()
-    (HERE / "static-kinds").mkdir(exist_ok=True)
+    os.environ["DOCKER_CONFIG"] = str(compose_config())  # `docker compose` (engines.compose_config)
+    os.environ["COMPOSE_PROJECT_NAME"] = "shop"  # the same names in every recording
+    chosen = sys.argv[1:] or list(RUBRICS)
     for engine in ENGINES:
-        daemon = BenchDaemon(f"kinds{engine.replace('.', '')}", engine=engine).start()
+        daemon = BenchDaemon(f"record{os.getpid()}-{engine}", engine=engine).start()  # beside other sessions'
         try:
             images.load_images(daemon, images.images_tar(daemon))
-            for name, commands in cases().items():
-                play(daemon, commands)
-                snapshot = collect(docker_host=daemon.host)
-                (HERE / "static-kinds" / f"{name}@{engine}.json").write_text(snapshot.to_json() + "\n")
-                print(f"recorded {name}@{engine}")
+            for folder in chosen:
+                rubric = load(str(RUBRICS[folder]))
+                (HERE / folder).mkdir(exist_ok=True)
+                for number, (_, steps, _) in enumerate(cases(rubric)):
+                    name = f"mistake-{number}" if number else "reference"
+                    clean(daemon)
+                    for problem in play(daemon.host, steps, lambda port: None):
+                        print(f"  failed: {problem}")  # a mistake's command may fail, as a student's
+                    snapshot = collect(rubric.probes(), docker_host=daemon.host)
+                    (HERE / folder / f"{name}@{engine}.json").write_text(snapshot.to_json() + "\n")
+                    print(f"recorded {folder}/{name}@{engine}")
             clean(daemon)
         finally:
             daemon.stop()
