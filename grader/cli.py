@@ -780,7 +780,9 @@ def _batch_summary(results: list[Any], console: Console) -> None:
     console.print(f"graded {graded} of {len(results)} daemons; {len(results) - graded} could not be graded")
 
 
-@main.command(epilog="Exit codes: 0 stopped (Ctrl-C), 2 usage error, 4 the store cannot be opened, 78 invalid rubric.")
+@main.command(
+    epilog="Exit codes: 0 stopped (Ctrl-C or SIGTERM), 2 usage error, 4 the store cannot be opened, 78 invalid rubric."
+)
 @db_option
 @click.option("--roster", type=click.Path(dir_okay=False, path_type=Path), required=True, metavar="FILE")
 @click.option(
@@ -790,7 +792,15 @@ def _batch_summary(results: list[Any], console: Console) -> None:
     metavar="FILE",
     help="The course secret of grader keys: a submission must be sealed with its student's key.",
 )
-@click.option("--rubric", "rubric_ref", default="docker-networks", show_default=True, metavar="ID|FILE")
+@click.option(
+    "--rubric",
+    "rubric_refs",
+    multiple=True,
+    default=["docker-networks"],
+    show_default=True,
+    metavar="ID|FILE",
+    help="A lab of the class (repeat it for several): each submission is scored with the one it names.",
+)
 @click.option("--bind", default="127.0.0.1:8000", show_default=True, metavar="HOST:PORT")
 @click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
@@ -812,7 +822,7 @@ def serve(
     db_url: str | None,
     roster: Path,
     secret: Path,
-    rubric_ref: str,
+    rubric_refs: tuple[str, ...],
     bind: str,
     tls_cert: Path | None,
     tls_key: Path | None,
@@ -822,14 +832,14 @@ def serve(
     """Serve a live class: students' checks stream to your dashboard (instructors).
 
     Students run grader check --watch --server URL; each change is verified as grader
-    import --secret does (their key, the digests), scored again with your rubric and stored
-    (source live). The dashboard at / shows a row per roster student, updated within a
-    second; log in with the token printed at start.
+    import --secret does (their key, the digests), scored again with the --rubric it names
+    and stored (source live). The dashboard at / shows a row per roster student and lab,
+    updated within a second; log in with the token printed at start.
 
     \b
     Example:
       grader serve --db sqlite:///class.db --roster class.csv --secret course.key --bind 0.0.0.0:8443 \\
-        --tls-cert server.pem --tls-key server.key
+        --tls-cert server.pem --tls-key server.key --rubric docker-links --rubric docker-networks
     """
     from datetime import timedelta
 
@@ -843,7 +853,7 @@ def serve(
         db_url=db_url,
         students=roster_students(roster),
         secret=secret,
-        rubric_ref=rubric_ref,
+        rubric_refs=list(rubric_refs),
         bind=Bind.parse(bind),
         tls=(tls_cert, tls_key) if tls_cert and tls_key else None,
         token_file=token_file,

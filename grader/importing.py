@@ -7,6 +7,7 @@ when the student already has one with that very snapshot."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
@@ -47,18 +48,23 @@ class Taken:
 
 
 class Importer:
-    """Verifies and stores bundles into ``store`` as attempts of ``source``, scored with
-    ``rubric_ref`` (default: the installed rubric of each bundle's rubric id). With the course
-    ``secret``, a bundle must be sealed with the key of the student it is stored under and its
-    attempt is "verified"; without, "unverified"."""
+    """Verifies and stores bundles into ``store`` as attempts of ``source``, each scored with the
+    one of ``rubric_refs`` its bundle names (without any: the installed rubric of each bundle's
+    rubric id). With the course ``secret``, a bundle must be sealed with the key of the student
+    it is stored under and its attempt is "verified"; without, "unverified"."""
 
     def __init__(
-        self, store: Store, *, rubric_ref: str | None = None, secret: Path | None = None, source: str = "import"
+        self, store: Store, *, rubric_refs: Sequence[str] = (), secret: Path | None = None, source: str = "import"
     ):
         self.store, self.source = store, source
         self.course_secret = keys.secret(secret)[0] if secret else None
         self.identity = "verified" if self.course_secret is not None else "unverified"
-        self.rubric = load(rubric_ref) if rubric_ref else None
+        self.rubrics: dict[str, Rubric] = {}
+        for ref in rubric_refs:
+            rubric = load(ref)
+            if rubric.id in self.rubrics:
+                raise UsageError(f"--rubric {ref} has the id {rubric.id!r} of another --rubric: give each lab once")
+            self.rubrics[rubric.id] = rubric
         self._installed = cache(load)
 
     def receive(self, data: bytes, sender: str) -> Taken:
@@ -93,13 +99,15 @@ class Importer:
         return Taken(owner, outcome, attempt_id, snapshot.digest)
 
     def _rubric_of(self, bundle: Bundle) -> Rubric:
+        if self.rubrics:
+            if bundle.rubric.id not in self.rubrics:
+                served = " or ".join(repr(i) for i in self.rubrics)
+                raise Refused(f"a bundle of rubric {bundle.rubric.id!r}, not {served}")
+            return self.rubrics[bundle.rubric.id]
         try:
-            rubric = self.rubric or self._installed(bundle.rubric.id)
+            return self._installed(bundle.rubric.id)
         except UsageError as exc:
             raise Refused(str(exc)) from None
-        if rubric.id != bundle.rubric.id:
-            raise Refused(f"a bundle of rubric {bundle.rubric.id!r}, not {rubric.id!r}")
-        return rubric
 
 
 @dataclass
@@ -132,7 +140,7 @@ def import_bundles(
     if student is not None and len(files) != 1:
         raise UsageError("--student names the student of one bundle: import one FILE with it")
     name = student_name(student) if student is not None else None
-    importer = Importer(Store(db_url), rubric_ref=rubric_ref, secret=secret)
+    importer = Importer(Store(db_url), rubric_refs=[rubric_ref] if rubric_ref else (), secret=secret)
     done = Imported()
     stored: list[tuple[int, str]] = []  # attempt id, line of the summary
     for path in files:

@@ -85,6 +85,11 @@ _benches: dict[str, BenchDaemon] = {}
 def bench(engine: str) -> BenchDaemon:
     """The session's daemon of ``engine``, started when a test first needs it and kept until
     the session ends (pytest may come back to an engine after the other)."""
+    return session_daemon(engine)
+
+
+def session_daemon(engine: str) -> BenchDaemon:
+    """``bench``'s daemon of ``engine``, for a test that needs both engines at once."""
     if engine not in _benches:
         _benches[engine] = start_daemon(f"s{os.getpid()}-{engine}", engine=engine)
     return _benches[engine]

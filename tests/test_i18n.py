@@ -20,10 +20,12 @@ from grader.snapshot import Snapshot
 
 ROOT = Path(__file__).parent.parent
 GOLDEN = Path(__file__).parent / "golden"
+Message = str | tuple[str, ...]  # a plural's: its forms
 
 
-def extracted() -> set[str]:
-    """What scripts/messages extracts: the same mapping file and keywords."""
+def extracted() -> set[Message]:
+    """What scripts/messages extracts: the same mapping file and keywords (a plural's message is
+    its English forms)."""
     method_map, options_map = [], {}
     section = None
     for line in (ROOT / "babel.cfg").read_text().splitlines():
@@ -32,19 +34,29 @@ def extracted() -> set[str]:
             method_map.append(section)
             options_map[section[0]] = {}
     found = extract_from_dir(ROOT / "grader", method_map, options_map, keywords={**DEFAULT_KEYWORDS, "Text": None})
-    return {message for _, _, message, _, _ in found if isinstance(message, str)}
+    return {message for _, _, message, _, _ in found if message}
 
 
-def catalog(lang: str) -> dict[str, str]:
+def catalog(lang: str) -> dict[Message, Message]:
+    """Each entry's translation ("" while fuzzy or, for a plural, while a form is missing)."""
     with (LOCALE / lang / "LC_MESSAGES" / "grader.po").open("rb") as po:
         entries = read_po(po)
-    return {m.id: ("" if m.fuzzy else m.string) for m in entries if m.id}
+    return {m.id: ("" if m.fuzzy or not all(forms(m.string)) else m.string) for m in entries if m.id}
 
 
-def placeholders(template: str) -> set[str]:
-    if "%(" in template:  # the templates' gettext: %(name)s
-        return set(re.findall(r"%\((\w+)\)s", template))
-    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+def forms(message: Message) -> tuple[str, ...]:
+    return message if isinstance(message, tuple) else (message,)
+
+
+def placeholders(template: Message) -> set[str]:
+    """The names a message's forms fill in (each form the same)."""
+    found = set()
+    for form in forms(template):
+        if "%(" in form:  # gettext's: %(name)s, %(count)d
+            found |= set(re.findall(r"%\((\w+)\)[sd]", form))
+        else:
+            found |= {name for _, name, _, _ in string.Formatter().parse(form) if name}
+    return found
 
 
 def test_every_message_has_an_indonesian_translation() -> None:

@@ -6,6 +6,7 @@ on the bench is in test_serve_e2e.py."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import logging
@@ -26,6 +27,7 @@ import httpx
 import pytest
 import uvicorn
 from playwright.sync_api import Browser
+from starlette.types import ASGIApp
 from test_imports import DAEMON_SIDE
 
 from grader.bundle import encoded, sealed
@@ -34,6 +36,7 @@ from grader.grading import Graded
 from grader.keys import secret, student_key
 from grader.outbox import Outbox
 from grader.rubric import load
+from grader.rubric.model import Rubric
 from grader.serve import build
 from grader.snapshot import Snapshot
 from grader.store import Store
@@ -45,10 +48,17 @@ XSS = "<script>window.__xss = 1</script>"
 STUDENTS = ["ani", "budi", XSS]
 
 
-def graded(student: str, case: str = "networks-typo", at: datetime | None = None, network: str | None = None) -> Graded:
-    """A recorded daemon graded for ``student``; ``at`` makes it a new snapshot (another moment),
-    ``network`` renames its first network (the student's text)."""
-    rubric = load("docker-networks")
+def graded(
+    student: str,
+    case: str = "networks-typo",
+    at: datetime | None = None,
+    network: str | None = None,
+    rubric: Rubric | None = None,
+) -> Graded:
+    """A recorded daemon graded for ``student`` (with docker-networks unless ``rubric``); ``at``
+    makes it a new snapshot (another moment), ``network`` renames its first network (the
+    student's text)."""
+    rubric = rubric or load("docker-networks")
     snapshot = Snapshot.from_json((GOLDEN / case / "snapshot.json").read_text())
     update: dict = {}
     if at is not None:
@@ -86,25 +96,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def course(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+def course(tmp_path: Path, students: list[str] = STUDENTS) -> tuple[Path, dict[str, str]]:
     path = tmp_path / "course.key"
     value = secret(path, create=True)[0]
-    return path, {name: student_key(value, name) for name in STUDENTS}
+    return path, {name: student_key(value, name) for name in students}
 
 
-@pytest.fixture
-def live(tmp_path: Path) -> Iterator[Class]:
-    """``grader serve``'s app on a loopback port, in this process (its log lines reach caplog)."""
-    secret_file, keys = course(tmp_path)
-    db_url = f"sqlite:///{tmp_path / 'class.db'}"
-    app = build(
-        db_url=db_url,
-        students=STUDENTS,
-        secret=secret_file,
-        rubric_ref="docker-networks",
-        token=TOKEN,
-        stuck_after=timedelta(minutes=10),
-    )
+@contextlib.contextmanager
+def serving(app: ASGIApp) -> Iterator[str]:
+    """``app`` on a loopback port, in this process (its log lines reach caplog); yields its URL."""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -113,9 +113,28 @@ def live(tmp_path: Path) -> Iterator[Class]:
     while not server.started:
         assert time.monotonic() < deadline, "the server did not start"
         time.sleep(0.02)
-    yield Class(f"http://127.0.0.1:{port}", db_url, keys, secret_file, tmp_path)
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> Iterator[Class]:
+    """``grader serve``'s app on a loopback port, in this process."""
+    secret_file, keys = course(tmp_path)
+    db_url = f"sqlite:///{tmp_path / 'class.db'}"
+    app = build(
+        db_url=db_url,
+        students=STUDENTS,
+        secret=secret_file,
+        rubric_refs=["docker-networks"],
+        token=TOKEN,
+        stuck_after=timedelta(minutes=10),
+    )
+    with serving(app) as url:
+        yield Class(url, db_url, keys, secret_file, tmp_path)
 
 
 def logged_in() -> httpx.Client:
@@ -253,7 +272,7 @@ def test_the_report_pages_are_served_under_the_login(live: Class) -> None:
         assert client.get(f"{live.url}/attempts/1.html").status_code == 303  # the login first
         login(live, client)
         board = client.get(f"{live.url}/").text
-        href = board.split('<tr id="s0"><th><a href="')[1].split('"')[0]
+        href = board.split('<tr id="r0s0"><th><a href="')[1].split('"')[0]
         assert href == "attempts/1.html?lang=en"
         attempt = client.get(f"{live.url}/{href}")
         assert attempt.status_code == 200 and "Attempt #1 · ani" in attempt.text
@@ -284,7 +303,7 @@ from pathlib import Path
 from grader.serve import build
 tmp = Path({str(tmp_path)!r})
 app = build(db_url="sqlite:///" + str(tmp / "c.db"), students=["ani"], secret=tmp / "course.key",
-            rubric_ref="docker-networks", token={TOKEN!r}, stuck_after=timedelta(minutes=1))
+            rubric_refs=["docker-networks"], token={TOKEN!r}, stuck_after=timedelta(minutes=1))
 async def main():
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
@@ -309,9 +328,11 @@ print(sorted(m for m in {[*DAEMON_SIDE, "grader.batch"]!r} if m in set(sys.modul
 # -- the students' queue ----------------------------------------------------------------------
 
 
-def start_serve(tmp_path: Path, port: int, db_url: str, secret_file: Path) -> subprocess.Popen[bytes]:
+def start_serve(
+    tmp_path: Path, port: int, db_url: str, secret_file: Path, students: list[str] = STUDENTS[:2]
+) -> subprocess.Popen[bytes]:
     roster = tmp_path / "roster.csv"
-    roster.write_text("student\n" + "\n".join(f'"{n}"' for n in STUDENTS[:2]) + "\n")
+    roster.write_text("student\n" + "\n".join(f'"{n}"' for n in students) + "\n")
     token = tmp_path / "token"
     token.write_text(TOKEN)
     command = [sys.executable, "-m", "grader.cli", "serve", "--db", db_url, "--roster", str(roster)]
@@ -405,7 +426,7 @@ def test_the_board_changes_live_and_escapes_student_text_in_chromium(live: Class
     page.fill("input[name=token]", TOKEN)
     page.click("button")
     page.wait_for_selector("table.live")
-    row = page.locator("tr#s2")  # the roster's third name
+    row = page.locator("tr#r0s2")  # the roster's third name
     assert row.locator("th").inner_text() == XSS
     assert "not connected yet" in row.inner_text()
     until(page, "document.body.dataset.changes >= 1")  # the stream's first full board
@@ -414,7 +435,7 @@ def test_the_board_changes_live_and_escapes_student_text_in_chromium(live: Class
     posted = time.monotonic()
     answer = live.post(live.bundle(XSS, network=XSS), XSS)
     assert answer.status_code == 200, answer.text
-    until(page, "document.querySelector('tr#s2 td.num').textContent.includes('/')")
+    until(page, "document.querySelector('tr#r0s2 td.num').textContent.includes('/')")
     seen = time.monotonic() - posted
     assert seen < 1.0, f"the row changed {seen:.2f} s after the POST"
     assert row.locator("th a").inner_text() == XSS
@@ -448,7 +469,7 @@ def test_a_dashboard_of_one_process_sees_what_another_received(tmp_path: Path, p
                 assert b.post(b.bundle("budi"), "budi").json()["state"] == "stored"
                 change = json.loads(next(line for line in lines if line.startswith("data:"))[5:])
                 assert time.monotonic() - posted < 1.0
-        assert list(change["rows"]) == ["s1"] and "12/25.5" in change["rows"]["s1"]
+        assert list(change["rows"]) == ["r0s1"] and "12/25.5" in change["rows"]["r0s1"]
     finally:
         for server in servers:
             server.send_signal(signal.SIGTERM)
@@ -472,3 +493,173 @@ def test_check_server_refuses_before_grading(tmp_path: Path, monkeypatch: pytest
     for args, said in cases.items():
         done = CliRunner().invoke(main, [*base, *args])
         assert done.exit_code == 2 and said in done.output, done.output
+
+
+# -- several labs, progress mode ----------------------------------------------------------------
+
+
+def test_a_class_of_two_labs_scores_each_bundle_with_its_own_rubric(tmp_path: Path) -> None:
+    secret_file, keys = course(tmp_path)
+    db_url = f"sqlite:///{tmp_path / 'class.db'}"
+    refs = ["docker-networks", "docker-links"]
+    app = build(
+        db_url=db_url,
+        students=STUDENTS,
+        secret=secret_file,
+        rubric_refs=refs,
+        token=TOKEN,
+        stuck_after=timedelta(minutes=10),
+    )
+    other = tmp_path / "other.yaml"  # a lab this class does not run
+    links_yaml = (ROOT / "grader/rubrics/docker-links.yaml").read_text()
+    other.write_text(links_yaml.replace("id: docker-links", "id: other-lab"))
+    with serving(app) as url:
+        live = Class(url, db_url, keys, secret_file, tmp_path)
+        links = load("docker-links")
+        assert live.post(live.bundle("ani"), "ani").json()["score"] == 12.0
+        with logged_in() as client:
+            login(live, client)
+            with client.stream("GET", f"{url}/events") as events:
+                lines = (line for line in events.iter_lines() if line.startswith("data:"))
+                assert set(json.loads(next(lines)[5:])["rates"]) == {"r0rates", "r1rates"}  # the whole board
+                answer = live.post(live.bundle("budi", case="links-reference", rubric=links), "budi")
+                assert answer.json()["score"] == answer.json()["max_score"], answer.text
+                change = json.loads(next(lines)[5:])
+            assert list(change["rows"]) == ["r1s1"] and list(change["rates"]) == ["r1rates"]
+            page = client.get(f"{url}/").text
+        refused = live.post(live.bundle("ani", case="links-reference", rubric=load(other)), "ani")
+        assert (refused.status_code, refused.json()["why"]) == (
+            400,
+            "a bundle of rubric 'other-lab', not 'docker-networks' or 'docker-links'",
+        )
+    networks, links_board = page.split('<section class="lab"')[1:]
+    assert "Docker networks" in networks and '<tr id="r0s0">' in networks and "12/25.5" in networks
+    assert '<tr id="r1s1" class="state">' in links_board and "done" in links_board and "12/25.5" not in links_board
+    stored = [(a.student, a.rubric_id) for a in Store(db_url).attempts(checks=False)]
+    assert stored == [("ani", "docker-networks"), ("budi", "docker-links")]
+
+
+def test_two_rubrics_of_one_id_are_a_usage_error(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from grader.cli import main
+
+    secret_file, _keys = course(tmp_path)
+    roster = tmp_path / "roster.csv"
+    roster.write_text("student\nani\n")
+    args = ["serve", "--db", f"sqlite:///{tmp_path / 'c.db'}", "--roster", str(roster), "--secret", str(secret_file)]
+    done = CliRunner().invoke(main, [*args, "--rubric", "docker-networks", "--rubric", "docker-networks"])
+    assert done.exit_code == 2
+    said = "grader: --rubric docker-networks has the id 'docker-networks' of another --rubric: give each lab once\n"
+    assert done.output == said, done.output
+
+
+@pytest.mark.parametrize("mode", ["final", "progress"])
+def test_the_board_counts_as_the_report_does_in_either_mode(tmp_path: Path, mode: str) -> None:
+    """A reference lab, then a daemon with its checkpoints gone: progress mode keeps their
+    credit, as ``grader report``'s standing does."""
+    from grader.serve.board import Board
+    from grader.standing import standing
+
+    rubric = load("docker-networks").model_copy(update={"mode": mode})
+    store = Store(f"sqlite:///{tmp_path / 'g.db'}")
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    for minutes, case in ((0, "networks-reference"), (5, "networks-typo")):
+        done = graded("ani", case, at=start + timedelta(minutes=minutes))
+        store.record("ani", rubric, done.snapshot, done.outcome, "live", start + timedelta(minutes=minutes))
+    board = Board(rubric, ["ani"], timedelta(minutes=10))
+    attempts = store.attempts("docker-networks", "ani")
+    for attempt in attempts:
+        board.add(attempt)
+    counted = standing("ani", attempts, mode)
+    row = board.row("ani", "en")
+    assert row.score == f"{counted.score:g}/{counted.max_score:g}"
+    assert row.score == ("12/25.5" if mode == "final" else "13.5/25.5")
+    assert sum(c.css == "p" for c in row.cells) == sum(c.passed for c in counted.checks)
+
+
+# -- stopping, logging in, PostgreSQL's notifications ------------------------------------------------
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_server_with_an_open_dashboard_stops_cleanly(tmp_path: Path, stop: signal.Signals) -> None:
+    secret_file, _keys = course(tmp_path)
+    port = free_port()
+    server = start_serve(tmp_path, port, f"sqlite:///{tmp_path / 'class.db'}", secret_file, students=["ani"])
+    live = Class(f"http://127.0.0.1:{port}", "", {}, secret_file, tmp_path)
+    try:
+        with logged_in() as client:
+            login(live, client)
+            with client.stream("GET", f"{live.url}/events") as events:
+                lines = events.iter_lines()
+                assert next(line for line in lines if line.startswith("data:"))
+                asked = time.monotonic()
+                server.send_signal(stop)
+                assert not any(lines)  # the stream ends
+                server.wait(timeout=20)
+    finally:
+        server.kill()
+        stderr = server.communicate()[1].decode()
+    assert time.monotonic() - asked < 2.5  # not uvicorn's graceful timeout (3 s) waited out
+    assert server.returncode == 0, stderr
+    assert "Traceback" not in stderr and "Cancel" not in stderr, stderr
+    lines = stderr.splitlines()
+    assert lines[0] == f"grader serve: the live class of 1 student at {live.url}/"
+    assert lines[-1] == "grader serve: stopped"
+
+
+def test_wrong_tokens_from_one_address_are_locked_out(live: Class, caplog: pytest.LogCaptureFixture) -> None:
+    from grader.serve.app import LOGINS
+
+    caplog.set_level(logging.WARNING, "grader.serve")
+    with logged_in() as client:
+        for _ in range(LOGINS[0]):
+            assert login(live, client, "wrong").status_code == 403
+        locked = login(live, client, "wrong")
+        assert locked.status_code == 429 and locked.headers["retry-after"] == "60"
+        assert locked.text == "too many wrong tokens from address 127.0.0.1: at most one a minute"
+        assert login(live, client).status_code == 429  # the right token too, while locked
+    assert len(caplog.records) == LOGINS[0]  # a locked client's tries are not logged one by one
+    assert live.post(live.bundle("ani"), "ani").status_code == 200  # students are not held back
+
+
+@pytest.mark.postgres
+def test_submissions_while_the_listener_reconnects_reach_the_dashboard(
+    tmp_path: Path, pg_url: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The LISTEN connection is killed (pg_terminate_backend); a submission stored before it
+    listens again, whose NOTIFY nobody heard, still reaches the open dashboard."""
+    from grader.serve import fanout
+
+    monkeypatch.setattr(fanout, "RECONNECT", 3.0)  # a gap the submission surely falls in
+    caplog.set_level(logging.WARNING, "grader.serve")
+    secret_file, keys = course(tmp_path)
+    app = build(
+        db_url=pg_url,
+        students=STUDENTS,
+        secret=secret_file,
+        rubric_refs=["docker-networks"],
+        token=TOKEN,
+        stuck_after=timedelta(minutes=10),
+    )
+    with serving(app) as url, logged_in() as client:
+        live = Class(url, pg_url, keys, secret_file, tmp_path)
+        login(live, client)
+        with client.stream("GET", f"{url}/events", timeout=10) as events:
+            lines = (line for line in events.iter_lines() if line.startswith("data:"))
+            assert next(lines)  # the whole board
+            with Store(pg_url).engine.connect() as connection:
+                killed = connection.exec_driver_sql(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE query = 'LISTEN grader_attempts' AND pid <> pg_backend_pid()"
+                ).all()
+            assert killed == [(True,)]
+            deadline = time.monotonic() + 10
+            while not any("lost the PostgreSQL notifications" in r.getMessage() for r in caplog.records):
+                assert time.monotonic() < deadline, "the listener did not notice"
+                time.sleep(0.02)
+            assert live.post(live.bundle("budi"), "budi").json()["state"] == "stored"
+            posted = time.monotonic()
+            change = json.loads(next(lines)[5:])  # a ReadTimeout after 10 s without one
+    assert time.monotonic() - posted < fanout.RECONNECT + 2
+    assert list(change["rows"]) == ["r0s1"] and "12/25.5" in change["rows"]["r0s1"]

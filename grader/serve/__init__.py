@@ -54,12 +54,12 @@ def build(
     db_url: str | None,
     students: list[str],
     secret: Path,
-    rubric_ref: str,
+    rubric_refs: list[str],
     token: str,
     stuck_after: timedelta,
     secure: bool = False,
 ) -> Starlette:
-    """The web app of a live class (for ``serve`` and for tests)."""
+    """The web app of a live class (for ``serve`` and for tests): a board per rubric."""
     from ..importing import Importer
     from ..store import Store
     from .app import Live, create_app
@@ -67,10 +67,9 @@ def build(
     from .fanout import fanout
 
     store = Store(db_url)
-    importer = Importer(store, rubric_ref=rubric_ref, secret=secret, source="live")
-    assert importer.rubric is not None
-    board = Board(importer.rubric, students, stuck_after)
-    live = Live(store, importer, board, fanout(store, board), token, secure)
+    importer = Importer(store, rubric_refs=rubric_refs, secret=secret, source="live")
+    boards = [Board(rubric, students, stuck_after, n) for n, rubric in enumerate(importer.rubrics.values())]
+    live = Live(store, importer, boards, fanout(store, boards), token, secure)
     return create_app(live)
 
 
@@ -79,21 +78,25 @@ def serve(
     db_url: str | None,
     students: list[str],
     secret: Path,
-    rubric_ref: str,
+    rubric_refs: list[str],
     bind: Bind,
     tls: tuple[Path, Path] | None,
     token_file: Path | None,
     stuck_after: timedelta,
 ) -> None:
-    """Serve the live class until interrupted."""
+    """Serve the live class until interrupted (SIGINT or SIGTERM: the open dashboards' event
+    streams end, and it returns)."""
     import uvicorn
+
+    from ..i18n import default_lang, translations
+    from .server import Server
 
     token = instructor_token(token_file)
     app = build(
         db_url=db_url,
         students=students,
         secret=secret,
-        rubric_ref=rubric_ref,
+        rubric_refs=rubric_refs,
         token=token,
         stuck_after=stuck_after,
         secure=tls is not None,
@@ -102,11 +105,20 @@ def serve(
     scheme = "https" if tls else "http"
     host = f"[{bind.host}]" if ":" in bind.host else bind.host
     url = f"{scheme}://{host}:{bind.port}/"
-    print(f"grader serve: the live class of {len(students)} students at {url}", file=sys.stderr)
+    said = translations(default_lang())  # the instructor's locale, as the dashboard's Accept-Language
+    _, ngettext = said.gettext, said.ngettext
+    count = len(students)
+    started = ngettext(
+        "the live class of %(count)d student at %(url)s",
+        "the live class of %(count)d students at %(url)s",
+        count,
+    )
+    print(f"grader serve: {started % {'count': count, 'url': url}}", file=sys.stderr)
     if token_file is None:
-        print(f"grader serve: instructor token (log in with it): {token}", file=sys.stderr)
+        told = _("instructor token (log in with it): %(token)s") % {"token": token}
+        print(f"grader serve: {told}", file=sys.stderr)
     certificate, key = tls if tls else (None, None)
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=bind.host,
         port=bind.port,
@@ -115,5 +127,8 @@ def serve(
         log_level="warning",
         access_log=False,
         server_header=False,
-        timeout_graceful_shutdown=3,  # the dashboards' event streams never end by themselves
+        timeout_graceful_shutdown=3,
     )
+    Server(config, app.state.fanout).run()
+    stopped = _("stopped")
+    print(f"grader serve: {stopped}", file=sys.stderr)

@@ -6,10 +6,12 @@ Nothing here knows a check kind; nothing below knows HTTP.
   named in the ``X-Grader-Student`` header (percent-encoded UTF-8). The name must be on the
   roster and within its rate before the body is read, the body within the bundle's bounds
   while it is read; the answer is JSON ``{"state": "stored"|"skipped"|"refused", ...}``.
-- ``/``: the live class board (instructor's session), ``/events``: its changes as Server-Sent
-  Events, ``/attempts/ID``: an attempt's page as ``grader report`` renders it.
+- ``/``: the live class boards, one per rubric (instructor's session), ``/events``: their
+  changes as Server-Sent Events, ``/attempts/ID``: an attempt's page as ``grader report``
+  renders it.
 - ``/login``, ``/logout``: the instructor's token for an HttpOnly, SameSite=Strict session
-  cookie (signed with the token: every server process sharing the token accepts it).
+  cookie (signed with the token: every server process sharing the token accepts it). Wrong
+  tokens from one address are answered 429 for a while once LOGINS are spent.
 - ``/healthz``: for a load balancer.
 
 No answer carries a stack trace: an unexpected error is logged and answered in one line."""
@@ -59,6 +61,9 @@ HEARTBEAT = 15.0  # seconds between an event stream's keep-alive comments
 SENDS = (10, 1.0)
 HOURLY = (600, 600 / 3600)
 MAX_BUCKETS = 10_000
+# Wrong instructor tokens from one address: 5 at once, then one a minute (a token of 32 random
+# characters is not guessed that way); the right token is refused too while they are spent.
+LOGINS = (5, 1 / 60)
 WORKERS = 4  # bundles verified and stored at once
 WAITING = 200  # requests that may wait for one of them
 HEADERS = {
@@ -84,14 +89,20 @@ class Bucket:
 
 
 class Limits:
-    """Token buckets per roster student (and per address for names off the roster): a flood
-    is answered 429 before its body is read, and never logged line by line."""
+    """Token buckets per roster student (and per address for names off the roster, and for
+    wrong instructor tokens): a flood is answered 429 before its body is read, and never
+    logged line by line."""
 
-    def __init__(self, burst: int, per_second: float, unit: str) -> None:
-        self.burst, self.per_second, self.unit = burst, per_second, unit
+    def __init__(self, burst: int, per_second: float, unit: str, what: str = "submissions") -> None:
+        self.burst, self.per_second, self.unit, self.what = burst, per_second, unit, what
         self.buckets: dict[str, Bucket] = {}
 
     def take(self, sender: str) -> None:
+        bucket = self.check(sender)
+        bucket.tokens -= 1
+
+    def check(self, sender: str) -> Bucket:
+        """``sender``'s bucket, refilled; 429 when it is empty."""
         if len(self.buckets) > MAX_BUCKETS:  # senders off the roster, by address: forget them all
             self.buckets = {name: b for name, b in self.buckets.items() if not name.startswith("address ")}
         bucket = self.buckets.setdefault(sender, Bucket(self.burst))
@@ -99,8 +110,8 @@ class Limits:
         bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.at) * self.per_second)
         bucket.at = now
         if bucket.tokens < 1:
-            raise Answer(429, f"too many submissions from {head(sender, SHORT)}: at most {self.unit}")
-        bucket.tokens -= 1
+            raise Answer(429, f"too many {self.what} from {head(sender, SHORT)}: at most {self.unit}")
+        return bucket
 
 
 class Workers:
@@ -132,13 +143,17 @@ class Live:
 
     store: Store
     importer: Importer
-    board: Board
+    boards: list[Board]  # one per rubric, each of every roster student
     fanout: Fanout
     token: str
     secure: bool  # served over TLS: cookies are Secure
     sends: Limits = field(default_factory=lambda: Limits(*SENDS, f"{SENDS[1]:g} a second"))
     hourly: Limits = field(default_factory=lambda: Limits(*HOURLY, f"{HOURLY[0]} an hour"))
+    logins: Limits = field(default_factory=lambda: Limits(*LOGINS, "one a minute", "wrong tokens"))
     work: Workers = field(default_factory=Workers)
+
+    def board_of(self, rubric_id: str) -> Board | None:
+        return next((board for board in self.boards if board.rubric.id == rubric_id), None)
 
 
 def create_app(live: Live) -> Starlette:
@@ -155,7 +170,7 @@ def create_app(live: Live) -> Starlette:
     async def submit(request: Request) -> Response:
         try:
             student = _sender(request)
-            on_roster = student in live.board.places
+            on_roster = student in live.boards[0].places
             live.sends.take(student if on_roster else f"address {request.client.host if request.client else '?'}")
             if not on_roster:
                 raise Answer(403, f"{head(student, SHORT)} is not on this class's roster")
@@ -186,11 +201,9 @@ def create_app(live: Live) -> Starlette:
     @page
     async def dashboard(request: Request) -> Response:
         lang = _lang(request)
-        board = live.board
         html = _template("live.html", lang).render(
-            board=board,
-            rows=board.rows(lang),
-            rates=board.rates(lang),
+            boards=[(board, board.rows(lang), board.rates(lang)) for board in live.boards],
+            students=len(live.boards[0].places),
             logout_csrf=_csrf_of(live.token, request.cookies[SESSION]),
             root="/",
         )
@@ -206,15 +219,17 @@ def create_app(live: Live) -> Starlette:
                 yield "retry: 1000\n\n"
                 while True:
                     try:
-                        names = await asyncio.wait_for(changes.get(), HEARTBEAT)
+                        keys = await asyncio.wait_for(changes.get(), HEARTBEAT)
                     except TimeoutError:
                         if not live.fanout.subscribed(changes):  # dropped as too slow: the browser reconnects
                             return
                         yield ": alive\n\n"
                         continue
+                    if not live.fanout.subscribed(changes):  # the server is stopping (or dropped it)
+                        return
                     while not changes.empty():  # a busy class: what piled up goes as one change
-                        names = names | changes.get_nowait()
-                    yield f"data: {json.dumps(_fragments(live.board, names, lang))}\n\n"
+                        keys = keys | changes.get_nowait()
+                    yield f"data: {json.dumps(_fragments(live.boards, keys, lang))}\n\n"
             finally:
                 live.fanout.unsubscribe(changes)
 
@@ -231,7 +246,7 @@ def create_app(live: Live) -> Starlette:
 
     @page
     async def student(request: Request) -> Response:
-        name = live.board.files.get(f"students/{request.path_params['file']}")
+        name = live.boards[0].files.get(f"students/{request.path_params['file']}")
         if name is None:
             return HTMLResponse("no such student", 404)
         try:
@@ -247,12 +262,18 @@ def create_app(live: Live) -> Starlette:
             response = _headed(HTMLResponse(html))
             response.set_cookie(LOGIN_CSRF, nonce, httponly=True, samesite="strict", secure=live.secure)
             return response
+        address = f"address {request.client.host if request.client else '?'}"
+        try:
+            live.logins.check(address)
+        except Answer as exc:
+            return _headed(HTMLResponse(exc.why, 429, headers={"Retry-After": "60"}))
         form = await _form(request)
         nonce = request.cookies.get(LOGIN_CSRF, "")
         if not nonce or not hmac.compare_digest(str(form.get("csrf", "")), nonce):
             return _headed(HTMLResponse("the login form expired: open /login again", 403))
         if not hmac.compare_digest(str(form.get("token", "")).strip().encode(), live.token.encode()):
             _logged(request, 403, "a wrong instructor token")
+            live.logins.take(address)
             html = _template("login.html", _lang(request)).render(csrf=nonce, failed=True, root="/")
             return _headed(HTMLResponse(html, 403))
         response = RedirectResponse("/", 303)
@@ -311,7 +332,9 @@ def create_app(live: Live) -> Starlette:
         finally:
             await live.fanout.stop()
 
-    return Starlette(routes=routes, exception_handlers={Exception: failed}, lifespan=lifespan)
+    app = Starlette(routes=routes, exception_handlers={Exception: failed}, lifespan=lifespan)
+    app.state.fanout = live.fanout  # for the server, which ends the event streams when it stops
+    return app
 
 
 # -- the handlers' parts ---------------------------------------------------------------------
@@ -378,11 +401,17 @@ def _template(name: str, lang: str) -> Any:
     return template(name, lang)
 
 
-def _fragments(board: Board, names: set[str], lang: str) -> dict[str, Any]:
-    """What changed on the board, as HTML rendered by the board's own macros."""
+def _fragments(boards: list[Board], keys: set[str], lang: str) -> dict[str, Any]:
+    """The rows of ``keys`` and the pass rates of their boards, as HTML rendered by the
+    boards' own macros."""
     macros = _template("live_rows.html", lang).module
-    rows = {board.keys[n]: str(macros.row(board.row(n, lang))) for n in names if n in board.places}
-    return {"rows": rows, "rates": str(macros.rate_bars(board.rates(lang)))}
+    rows, rates = {}, {}
+    for board in boards:
+        names = [name for name, key in board.keys.items() if key in keys]
+        rows.update({board.keys[n]: str(macros.row(board.row(n, lang))) for n in names})
+        if names:
+            rates[board.rates_key] = str(macros.rate_bars(board.rates(lang), board.rates_key))
+    return {"rows": rows, "rates": rates}
 
 
 def _attempt_html(live: Live, attempt_id: int, lang: str) -> str:
@@ -391,18 +420,20 @@ def _attempt_html(live: Live, attempt_id: int, lang: str) -> str:
     attempt = live.store.attempt(attempt_id)
     rubric = live.store.rubric(attempt.rubric_id, attempt.rubric_digest)
     snapshot = live.store.snapshot(attempt.snapshot_digest) if attempt.snapshot_digest else None
-    page = attempt_page(attempt, rubric, snapshot, live.board.sharing(attempt), lang)
+    board = live.board_of(attempt.rubric_id)
+    page = attempt_page(attempt, rubric, snapshot, board.sharing(attempt) if board else [], lang)
     return _template("attempt.html", lang).render(page=page, root="../")
 
 
 def _student_html(live: Live, name: str, lang: str) -> str:
-    from ..report import student_page
+    from ..report import StudentPage, student_page
 
-    board = live.board
-    attempts = live.store.attempts(board.rubric.id, name)
-    shared = {a.id: others for a in attempts if (others := board.sharing(a))}
-    page = student_page(name, board.rubric, attempts, shared, lang)
-    return _template("student.html", lang).render(page=page, root="../")
+    sections = []
+    for board in live.boards:
+        attempts = live.store.attempts(board.rubric.id, name)
+        shared = {a.id: others for a in attempts if (others := board.sharing(a))}
+        sections += student_page(name, board.rubric, attempts, shared, lang).sections
+    return _template("student.html", lang).render(page=StudentPage(name, sections), root="../")
 
 
 def _headed(response: Response) -> Response:

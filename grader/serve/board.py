@@ -1,11 +1,14 @@
 """The live class board: where every roster student is now, kept in memory and changed one
 attempt at a time (no transport here: the web app renders it, the fan-out feeds it).
 
-A row is the student's latest attempt of the rubric: the step they are on (the first task not
-passed in full), the score, one cell per check, when it last changed and when the score last
-rose ("stuck" after ``stuck_after`` without a rise, until full marks), and the other students
-an attempt of theirs shares a daemon with (``provenance``). What it keeps per student is
-bounded (the latest attempt, its daemon's IDs): memory stays flat however long the class."""
+A class that runs several labs has one board per rubric. A row is the student's latest
+attempt of the rubric, counted in the rubric's mode as ``grader report`` counts it
+(``standing``): in progress mode a checkpoint proved in an earlier attempt keeps its credit.
+It shows the step they are on (the first task not passed in full), the score, one cell per
+check, when it last changed and when the score last rose ("stuck" after ``stuck_after``
+without a rise, until full marks), and the other students an attempt of theirs shares a daemon
+with (``provenance``). What it keeps per student is bounded (the latest attempt, the attempts
+that first proved each checkpoint, its daemon's IDs): memory stays flat however long the class."""
 
 from __future__ import annotations
 
@@ -15,11 +18,14 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from ..i18n import translator
+from ..outcome import max_points_of, points_of
 from ..provenance import daemon_idents
 from ..report import attempt_file, student_file
 from ..report.charts import STATUS_CSS
+from ..standing import PARTIAL, with_progress
 
 if TYPE_CHECKING:
+    from ..outcome import CheckResult
     from ..rubric.model import Rubric
     from ..store import Attempt
 
@@ -34,6 +40,9 @@ class Place:
     rose_at: datetime | None = None  # when the score last rose (or was first seen)
     best: float = -1.0
     idents: set[str] = field(default_factory=set)  # of every attempt's daemon
+    provers: list[Attempt] = field(default_factory=list)  # the first to prove each checkpoint (progress mode)
+    proved: set[str] = field(default_factory=set)  # their checkpoints
+    counted: list[CheckResult] = field(default_factory=list)  # the latest attempt's, as the mode counts them
 
 
 @dataclass(frozen=True)
@@ -63,20 +72,28 @@ class Rate:
 
 
 class Board:
-    def __init__(self, rubric: Rubric, students: list[str], stuck_after: timedelta):
+    def __init__(self, rubric: Rubric, students: list[str], stuck_after: timedelta, number: int = 0):
         self.rubric, self.stuck_after = rubric, stuck_after
         self.places = {name: Place(name) for name in students}
-        self.keys = {name: f"s{i}" for i, name in enumerate(students)}
+        self.keys = {name: f"r{number}s{i}" for i, name in enumerate(students)}  # the rows' HTML ids
+        self.rates_key = f"r{number}rates"
         self.files = {student_file(name): name for name in students}  # the report's student pages
         self.owners: dict[str, set[str]] = {}  # daemon ident -> students
 
     def add(self, attempt: Attempt) -> set[str]:
         """Take one stored attempt; returns the students whose rows changed (the attempt's, and
         those it newly shares a daemon with). Attempts of other rubrics, of students off the
-        roster, errors, and ones older than the row's are left out."""
+        roster, errors, and ones older than the row's are left out (and, as in ``standing``, a
+        check of one task never stands for the whole lab, though in progress mode a checkpoint
+        it proved keeps its credit)."""
         place = self.places.get(attempt.student)
         if place is None or attempt.rubric_id != self.rubric.id or not attempt.ok:
             return set()
+        recounted = self.rubric.mode == "progress" and self._proves(place, attempt) and place.latest is not None
+        if recounted:
+            self._count(place)
+        if attempt.source.endswith(PARTIAL):
+            return {attempt.student} if recounted else set()
         changed = {attempt.student}
         for ident in daemon_idents(attempt):
             owners = self.owners.setdefault(ident, set())
@@ -88,9 +105,27 @@ class Board:
         if latest is not None and (latest.graded_at, latest.id) > (attempt.graded_at, attempt.id):
             return changed - {attempt.student}
         place.latest, place.changed_at = attempt, attempt.graded_at
-        if attempt.score > place.best:
-            place.best, place.rose_at = attempt.score, attempt.graded_at
+        self._count(place)
         return changed
+
+    def _proves(self, place: Place, attempt: Attempt) -> bool:
+        """Whether ``attempt`` is the first to prove a checkpoint of the student's."""
+        new = {c.id for c in attempt.checks if c.when == "checkpoint" and c.passed} - place.proved
+        if new:
+            place.provers.append(attempt)
+            place.proved |= new
+        return bool(new)
+
+    def _count(self, place: Place) -> None:
+        """The latest attempt's checks as the rubric's mode counts them; when the score rose."""
+        latest = place.latest
+        if latest is None:
+            return
+        checks = list(latest.checks)
+        place.counted = with_progress(checks, place.provers) if self.rubric.mode == "progress" else checks
+        score = points_of(place.counted)
+        if score > place.best:
+            place.best, place.rose_at = score, latest.graded_at
 
     def sharing(self, attempt: Attempt) -> list[str]:
         """The other students with an attempt from the daemon of ``attempt``."""
@@ -99,7 +134,7 @@ class Board:
 
     def stuck(self, place: Place, now: datetime) -> bool:
         latest = place.latest
-        if latest is None or place.rose_at is None or latest.score >= latest.max_score:
+        if latest is None or place.rose_at is None or points_of(place.counted) >= max_points_of(place.counted):
             return False
         return now - place.rose_at.astimezone(UTC) >= self.stuck_after
 
@@ -111,12 +146,12 @@ class Board:
         if latest is None:
             blank = [Cell("", c.title_in(lang)) for _, c in self.rubric.checks()]
             return RowView(self.keys[student], student, "", "", "", blank, "", _("not connected yet"), shared)
-        status = {c.id: c.status for c in latest.checks}
+        status = {c.id: c.status for c in place.counted}
         cells = [
             Cell(STATUS_CSS.get(status.get(c.id, ""), ""), f"{c.title_in(lang)}: {_(status.get(c.id, '—'))}")
             for _n, c in self.rubric.checks()
         ]
-        step = next((c.task for c in latest.checks if not c.passed), None)
+        step = next((c.task for c in place.counted if not c.passed), None)
         task = self.rubric.task(step) if step is not None else None
         state = _("done") if step is None else _("stuck") if self.stuck(place, now) else ""
         return RowView(
@@ -124,7 +159,7 @@ class Board:
             student=student,
             href=attempt_file(latest),
             step=task.title_in(lang) if task else "✔",
-            score=f"{latest.score:g}/{latest.max_score:g}",
+            score=f"{points_of(place.counted):g}/{max_points_of(place.counted):g}",
             cells=cells,
             changed=latest.graded_at.astimezone(UTC).strftime("%H:%M:%S UTC"),
             state=state,
@@ -137,12 +172,12 @@ class Board:
 
     def rates(self, lang: str) -> list[Rate]:
         """Each check's pass rate over the students connected so far."""
-        seen = [p.latest for p in self.places.values() if p.latest is not None]
-        passed = Counter(c.id for a in seen for c in a.checks if c.passed)
+        seen = [p.counted for p in self.places.values() if p.latest is not None]
+        passed = Counter(c.id for checks in seen for c in checks if c.passed)
         share = len(seen) or 1
         return [Rate(c.id, c.title_in(lang), round(100 * passed[c.id] / share)) for _, c in self.rubric.checks()]
 
     def stuck_now(self) -> set[str]:
-        """The students who are stuck at this moment (their rows change without an attempt)."""
+        """The rows of students who are stuck at this moment (they change without an attempt)."""
         now = datetime.now(UTC)
-        return {name for name, place in self.places.items() if self.stuck(place, now)}
+        return {self.keys[name] for name, place in self.places.items() if self.stuck(place, now)}

@@ -1,43 +1,56 @@
-"""Changes to every open dashboard: a stored attempt's id goes to the board of every server
-process, which tells its open event streams which rows changed.
+"""Changes to every open dashboard: a stored attempt's id goes to the boards (one per rubric)
+of every server process, which tell their open event streams which rows changed (by the rows'
+keys).
 
-One process (SQLite): the id goes straight to this process's board. Several processes sharing
+One process (SQLite): the id goes straight to this process's boards. Several processes sharing
 one PostgreSQL: the id is sent with ``NOTIFY`` and every process (this one too) takes it from
 its ``LISTEN`` connection, so a dashboard served by one process sees what another received.
+Notifications sent while that connection is down are lost, so each time it listens (again) the
+process reads the attempts stored since the last it had (``catch_up``).
 A stream that falls behind (a stalled browser) is dropped: its browser connects again and
 reads the whole board then."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
+
+from ..text import printable
 
 if TYPE_CHECKING:
-    from ..store import Store
+    from ..store import Attempt, Store
     from .board import Board
 
 log = logging.getLogger("grader.serve")
 CHANNEL = "grader_attempts"
 QUEUED = 256  # changes a stream may lag behind before it is dropped
 TICK = 5.0  # seconds between looks for students who became stuck without an attempt
+RECONNECT = 1.0  # seconds before listening again after the connection was lost
+# A catch-up reads from this many ids before the last one seen: ids are handed out when a
+# transaction inserts and seen when it commits, so a few may commit after a higher one.
+# Taking an attempt twice changes nothing.
+IN_FLIGHT = 256
 
 
 class Fanout:
-    def __init__(self, store: Store, board: Board):
-        self.store, self.board = store, board
+    def __init__(self, store: Store, boards: list[Board]):
+        self.store, self.boards = store, boards
+        self.rows = {key for board in boards for key in board.keys.values()}  # every row's key
         self.streams: set[asyncio.Queue[set[str]]] = set()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.stuck: set[str] = set()
         self.tasks: list[asyncio.Task[None]] = []
+        self.last = 0  # the highest attempt id taken
 
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
-        for attempt in await asyncio.to_thread(self.store.attempts, self.board.rubric.id):
-            self.board.add(attempt)
-        self.stuck = self.board.stuck_now()
+        for board in self.boards:
+            for attempt in await asyncio.to_thread(self.store.attempts, board.rubric.id):
+                self.take(attempt)
+        self.stuck = self.stuck_now()
         self.tasks.append(asyncio.create_task(self._ticks()))
 
     async def stop(self) -> None:
@@ -46,7 +59,7 @@ class Fanout:
 
     def subscribe(self) -> asyncio.Queue[set[str]]:
         stream: asyncio.Queue[set[str]] = asyncio.Queue(QUEUED)
-        stream.put_nowait(set(self.board.places))  # the whole board first: nothing missed meanwhile
+        stream.put_nowait(set(self.rows))  # the whole board first: nothing missed meanwhile
         self.streams.add(stream)
         return stream
 
@@ -56,27 +69,52 @@ class Fanout:
     def unsubscribe(self, stream: asyncio.Queue[set[str]]) -> None:
         self.streams.discard(stream)
 
+    def end_streams(self) -> None:
+        """End every open event stream (the server is stopping): safe from a signal handler."""
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(self._end_streams)
+
+    def _end_streams(self) -> None:
+        streams, self.streams = self.streams, set()
+        for stream in streams:
+            if stream.full():
+                stream.get_nowait()
+            stream.put_nowait(set())  # wakes it: no longer subscribed, it returns
+
     async def publish(self, attempt_id: int) -> None:
         """A stored attempt: to this process's board (and, with PostgreSQL, to the others')."""
         await self.deliver(attempt_id)
 
     async def deliver(self, attempt_id: int) -> None:
         attempt = await asyncio.to_thread(self.store.attempt, attempt_id)
-        self.tell(self.board.add(attempt))
+        self.tell(self.take(attempt))
 
-    def tell(self, names: set[str]) -> None:
-        if not names:
+    async def catch_up(self) -> None:
+        """Take the attempts stored since about the last one taken (notifications lost meanwhile)."""
+        attempts = await asyncio.to_thread(self.store.attempts, after=max(0, self.last - IN_FLIGHT))
+        self.tell(set().union(*(self.take(a) for a in attempts)))
+
+    def take(self, attempt: Attempt) -> set[str]:
+        """``attempt`` on every board; the keys of the rows it changed."""
+        self.last = max(self.last, attempt.id)
+        return {board.keys[name] for board in self.boards for name in board.add(attempt)}
+
+    def stuck_now(self) -> set[str]:
+        return set().union(*(board.stuck_now() for board in self.boards))
+
+    def tell(self, keys: set[str]) -> None:
+        if not keys:
             return
         for stream in list(self.streams):
             try:
-                stream.put_nowait(names)
+                stream.put_nowait(keys)
             except asyncio.QueueFull:
                 self.streams.discard(stream)  # its stream ends at its next heartbeat
 
     async def _ticks(self) -> None:
         while True:
             await asyncio.sleep(TICK)
-            now = self.board.stuck_now()
+            now = self.stuck_now()
             self.tell(now ^ self.stuck)
             self.stuck = now
 
@@ -109,17 +147,23 @@ class PostgresFanout(Fanout):
             try:
                 with psycopg.connect(url, autocommit=True) as connection:
                     connection.execute(f"LISTEN {CHANNEL}")
+                    self._soon(self.catch_up())  # what was stored while nobody listened
                     for note in connection.notifies():
-                        self._arrived(int(note.payload))
+                        self._soon(self.deliver(int(note.payload)))
             except (psycopg.Error, ValueError) as exc:
-                log.warning("lost the PostgreSQL notifications (%s); listening again", exc)
-                self.stopped.wait(1.0)
+                log.warning("lost the PostgreSQL notifications (%s); listening again", printable(str(exc)))
+                self.stopped.wait(RECONNECT)
 
-    def _arrived(self, attempt_id: int) -> None:
-        if self.loop is not None:
-            with contextlib.suppress(RuntimeError):  # the loop closed: the server is stopping
-                asyncio.run_coroutine_threadsafe(self.deliver(attempt_id), self.loop)
+    def _soon(self, work: Coroutine[Any, Any, None]) -> None:
+        """``work`` on the server's loop, from the listening thread."""
+        if self.loop is None:
+            work.close()
+            return
+        try:
+            asyncio.run_coroutine_threadsafe(work, self.loop)
+        except RuntimeError:  # the loop closed: the server is stopping
+            work.close()
 
 
-def fanout(store: Store, board: Board) -> Fanout:
-    return PostgresFanout(store, board) if store.engine.dialect.name == "postgresql" else Fanout(store, board)
+def fanout(store: Store, boards: list[Board]) -> Fanout:
+    return PostgresFanout(store, boards) if store.engine.dialect.name == "postgresql" else Fanout(store, boards)

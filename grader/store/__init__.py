@@ -376,8 +376,10 @@ class Store:
 
     # -- reading ------------------------------------------------------------------------
 
-    def attempts(self, rubric_id: str | None = None, student: str | None = None, checks: bool = True) -> list[Attempt]:
-        """Attempts ordered by student, then time."""
+    def attempts(
+        self, rubric_id: str | None = None, student: str | None = None, checks: bool = True, after: int = 0
+    ) -> list[Attempt]:
+        """Attempts ordered by student, then time (only those with an id above ``after``)."""
         query = (
             select(AttemptRow)
             .join(AttemptRow.student)
@@ -391,6 +393,8 @@ class Store:
             query = query.where(RubricRow.rubric_id == rubric_id)
         if student is not None:
             query = query.where(StudentRow.name == student)
+        if after:
+            query = query.where(AttemptRow.id > after)
         with self._session("read attempts") as session:
             return [_attempt(row, checks) for row in session.scalars(query)]
 
