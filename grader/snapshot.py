@@ -16,9 +16,17 @@ from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler
 
 
 def canonical_digest(body: Any) -> str:
-    """sha256 of ``body``'s canonical JSON (sorted keys, no spaces)."""
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    """sha256 of ``body``'s canonical JSON."""
+    return text_digest(canonical(body))
+
+
+def canonical(body: Any) -> str:
+    """``body``'s canonical JSON (sorted keys, no spaces)."""
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def text_digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 class ProbeResult(BaseModel):

@@ -65,12 +65,14 @@ def build(
     from .app import Live, create_app
     from .board import Board
     from .fanout import fanout
+    from .writer import Writer
 
     store = Store(db_url)
     importer = Importer(store, rubric_ref=rubric_ref, secret=secret, source="live")
     assert importer.rubric is not None
     board = Board(importer.rubric, students, stuck_after)
-    live = Live(store, importer, board, fanout(store, board), token, secure)
+    changes = fanout(store, board)
+    live = Live(store, importer, board, changes, Writer(importer, changes), token, secure)
     return create_app(live)
 
 

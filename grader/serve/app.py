@@ -41,11 +41,13 @@ from ..errors import BundleError, StoreError
 from ..i18n import LANGS
 from ..importing import Importer, Refused
 from ..text import SHORT, head, printable
+from .writer import Busy
 
 if TYPE_CHECKING:
     from ..store import Store
     from .board import Board
     from .fanout import Fanout
+    from .writer import Writer
 
 log = logging.getLogger("grader.serve")
 STATIC = Path(__file__).parent.parent / "report" / "static"
@@ -59,7 +61,7 @@ HEARTBEAT = 15.0  # seconds between an event stream's keep-alive comments
 SENDS = (10, 1.0)
 HOURLY = (600, 600 / 3600)
 MAX_BUCKETS = 10_000
-WORKERS = 4  # bundles verified and stored at once
+WORKERS = 4  # bundles verified and scored at once
 WAITING = 200  # requests that may wait for one of them
 HEADERS = {
     # No script but ours, nothing from elsewhere: a name that slipped through escaping still runs nothing.
@@ -104,9 +106,9 @@ class Limits:
 
 
 class Workers:
-    """Bundles verified and stored a few at a time (scoring is CPU, and SQLite takes one writer
-    at a time); past WAITING queued, a request is answered 503 at once and its sender's queue
-    tries again later, instead of piling bodies up in memory or waiting out the store's lock."""
+    """Bundles verified and scored a few at a time (it is CPU); past WAITING queued, a request
+    is answered 503 at once and its sender's queue tries again later, instead of piling bodies
+    up in memory."""
 
     def __init__(self) -> None:
         self.slots = asyncio.Semaphore(WORKERS)
@@ -134,6 +136,7 @@ class Live:
     importer: Importer
     board: Board
     fanout: Fanout
+    writer: Writer
     token: str
     secure: bool  # served over TLS: cookies are Secure
     sends: Limits = field(default_factory=lambda: Limits(*SENDS, f"{SENDS[1]:g} a second"))
@@ -161,7 +164,8 @@ def create_app(live: Live) -> Starlette:
                 raise Answer(403, f"{head(student, SHORT)} is not on this class's roster")
             live.hourly.take(student)
             data = await _body(request)
-            taken = await live.work(live.importer.receive, data, student)
+            checked = await live.work(live.importer.receive, data, student)
+            taken = await live.writer.store(checked)
         except Answer as exc:
             if exc.status not in (429, 503):  # a flood's answers are never logged one by one
                 _logged(request, exc.status, exc.why)
@@ -174,10 +178,11 @@ def create_app(live: Live) -> Starlette:
         except StoreError as exc:
             log.error("cannot store a submission: %s", printable(str(exc)))
             return _refused(503, "the server could not store it now; it is sent again later")
+        except Busy:
+            return _refused(503, "the server is busy storing; it is sent again later")
         answer = {"student": taken.student, "score": taken.outcome.score, "max_score": taken.outcome.max_score}
         if taken.attempt_id is None:
             return JSONResponse({"state": "skipped", "why": "this snapshot is already stored", **answer})
-        await live.fanout.publish(taken.attempt_id)
         return JSONResponse({"state": "stored", "attempt": taken.attempt_id, **answer})
 
     async def healthz(_request: Request) -> Response:

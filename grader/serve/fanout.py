@@ -56,13 +56,13 @@ class Fanout:
     def unsubscribe(self, stream: asyncio.Queue[set[str]]) -> None:
         self.streams.discard(stream)
 
-    async def publish(self, attempt_id: int) -> None:
-        """A stored attempt: to this process's board (and, with PostgreSQL, to the others')."""
-        await self.deliver(attempt_id)
+    async def publish(self, attempt_ids: list[int]) -> None:
+        """Stored attempts: to this process's board (and, with PostgreSQL, to the others')."""
+        await self.deliver(attempt_ids)
 
-    async def deliver(self, attempt_id: int) -> None:
-        attempt = await asyncio.to_thread(self.store.attempt, attempt_id)
-        self.tell(self.board.add(attempt))
+    async def deliver(self, attempt_ids: list[int]) -> None:
+        attempts = await asyncio.to_thread(self.store.attempts, ids=attempt_ids)
+        self.tell(set().union(*(self.board.add(attempt) for attempt in attempts)))
 
     def tell(self, names: set[str]) -> None:
         if not names:
@@ -93,10 +93,12 @@ class PostgresFanout(Fanout):
         self.stopped.set()
         await super().stop()
 
-    async def publish(self, attempt_id: int) -> None:
+    async def publish(self, attempt_ids: list[int]) -> None:
+        payload = ",".join(str(int(i)) for i in attempt_ids)  # a batch's: at most some 1,000 of NOTIFY's 8,000 bytes
+
         def notify() -> None:
             with self.store.engine.connect() as connection:
-                connection.exec_driver_sql(f"SELECT pg_notify('{CHANNEL}', '{int(attempt_id)}')")
+                connection.exec_driver_sql(f"SELECT pg_notify('{CHANNEL}', '{payload}')")
                 connection.commit()
 
         await asyncio.to_thread(notify)
@@ -110,15 +112,15 @@ class PostgresFanout(Fanout):
                 with psycopg.connect(url, autocommit=True) as connection:
                     connection.execute(f"LISTEN {CHANNEL}")
                     for note in connection.notifies():
-                        self._arrived(int(note.payload))
+                        self._arrived([int(i) for i in note.payload.split(",")])
             except (psycopg.Error, ValueError) as exc:
                 log.warning("lost the PostgreSQL notifications (%s); listening again", exc)
                 self.stopped.wait(1.0)
 
-    def _arrived(self, attempt_id: int) -> None:
+    def _arrived(self, attempt_ids: list[int]) -> None:
         if self.loop is not None:
             with contextlib.suppress(RuntimeError):  # the loop closed: the server is stopping
-                asyncio.run_coroutine_threadsafe(self.deliver(attempt_id), self.loop)
+                asyncio.run_coroutine_threadsafe(self.deliver(attempt_ids), self.loop)
 
 
 def fanout(store: Store, board: Board) -> Fanout:

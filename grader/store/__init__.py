@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -245,26 +245,47 @@ class Store:
         source: str,
         graded_at: datetime | None = None,
         job: Job | None = None,
-        once: bool = False,
-        identity: str | None = None,
     ) -> int:
         """Store one attempt with its snapshot and per-check results; returns its id. With a
-        claimed ``job``, in the claim's transaction, which also marks the job done. With
-        ``once``, raise AlreadyStored (storing nothing) when the student already has an attempt
-        of this rubric with this very snapshot (an imported bundle). ``identity``: an import's
-        "verified" or "unverified"."""
+        claimed ``job``, in the claim's transaction, which also marks the job done."""
         with self._session("store the attempt", write=True, job=job) as session:
             attempt = self._attempt(session, student, rubric, source, graded_at)
-            attempt.identity = identity
-            engine_id, container_ids = daemon_ids(snapshot)
-            attempt.engine_id, attempt.container_ids = engine_id, json.dumps(container_ids)
-            if once:  # before the snapshot's body (about 50 KB) is sent for nothing
-                self._refuse_known(session, attempt.student, rubric.id, snapshot.digest)
             _insert_missing(session, SnapshotRow, {"digest": snapshot.digest, "body": snapshot.to_json()})
-            attempt.snapshot_digest = snapshot.digest
-            encoded = encode(outcome)
-            attempt.score, attempt.max_score, attempt.results = encoded.score, encoded.max_score, encoded.results
+            _fill(attempt, snapshot, outcome)
             return _add(session, attempt, job)
+
+    def record_new(self, attempts: Sequence[NewAttempt], source: str, identity: str) -> list[int | None]:
+        """Store imported attempts in one transaction (a live class's many a second commit
+        together); for each its id, or None when its student already has an attempt of its
+        rubric with that very snapshot (a bundle sent again: stored once, however often it is
+        sent, also twice in one call). ``identity``: "verified" or "unverified". All or
+        nothing: a StoreError stores none of them."""
+        with self._session("store the attempts", write=True) as session:
+            students = self._locked_students(session, {a.student for a in attempts})
+            rubrics = {a.rubric.digest: self._rubric_row(session, a.rubric) for a in attempts}
+            # Before the snapshots' bodies (some 50 KB each) are sent for nothing.
+            stored = (
+                select(AttemptRow.student_id, RubricRow.rubric_id, AttemptRow.snapshot_digest)
+                .join(AttemptRow.rubric)
+                .where(
+                    AttemptRow.student_id.in_([s.id for s in students.values()]),
+                    AttemptRow.snapshot_digest.in_({a.snapshot.digest for a in attempts}),
+                )
+            )
+            known = {tuple(row) for row in session.execute(stored)}
+            ids: list[int | None] = []
+            for new in attempts:
+                student, rubric = students[new.student], rubrics[new.rubric.digest]
+                if (student.id, new.rubric.id, new.snapshot.digest) in known:
+                    ids.append(None)
+                    continue
+                known.add((student.id, new.rubric.id, new.snapshot.digest))
+                attempt = _new_row(student, rubric, source, new.graded_at)
+                attempt.identity = identity
+                _insert_missing(session, SnapshotRow, {"digest": new.snapshot.digest, "body": new.snapshot.to_json()})
+                _fill(attempt, new.snapshot, new.outcome)
+                ids.append(_add(session, attempt, None))
+            return ids
 
     def record_error(
         self,
@@ -343,31 +364,17 @@ class Store:
     def _attempt(
         self, session: Session, student: str, rubric: Rubric, source: str, graded_at: datetime | None
     ) -> AttemptRow:
-        return AttemptRow(
-            student=_row(session, StudentRow, {"name": student}),
-            rubric=self._rubric_row(session, rubric),
-            source=source,
-            # In UTC always: SQLite keeps no offset, and every reader takes a naive time as UTC.
-            graded_at=(graded_at or datetime.now(UTC)).astimezone(UTC),
-            grader_version=__version__,
-        )
+        return _new_row(_row(session, StudentRow, {"name": student}), self._rubric_row(session, rubric), source, graded_at)
 
-    @staticmethod
-    def _refuse_known(session: Session, student: StudentRow, rubric_id: str, digest: str) -> None:
-        # The student's row lock makes concurrent imports for one student wait for each other
-        # (PostgreSQL; SQLite's write transactions are serial anyway): the check sees the other's attempt.
-        session.execute(select(StudentRow.id).where(StudentRow.id == student.id).with_for_update())
-        known = (
-            select(AttemptRow.id)
-            .join(AttemptRow.rubric)
-            .where(
-                AttemptRow.student_id == student.id,
-                RubricRow.rubric_id == rubric_id,
-                AttemptRow.snapshot_digest == digest,
-            )
-        )
-        if session.scalars(known.limit(1)).first() is not None:
-            raise AlreadyStored(f"{student.name} already has an attempt with snapshot {digest[:12]}")
+    def _locked_students(self, session: Session, names: set[str]) -> dict[str, StudentRow]:
+        """The rows of these students (made when missing), locked until the transaction ends
+        (PostgreSQL; SQLite's write transactions are serial anyway): two server processes
+        storing the same student's bundle take turns, and the second sees the first's attempt.
+        Locked in one order, so that two of them never wait for each other."""
+        for name in sorted(names):
+            _insert_missing(session, StudentRow, {"name": name})
+        query = select(StudentRow).where(StudentRow.name.in_(names)).order_by(StudentRow.id).with_for_update()
+        return {row.name: row for row in session.scalars(query)}
 
     @staticmethod
     def _rubric_row(session: Session, rubric: Rubric) -> RubricRow:
@@ -376,8 +383,14 @@ class Store:
 
     # -- reading ------------------------------------------------------------------------
 
-    def attempts(self, rubric_id: str | None = None, student: str | None = None, checks: bool = True) -> list[Attempt]:
-        """Attempts ordered by student, then time."""
+    def attempts(
+        self,
+        rubric_id: str | None = None,
+        student: str | None = None,
+        checks: bool = True,
+        ids: Collection[int] | None = None,
+    ) -> list[Attempt]:
+        """Attempts ordered by student, then time (only those with ``ids``)."""
         query = (
             select(AttemptRow)
             .join(AttemptRow.student)
@@ -391,6 +404,8 @@ class Store:
             query = query.where(RubricRow.rubric_id == rubric_id)
         if student is not None:
             query = query.where(StudentRow.name == student)
+        if ids is not None:
+            query = query.where(AttemptRow.id.in_(ids))
         with self._session("read attempts") as session:
             return [_attempt(row, checks) for row in session.scalars(query)]
 
@@ -468,8 +483,15 @@ class Store:
 _HAS_ATTEMPTS = exists().where(AttemptRow.rubric_row_id == RubricRow.id)  # of a rubric row
 
 
-class AlreadyStored(Exception):
-    """``record(once=True)`` found the same snapshot already stored for the student."""
+@dataclass(frozen=True)
+class NewAttempt:
+    """An attempt to store with ``record_new``: a student's snapshot, scored."""
+
+    student: str
+    rubric: Rubric
+    snapshot: Snapshot
+    outcome: Outcome
+    graded_at: datetime
 
 
 @dataclass(frozen=True)
@@ -513,6 +535,25 @@ class _Session:
                 self.session.close()
         if isinstance(exc, SQLAlchemyError):
             raise StoreError(f"cannot {self.doing} in {self.store.url}: {_why(exc)}") from exc
+
+
+def _new_row(student: StudentRow, rubric: RubricRow, source: str, graded_at: datetime | None) -> AttemptRow:
+    return AttemptRow(
+        student=student,
+        rubric=rubric,
+        source=source,
+        # In UTC always: SQLite keeps no offset, and every reader takes a naive time as UTC.
+        graded_at=(graded_at or datetime.now(UTC)).astimezone(UTC),
+        grader_version=__version__,
+    )
+
+
+def _fill(attempt: AttemptRow, snapshot: Snapshot, outcome: Outcome) -> None:
+    engine_id, container_ids = daemon_ids(snapshot)
+    attempt.engine_id, attempt.container_ids = engine_id, json.dumps(container_ids)
+    attempt.snapshot_digest = snapshot.digest
+    encoded = encode(outcome)
+    attempt.score, attempt.max_score, attempt.results = encoded.score, encoded.max_score, encoded.results
 
 
 def _add(session: Session, attempt: AttemptRow, job: Job | None) -> int:
