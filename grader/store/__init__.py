@@ -364,7 +364,9 @@ class Store:
     def _attempt(
         self, session: Session, student: str, rubric: Rubric, source: str, graded_at: datetime | None
     ) -> AttemptRow:
-        return _new_row(_row(session, StudentRow, {"name": student}), self._rubric_row(session, rubric), source, graded_at)
+        return _new_row(
+            _row(session, StudentRow, {"name": student}), self._rubric_row(session, rubric), source, graded_at
+        )
 
     def _locked_students(self, session: Session, names: set[str]) -> dict[str, StudentRow]:
         """The rows of these students (made when missing), locked until the transaction ends
