@@ -103,15 +103,16 @@ def _row(session: Session, model: Any, key: dict[str, Any], values: dict[str, An
     return found
 
 
-def _insert_missing(session: Session, table: Any, values: dict[str, Any]) -> None:
-    """INSERT unless a row with the same unique key exists, safe against concurrent writers."""
+def _insert_missing(session: Session, table: Any, *rows: dict[str, Any]) -> None:
+    """INSERT each of ``rows`` unless a row with the same unique key exists, safe against
+    concurrent writers."""
     dialect = session.get_bind().dialect.name
     # Each dialect's module is imported when used: PostgreSQL's is a tenth of a grade's imports.
     if dialect == "sqlite":
         from sqlalchemy.dialects.sqlite import insert
     else:  # _backend admits SQLite and PostgreSQL only
         from sqlalchemy.dialects.postgresql import insert
-    session.execute(insert(table).values(**values).on_conflict_do_nothing())
+    session.execute(insert(table).on_conflict_do_nothing(), list(rows))
 
 
 def _first_line(exc: BaseException) -> str:
@@ -262,7 +263,8 @@ class Store:
         nothing: a StoreError stores none of them."""
         with self._session("store the attempts", write=True) as session:
             students = self._locked_students(session, {a.student for a in attempts})
-            rubrics = {a.rubric.digest: self._rubric_row(session, a.rubric) for a in attempts}
+            rubrics = {a.rubric.digest: a.rubric for a in attempts}
+            rubric_rows = {digest: self._rubric_row(session, rubric) for digest, rubric in rubrics.items()}
             # Before the snapshots' bodies (some 50 KB each) are sent for nothing.
             stored = (
                 select(AttemptRow.student_id, RubricRow.rubric_id, AttemptRow.snapshot_digest)
@@ -273,18 +275,25 @@ class Store:
                 )
             )
             known = {tuple(row) for row in session.execute(stored)}
-            ids: list[int | None] = []
+            rows: list[AttemptRow | None] = []
+            snapshots: dict[str, Snapshot] = {}
             for new in attempts:
-                student, rubric = students[new.student], rubrics[new.rubric.digest]
+                student = students[new.student]
                 if (student.id, new.rubric.id, new.snapshot.digest) in known:
-                    ids.append(None)
+                    rows.append(None)
                     continue
                 known.add((student.id, new.rubric.id, new.snapshot.digest))
-                attempt = _new_row(student, rubric, source, new.graded_at)
+                attempt = _new_row(student, rubric_rows[new.rubric.digest], source, new.graded_at)
                 attempt.identity = identity
-                _insert_missing(session, SnapshotRow, {"digest": new.snapshot.digest, "body": new.snapshot.to_json()})
                 _fill(attempt, new.snapshot, new.outcome)
-                ids.append(_add(session, attempt, None))
+                rows.append(attempt)
+                snapshots[new.snapshot.digest] = new.snapshot
+            bodies = [{"digest": digest, "body": snapshot.to_json()} for digest, snapshot in snapshots.items()]
+            if bodies:
+                _insert_missing(session, SnapshotRow, *bodies)
+            session.add_all(row for row in rows if row is not None)
+            session.flush()  # one INSERT of them all, which gives their ids
+            ids = [row.id if row is not None else None for row in rows]
             return ids
 
     def record_error(
