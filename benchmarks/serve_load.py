@@ -67,6 +67,12 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """The process's CPU time so far (user and system)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class Bundles:
     """New sealed bundles of one recorded daemon, each a new moment of it, made as they are sent
     (a 10-minute run of 300 students sends 90,000): each student's bundle is written once with
@@ -216,8 +222,11 @@ def main() -> None:
     before = {row.id for row in store.attempts(checks=False)}
     ports = [free_port() for _ in range(args.processes)]
     servers = [start(folder, port, db_url, folder / "course.key", folder / "roster.csv") for port in ports]
+    cpu_before, own_before = [cpu_seconds(s.pid) for s in servers], time.process_time()
     try:
         found = asyncio.run(run(args, [f"http://127.0.0.1:{p}" for p in ports], made, [s.pid for s in servers]))
+        cpu = [cpu_seconds(s.pid) - before for s, before in zip(servers, cpu_before, strict=True)]
+        own = time.process_time() - own_before
     finally:
         for server in servers:
             server.send_signal(signal.SIGTERM)
@@ -247,6 +256,11 @@ def main() -> None:
         f"max {max(board, default=0):.0f} ({len(board)} rows seen, {found['unseen']} stored never seen)"
     )
     print(f"throughput: {len(post) / found['elapsed']:.1f} submissions/s, {len(rows) / found['elapsed']:.1f} stored/s")
+    per = 1000 * sum(cpu) / max(1, len(post))
+    print(
+        f"server CPU s: {', '.join(f'{c:.1f}' for c in cpu)} ({per:.1f} ms a submission, "
+        f"{sum(cpu) / found['elapsed']:.2f} cores); this benchmark's own: {own:.1f} s"
+    )
     samples = "; ".join(", ".join(f"{r:.0f}" for r in at) for at in rss[:: max(1, len(rss) // 10)])
     print(f"server RSS MB: start {', '.join(f'{r:.0f}' for r in rss[0])}; end {', '.join(f'{r:.0f}' for r in rss[-1])}")
     print(f"server RSS MB every {RSS_EVERY * max(1, len(rss) // 10):.0f} s: {samples}")
