@@ -1,14 +1,16 @@
 """Benchmark (issue 21): a live class on one machine. ``grader serve`` (one or more processes,
 loopback only) takes simulated students, each sending a new sealed bundle of a recorded lab-2
-daemon every ``--interval`` seconds for ``--seconds``; an instructor's event stream is open on
-the first process. Prints the POST's latency, the latency from a POST to its row arriving on
-the dashboard's stream (p50, p99), the throughput, attempts stored against sent (none lost,
-none twice), and each server's RSS at start and end.
+daemon every ``--interval`` seconds for ``--seconds``; an instructor's event stream (SSE, what
+a dashboard receives) is open on the first process. Prints the POST's latency and the latency
+from a POST to its row arriving on the stream (p50, p99), the throughput, the POSTs answered
+"stored" against the rows in the store (none lost, none twice), the servers' CPU time per
+submission (on a shared machine, the figure that does not depend on the neighbours), and
+their RSS through the run.
 
     python benchmarks/serve_load.py [--students 300] [--seconds 30] [--interval 2]
         [--db postgresql+psycopg://... --processes 2]
 
-Bounded: at most 1,000 students, 300 seconds; servers bind 127.0.0.1 only."""
+Bounded: at most 1,000 students, 900 seconds; servers bind 127.0.0.1 only."""
 
 from __future__ import annotations
 

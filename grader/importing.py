@@ -1,9 +1,10 @@
 """Taking students' bundles in: the use case behind ``grader import`` (files) and ``grader
-serve`` (one bundle per request). Both go through ``Importer.take``: the same verification
-(format, digests, shape, size bounds before parsing: ``bundle.parse``; the seal of the student
-it is stored under; a claimed time not ahead of ours), the snapshot scored again with the
-instructor's rubric (the bundle's own scores are never used), and one attempt stored, or none
-when the student already has one with that very snapshot."""
+serve`` (one bundle per request). Both go through ``Importer.check`` and ``Importer.keep``:
+the same verification (format, digests, shape, size bounds before parsing: ``bundle.parse``;
+the seal of the student it is stored under; a claimed time not ahead of ours), the snapshot
+scored again with the instructor's rubric (the bundle's own scores are never used), and one
+attempt stored, or none when the student already has one with that very snapshot (``keep``
+stores many in one transaction: the server's group commit)."""
 
 from __future__ import annotations
 
