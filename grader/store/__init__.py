@@ -292,9 +292,8 @@ class Store:
             if bodies:
                 _insert_missing(session, SnapshotRow, *bodies)
             session.add_all(row for row in rows if row is not None)
-            session.flush()  # one INSERT of them all, which gives their ids
-            ids = [row.id if row is not None else None for row in rows]
-            return ids
+            session.flush()  # inserted together; it gives them their ids
+            return [row.id if row is not None else None for row in rows]
 
     def record_error(
         self,
@@ -381,9 +380,8 @@ class Store:
         """The rows of these students (made when missing), locked until the transaction ends
         (PostgreSQL; SQLite's write transactions are serial anyway): two server processes
         storing the same student's bundle take turns, and the second sees the first's attempt.
-        Locked in one order, so that two of them never wait for each other."""
-        for name in sorted(names):
-            _insert_missing(session, StudentRow, {"name": name})
+        Locked in the order of their ids, so that two transactions never wait for each other."""
+        _insert_missing(session, StudentRow, *({"name": name} for name in sorted(names)))
         query = select(StudentRow).where(StudentRow.name.in_(names)).order_by(StudentRow.id).with_for_update()
         return {row.name: row for row in session.scalars(query)}
 
