@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -93,12 +93,21 @@ def _foreign_keys(connection: Connection, state: str) -> None:
         connection.connection.dbapi_connection.execute(f"PRAGMA foreign_keys={state}")
 
 
-def _row(session: Session, model: Any, key: dict[str, Any], values: dict[str, Any] | None = None) -> Any:
-    """The row of ``model`` with this unique ``key``, inserted with ``values`` when missing."""
+def _row(
+    session: Session,
+    model: Any,
+    key: dict[str, Any],
+    values: Callable[[], dict[str, Any]] | None = None,
+    unread: Any = None,
+) -> Any:
+    """The row of ``model`` with this unique ``key``, inserted with ``values()`` when missing
+    (made only then); its column ``unread`` is not read."""
     query = select(model).filter_by(**key)
+    if unread is not None:
+        query = query.options(defer(unread))
     found = session.scalars(query).first()
     if found is None:
-        _insert_missing(session, model, {**key, **(values or {})})
+        _insert_missing(session, model, {**key, **(values() if values else {})})
         found = session.scalars(query).one()
     return found
 
@@ -387,8 +396,12 @@ class Store:
 
     @staticmethod
     def _rubric_row(session: Session, rubric: Rubric) -> RubricRow:
-        values = {"version": rubric.version, "content": rubric.model_dump(mode="json")}
-        return _row(session, RubricRow, {"rubric_id": rubric.id, "digest": rubric.digest}, values)
+        # The rubric is dumped only when it is not stored yet, and the stored one is not read
+        # back: the live server looks its row up for every transaction.
+        def values() -> dict[str, Any]:
+            return {"version": rubric.version, "content": rubric.model_dump(mode="json")}
+
+        return _row(session, RubricRow, {"rubric_id": rubric.id, "digest": rubric.digest}, values, RubricRow.content)
 
     # -- reading ------------------------------------------------------------------------
 
@@ -404,7 +417,7 @@ class Store:
             select(AttemptRow)
             .join(AttemptRow.student)
             .join(AttemptRow.rubric)
-            .options(selectinload(AttemptRow.student), selectinload(AttemptRow.rubric))
+            .options(selectinload(AttemptRow.student), _RUBRIC_NAME)
             .order_by(StudentRow.name, AttemptRow.graded_at, AttemptRow.id)
         )
         if not checks:
@@ -423,7 +436,7 @@ class Store:
         query = (
             select(AttemptRow)
             .where(AttemptRow.id == attempt_id)
-            .options(selectinload(AttemptRow.student), selectinload(AttemptRow.rubric))
+            .options(selectinload(AttemptRow.student), _RUBRIC_NAME)
         )
         with self._session("read an attempt") as session:
             row = session.scalars(query).first()
@@ -490,6 +503,9 @@ class Store:
 
 
 _HAS_ATTEMPTS = exists().where(AttemptRow.rubric_row_id == RubricRow.id)  # of a rubric row
+# An attempt names its rubric (id, version, digest); the rubric itself, some 20 KB of JSON
+# parsed for every attempt read, is read by ``rubric`` alone.
+_RUBRIC_NAME = selectinload(AttemptRow.rubric).defer(RubricRow.content)
 
 
 @dataclass(frozen=True)
