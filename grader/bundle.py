@@ -37,7 +37,7 @@ from typing_extensions import TypedDict  # pydantic takes typing.TypedDict only 
 from . import __version__, keys
 from .errors import BundleError, UsageError
 from .outcome import Outcome
-from .snapshot import Snapshot, canonical_digest
+from .snapshot import Snapshot, canonical, canonical_digest, text_digest
 from .util import NotRead, first_problem, read_capped, write_file
 
 if TYPE_CHECKING:
@@ -170,15 +170,38 @@ def parse(data: bytes, where: str = "") -> Bundle:
         bundle = Bundle.model_validate(body)
     except ValidationError as exc:
         raise bad(f"invalid bundle: {first_problem(exc)}") from None
-    if not bundle.snapshot.verify():
-        raise bad("the snapshot does not match its digest (the evidence was edited or damaged)")
-    if bundle.digest != bundle.content_digest():
-        raise bad("the bundle does not match its digest (edited or damaged)")
+    if not _digests_hold(body):
+        if not bundle.snapshot.verify():
+            raise bad("the snapshot does not match its digest (the evidence was edited or damaged)")
+        if bundle.digest != bundle.content_digest():
+            raise bad("the bundle does not match its digest (edited or damaged)")
     try:
         _EVIDENCE.validate_python(_evidence(bundle.snapshot), strict=True)
     except ValidationError as exc:
         raise bad(f"invalid bundle: snapshot.{first_problem(exc)}") from None
     return bundle
+
+
+def _digests_hold(body: dict[str, Any]) -> bool:
+    """Whether the snapshot's and the bundle's digests are those of ``body`` as it was sent. A
+    grader writes its model's JSON, so this holds for every bundle it made, at the cost of one
+    serialisation of the snapshot instead of a model dump and a serialisation for each digest
+    (a live class takes 150 bundles a second). Any other bundle is checked on its model."""
+    snapshot = body.get("snapshot")
+    if not isinstance(snapshot, dict):
+        return False
+    pieces = {key: canonical(value) for key, value in snapshot.items()}
+    without = {key: piece for key, piece in pieces.items() if key != "digest"}
+    if text_digest(_joined(without)) != snapshot.get("digest"):
+        return False
+    top = {key: canonical(value) for key, value in body.items() if key not in ("digest", "seal", "snapshot")}
+    return text_digest(_joined({**top, "snapshot": _joined(pieces)})) == body.get("digest")
+
+
+def _joined(pieces: dict[str, str]) -> str:
+    """The canonical JSON of an object whose values' canonical JSON is ``pieces`` (as
+    canonical_digest writes it: keys sorted)."""
+    return "{" + ",".join(f"{canonical(key)}:{piece}" for key, piece in sorted(pieces.items())) + "}"
 
 
 def _file_bytes(path: Path, bad: Callable[[str], BundleError]) -> bytes:

@@ -1,9 +1,10 @@
 """Taking students' bundles in: the use case behind ``grader import`` (files) and ``grader
-serve`` (one bundle per request). Both go through ``Importer.take``: the same verification
-(format, digests, shape, size bounds before parsing: ``bundle.parse``; the seal of the student
-it is stored under; a claimed time not ahead of ours), the snapshot scored again with the
-instructor's rubric (the bundle's own scores are never used), and one attempt stored, or none
-when the student already has one with that very snapshot."""
+serve`` (one bundle per request). Both go through ``Importer.check`` and ``Importer.keep``:
+the same verification (format, digests, shape, size bounds before parsing: ``bundle.parse``;
+the seal of the student it is stored under; a claimed time not ahead of ours), the snapshot
+scored again with the instructor's rubric (the bundle's own scores are never used), and one
+attempt stored, or none when the student already has one with that very snapshot (``keep``
+stores many in one transaction: the server's group commit)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from .text import SHORT, head
 if TYPE_CHECKING:
     from .outcome import Outcome
     from .rubric.model import Rubric
-    from .store import Store
+    from .store import NewAttempt, Store
 
 
 class Refused(BundleError):
@@ -67,17 +68,22 @@ class Importer:
             self.rubrics[rubric.id] = rubric
         self._installed = cache(load)
 
-    def receive(self, data: bytes, sender: str) -> Taken:
-        """One bundle's bytes, as a request from ``sender`` carries them (``take``): a bundle
-        of another student is refused as forged."""
+    def receive(self, data: bytes, sender: str) -> NewAttempt:
+        """One bundle's bytes, as a request from ``sender`` carries them, checked (``check``):
+        a bundle of another student is refused as forged. ``keep`` stores it."""
         bundle = parse(data)
         if bundle.student != sender:
             raise Refused(f"a bundle of {head(bundle.student, SHORT)}, sent as {head(sender, SHORT)}", forged=True)
-        return self.take(bundle)
+        return self.check(bundle)
 
     def take(self, bundle: Bundle, student: str | None = None) -> Taken:
         """Store ``bundle`` under its student (or ``student``); a Refused says why not."""
-        from .store import AlreadyStored
+        return self.keep([self.check(bundle, student)])[0]
+
+    def check(self, bundle: Bundle, student: str | None = None) -> NewAttempt:
+        """``bundle`` verified for its student (or ``student``) and scored, not stored yet; a
+        Refused says why not."""
+        from .store import NewAttempt
 
         rubric = self._rubric_of(bundle)
         owner, snapshot = student or bundle.student, bundle.snapshot
@@ -89,14 +95,13 @@ class Importer:
         now = datetime.now(UTC)
         if bundle.taken_at > now + CLOCK_SKEW:
             raise Refused(f"claims its daemon was inspected at {bundle.snapshot.taken_at}, after this import")
-        outcome = evaluate(rubric, snapshot)
-        try:
-            attempt_id = self.store.record(
-                owner, rubric, snapshot, outcome, self.source, now, once=True, identity=self.identity
-            )
-        except AlreadyStored:
-            return Taken(owner, outcome, None, snapshot.digest)
-        return Taken(owner, outcome, attempt_id, snapshot.digest)
+        return NewAttempt(owner, rubric, snapshot, evaluate(rubric, snapshot), now)
+
+    def keep(self, attempts: list[NewAttempt]) -> list[Taken]:
+        """Store checked attempts in one transaction (all or none: a StoreError); one whose
+        student already has its snapshot is skipped."""
+        ids = self.store.record_new(attempts, self.source, self.identity)
+        return [Taken(a.student, a.outcome, i, a.snapshot.digest) for a, i in zip(attempts, ids, strict=True)]
 
     def _rubric_of(self, bundle: Bundle) -> Rubric:
         if self.rubrics:

@@ -12,13 +12,25 @@ import json
 from typing import Any
 
 import pydantic_core
-from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import BaseModel, ConfigDict, Field
 
 
 def canonical_digest(body: Any) -> str:
-    """sha256 of ``body``'s canonical JSON (sorted keys, no spaces)."""
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    """sha256 of ``body``'s canonical JSON."""
+    return text_digest(canonical(body))
+
+
+def canonical(body: Any) -> str:
+    """``body``'s canonical JSON (sorted keys, no spaces)."""
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def text_digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _empty(value: list[Any]) -> bool:
+    return not value
 
 
 class ProbeResult(BaseModel):
@@ -50,20 +62,13 @@ class Snapshot(BaseModel):
     probes: dict[str, ProbeResult] = Field(default_factory=dict)
     timings: dict[str, float] = Field(default_factory=dict)
     # Only from `check --watch`: containers it inspected as they were created or started that
-    # are gone since (``docker run --rm``), and the daemon's events it saw, oldest first.
-    ephemeral: list[dict[str, Any]] = Field(default_factory=list)
-    timeline: list[dict[str, Any]] = Field(default_factory=list)
+    # are gone since (``docker run --rm``), and the daemon's events it saw, oldest first. Left
+    # out when empty: a snapshot of any other run is the same JSON, with the same digest, as
+    # before they existed. (A field's exclude_if keeps serialising in pydantic's core; a model
+    # serializer made every dump go through Python, a millisecond a snapshot.)
+    ephemeral: list[dict[str, Any]] = Field(default_factory=list, exclude_if=_empty)
+    timeline: list[dict[str, Any]] = Field(default_factory=list, exclude_if=_empty)
     digest: str = ""
-
-    @model_serializer(mode="wrap")
-    def _without_empty_watch(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # The watch's fields are left out when empty: a snapshot of any other run is the same
-        # JSON, with the same digest, as before they existed.
-        body = handler(self)
-        for name in ("ephemeral", "timeline"):
-            if not body.get(name, True):
-                del body[name]
-        return body
 
     def content_digest(self) -> str:
         """sha256 of the canonical JSON of everything but the digest itself."""

@@ -95,6 +95,19 @@ def test_round_trip(db_url: str, tmp_path: Path) -> None:
     assert Store(db_url).snapshot(typo.digest) == typo  # with the time it claims, as claimed
 
 
+def test_a_bundle_whose_json_is_not_its_models_is_verified_on_its_model(tmp_path: Path) -> None:
+    # Digests are checked on the JSON as sent (what a grader writes) and, when that differs, on
+    # the model: a probe's "error": null left out (its default) changes neither digest.
+    path = submit(tmp_path, "networks-typo")
+    probes = json.loads(path.read_text())["snapshot"]["probes"]
+    plain = next(key for key, probe in probes.items() if probe["error"] is None)
+    edit(path, lambda body: body["snapshot"]["probes"][plain].pop("error"))
+    assert read(path).snapshot.probes[plain].error is None
+    edit(path, lambda body: body["snapshot"]["probes"][plain].update(ok=not body["snapshot"]["probes"][plain]["ok"]))
+    with pytest.raises(BundleError, match="the snapshot does not match its digest"):
+        read(path)
+
+
 def test_importing_twice_skips(db_url: str, tmp_path: Path) -> None:
     path = submit(tmp_path, "networks-reference")
     copy = tmp_path / "copy.json.gz"

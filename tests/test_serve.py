@@ -13,11 +13,13 @@ import logging
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -159,6 +161,50 @@ def test_a_sealed_bundle_is_stored_once_and_scored_by_the_server(live: Class) ->
     assert (again.status_code, again.json()["state"]) == (200, "skipped")
     (attempt,) = Store(live.db_url).attempts()
     assert (attempt.source, attempt.identity, attempt.score) == ("live", "verified", 12.0)
+
+
+def sent_at_once(live: Class, bundles: list[tuple[bytes, str]]) -> list[httpx.Response]:
+    """``bundles`` (data, student) posted all at once: the server stores them in a few batches."""
+    with ThreadPoolExecutor(len(bundles)) as pool:
+        return list(pool.map(lambda sent: live.post(*sent), bundles))
+
+
+def test_bundles_sent_at_once_are_each_stored_once_and_answered_after_their_commit(live: Class) -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    bundles = [(live.bundle(name, at=start + timedelta(seconds=i)), name) for name in ("ani", "budi") for i in range(8)]
+    answers = sent_at_once(live, [*bundles, bundles[0]])  # ani's first twice, at once
+    states = sorted(a.json()["state"] for a in answers)
+    assert states == ["skipped"] + ["stored"] * 16
+    stored = {a.json()["attempt"] for a in answers if a.json()["state"] == "stored"}
+    assert stored == {a.id for a in Store(live.db_url).attempts(checks=False)}  # each answered stored is there
+    assert live.attempts() == 16
+
+
+def test_a_batch_that_cannot_be_committed_answers_each_of_its_posts_503(
+    live: Class, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, "grader.serve")
+    database = sqlite3.connect(live.db_url.removeprefix("sqlite:///"))
+    refuse = """CREATE TRIGGER refuse BEFORE INSERT ON attempts
+        WHEN NEW.student_id = (SELECT id FROM students WHERE name = 'budi')
+        BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END"""
+    database.execute(refuse)
+    database.commit()
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    bundles = [(live.bundle(name, at=start + timedelta(seconds=i)), name) for name in ("ani", "budi") for i in range(4)]
+    answers = sent_at_once(live, bundles)
+    failed = [(sent, a) for sent, a in zip(bundles, answers, strict=True) if a.status_code != 200]
+    assert {a.status_code for _, a in failed} == {503}
+    assert {a.json()["why"] for _, a in failed} == {"the server could not store it now; it is sent again later"}
+    assert sum(name == "budi" for (_, name), _ in failed) == 4  # none of budi's is stored, nor answered stored
+    stored = {a.json()["attempt"] for a in answers if a.status_code == 200}
+    assert stored == {a.id for a in Store(live.db_url).attempts(checks=False)}  # a whole batch fails: nothing half
+    assert all("cannot store a submission: cannot store the attempts" in r.getMessage() for r in caplog.records)
+    database.execute("DROP TRIGGER refuse")
+    database.commit()
+    again = sent_at_once(live, [sent for sent, _ in failed])  # their queues send them again
+    assert {a.json()["state"] for a in again} == {"stored"}
+    assert live.attempts() == 8
 
 
 def test_the_bundles_own_scores_are_never_used(live: Class) -> None:

@@ -65,11 +65,13 @@ def build(
     from .app import Live, create_app
     from .board import Board
     from .fanout import fanout
+    from .writer import Writer
 
     store = Store(db_url)
     importer = Importer(store, rubric_refs=rubric_refs, secret=secret, source="live")
     boards = [Board(rubric, students, stuck_after, n) for n, rubric in enumerate(importer.rubrics.values())]
-    live = Live(store, importer, boards, fanout(store, boards), token, secure)
+    changes = fanout(store, boards)
+    live = Live(store, importer, boards, changes, Writer(importer, changes), token, secure)
     return create_app(live)
 
 

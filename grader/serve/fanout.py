@@ -81,13 +81,13 @@ class Fanout:
                 stream.get_nowait()
             stream.put_nowait(set())  # wakes it: no longer subscribed, it returns
 
-    async def publish(self, attempt_id: int) -> None:
-        """A stored attempt: to this process's board (and, with PostgreSQL, to the others')."""
-        await self.deliver(attempt_id)
+    async def publish(self, attempt_ids: list[int]) -> None:
+        """Stored attempts: to this process's boards (and, with PostgreSQL, to the others')."""
+        await self.deliver(attempt_ids)
 
-    async def deliver(self, attempt_id: int) -> None:
-        attempt = await asyncio.to_thread(self.store.attempt, attempt_id)
-        self.tell(self.take(attempt))
+    async def deliver(self, attempt_ids: list[int]) -> None:
+        attempts = await asyncio.to_thread(self.store.attempts, ids=attempt_ids)
+        self.tell(set().union(*(self.take(attempt) for attempt in attempts)))
 
     async def catch_up(self) -> None:
         """Take the attempts stored since about the last one taken (notifications lost meanwhile)."""
@@ -131,10 +131,12 @@ class PostgresFanout(Fanout):
         self.stopped.set()
         await super().stop()
 
-    async def publish(self, attempt_id: int) -> None:
+    async def publish(self, attempt_ids: list[int]) -> None:
+        payload = ",".join(str(int(i)) for i in attempt_ids)  # a batch's: at most some 1,000 of NOTIFY's 8,000 bytes
+
         def notify() -> None:
             with self.store.engine.connect() as connection:
-                connection.exec_driver_sql(f"SELECT pg_notify('{CHANNEL}', '{int(attempt_id)}')")
+                connection.exec_driver_sql(f"SELECT pg_notify('{CHANNEL}', '{payload}')")
                 connection.commit()
 
         await asyncio.to_thread(notify)
@@ -149,7 +151,7 @@ class PostgresFanout(Fanout):
                     connection.execute(f"LISTEN {CHANNEL}")
                     self._soon(self.catch_up())  # what was stored while nobody listened
                     for note in connection.notifies():
-                        self._soon(self.deliver(int(note.payload)))
+                        self._soon(self.deliver([int(i) for i in note.payload.split(",")]))
             except (psycopg.Error, ValueError) as exc:
                 log.warning("lost the PostgreSQL notifications (%s); listening again", printable(str(exc)))
                 self.stopped.wait(RECONNECT)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -93,25 +93,35 @@ def _foreign_keys(connection: Connection, state: str) -> None:
         connection.connection.dbapi_connection.execute(f"PRAGMA foreign_keys={state}")
 
 
-def _row(session: Session, model: Any, key: dict[str, Any], values: dict[str, Any] | None = None) -> Any:
-    """The row of ``model`` with this unique ``key``, inserted with ``values`` when missing."""
+def _row(
+    session: Session,
+    model: Any,
+    key: dict[str, Any],
+    values: Callable[[], dict[str, Any]] | None = None,
+    unread: Any = None,
+) -> Any:
+    """The row of ``model`` with this unique ``key``, inserted with ``values()`` when missing
+    (made only then); its column ``unread`` is not read."""
     query = select(model).filter_by(**key)
+    if unread is not None:
+        query = query.options(defer(unread))
     found = session.scalars(query).first()
     if found is None:
-        _insert_missing(session, model, {**key, **(values or {})})
+        _insert_missing(session, model, {**key, **(values() if values else {})})
         found = session.scalars(query).one()
     return found
 
 
-def _insert_missing(session: Session, table: Any, values: dict[str, Any]) -> None:
-    """INSERT unless a row with the same unique key exists, safe against concurrent writers."""
+def _insert_missing(session: Session, table: Any, *rows: dict[str, Any]) -> None:
+    """INSERT each of ``rows`` unless a row with the same unique key exists, safe against
+    concurrent writers."""
     dialect = session.get_bind().dialect.name
     # Each dialect's module is imported when used: PostgreSQL's is a tenth of a grade's imports.
     if dialect == "sqlite":
         from sqlalchemy.dialects.sqlite import insert
     else:  # _backend admits SQLite and PostgreSQL only
         from sqlalchemy.dialects.postgresql import insert
-    session.execute(insert(table).values(**values).on_conflict_do_nothing())
+    session.execute(insert(table).on_conflict_do_nothing(), list(rows))
 
 
 def _first_line(exc: BaseException) -> str:
@@ -245,26 +255,54 @@ class Store:
         source: str,
         graded_at: datetime | None = None,
         job: Job | None = None,
-        once: bool = False,
-        identity: str | None = None,
     ) -> int:
         """Store one attempt with its snapshot and per-check results; returns its id. With a
-        claimed ``job``, in the claim's transaction, which also marks the job done. With
-        ``once``, raise AlreadyStored (storing nothing) when the student already has an attempt
-        of this rubric with this very snapshot (an imported bundle). ``identity``: an import's
-        "verified" or "unverified"."""
+        claimed ``job``, in the claim's transaction, which also marks the job done."""
         with self._session("store the attempt", write=True, job=job) as session:
             attempt = self._attempt(session, student, rubric, source, graded_at)
-            attempt.identity = identity
-            engine_id, container_ids = daemon_ids(snapshot)
-            attempt.engine_id, attempt.container_ids = engine_id, json.dumps(container_ids)
-            if once:  # before the snapshot's body (about 50 KB) is sent for nothing
-                self._refuse_known(session, attempt.student, rubric.id, snapshot.digest)
             _insert_missing(session, SnapshotRow, {"digest": snapshot.digest, "body": snapshot.to_json()})
-            attempt.snapshot_digest = snapshot.digest
-            encoded = encode(outcome)
-            attempt.score, attempt.max_score, attempt.results = encoded.score, encoded.max_score, encoded.results
+            _fill(attempt, snapshot, outcome)
             return _add(session, attempt, job)
+
+    def record_new(self, attempts: Sequence[NewAttempt], source: str, identity: str) -> list[int | None]:
+        """Store imported attempts in one transaction (a live class's many a second commit
+        together); for each its id, or None when its student already has an attempt of its
+        rubric with that very snapshot (a bundle sent again: stored once, however often it is
+        sent, also twice in one call). ``identity``: "verified" or "unverified". All or
+        nothing: a StoreError stores none of them."""
+        with self._session("store the attempts", write=True) as session:
+            students = self._locked_students(session, {a.student for a in attempts})
+            rubrics = {a.rubric.digest: a.rubric for a in attempts}
+            rubric_rows = {digest: self._rubric_row(session, rubric) for digest, rubric in rubrics.items()}
+            # Before the snapshots' bodies (some 50 KB each) are sent for nothing.
+            stored = (
+                select(AttemptRow.student_id, RubricRow.rubric_id, AttemptRow.snapshot_digest)
+                .join(AttemptRow.rubric)
+                .where(
+                    AttemptRow.student_id.in_([s.id for s in students.values()]),
+                    AttemptRow.snapshot_digest.in_({a.snapshot.digest for a in attempts}),
+                )
+            )
+            known = {tuple(row) for row in session.execute(stored)}
+            rows: list[AttemptRow | None] = []
+            snapshots: dict[str, Snapshot] = {}
+            for new in attempts:
+                student = students[new.student]
+                if (student.id, new.rubric.id, new.snapshot.digest) in known:
+                    rows.append(None)
+                    continue
+                known.add((student.id, new.rubric.id, new.snapshot.digest))
+                attempt = _new_row(student, rubric_rows[new.rubric.digest], source, new.graded_at)
+                attempt.identity = identity
+                _fill(attempt, new.snapshot, new.outcome)
+                rows.append(attempt)
+                snapshots[new.snapshot.digest] = new.snapshot
+            bodies = [{"digest": digest, "body": snapshot.to_json()} for digest, snapshot in snapshots.items()]
+            if bodies:
+                _insert_missing(session, SnapshotRow, *bodies)
+            session.add_all(row for row in rows if row is not None)
+            session.flush()  # inserted together; it gives them their ids
+            return [row.id if row is not None else None for row in rows]
 
     def record_error(
         self,
@@ -343,48 +381,45 @@ class Store:
     def _attempt(
         self, session: Session, student: str, rubric: Rubric, source: str, graded_at: datetime | None
     ) -> AttemptRow:
-        return AttemptRow(
-            student=_row(session, StudentRow, {"name": student}),
-            rubric=self._rubric_row(session, rubric),
-            source=source,
-            # In UTC always: SQLite keeps no offset, and every reader takes a naive time as UTC.
-            graded_at=(graded_at or datetime.now(UTC)).astimezone(UTC),
-            grader_version=__version__,
+        return _new_row(
+            _row(session, StudentRow, {"name": student}), self._rubric_row(session, rubric), source, graded_at
         )
 
-    @staticmethod
-    def _refuse_known(session: Session, student: StudentRow, rubric_id: str, digest: str) -> None:
-        # The student's row lock makes concurrent imports for one student wait for each other
-        # (PostgreSQL; SQLite's write transactions are serial anyway): the check sees the other's attempt.
-        session.execute(select(StudentRow.id).where(StudentRow.id == student.id).with_for_update())
-        known = (
-            select(AttemptRow.id)
-            .join(AttemptRow.rubric)
-            .where(
-                AttemptRow.student_id == student.id,
-                RubricRow.rubric_id == rubric_id,
-                AttemptRow.snapshot_digest == digest,
-            )
-        )
-        if session.scalars(known.limit(1)).first() is not None:
-            raise AlreadyStored(f"{student.name} already has an attempt with snapshot {digest[:12]}")
+    def _locked_students(self, session: Session, names: set[str]) -> dict[str, StudentRow]:
+        """The rows of these students (made when missing), locked until the transaction ends
+        (PostgreSQL; SQLite's write transactions are serial anyway): two server processes
+        storing the same student's bundle take turns, and the second sees the first's attempt.
+        Locked in the order of their ids, so that two transactions never wait for each other."""
+        _insert_missing(session, StudentRow, *({"name": name} for name in sorted(names)))
+        query = select(StudentRow).where(StudentRow.name.in_(names)).order_by(StudentRow.id).with_for_update()
+        return {row.name: row for row in session.scalars(query)}
 
     @staticmethod
     def _rubric_row(session: Session, rubric: Rubric) -> RubricRow:
-        values = {"version": rubric.version, "content": rubric.model_dump(mode="json")}
-        return _row(session, RubricRow, {"rubric_id": rubric.id, "digest": rubric.digest}, values)
+        # The rubric is dumped only when it is not stored yet, and the stored one is not read
+        # back: the live server looks its row up for every transaction.
+        def values() -> dict[str, Any]:
+            return {"version": rubric.version, "content": rubric.model_dump(mode="json")}
+
+        return _row(session, RubricRow, {"rubric_id": rubric.id, "digest": rubric.digest}, values, RubricRow.content)
 
     # -- reading ------------------------------------------------------------------------
 
     def attempts(
-        self, rubric_id: str | None = None, student: str | None = None, checks: bool = True, after: int = 0
+        self,
+        rubric_id: str | None = None,
+        student: str | None = None,
+        checks: bool = True,
+        ids: Collection[int] | None = None,
+        after: int = 0,
     ) -> list[Attempt]:
-        """Attempts ordered by student, then time (only those with an id above ``after``)."""
+        """Attempts ordered by student, then time (only those with ``ids``, and those with an id
+        above ``after``)."""
         query = (
             select(AttemptRow)
             .join(AttemptRow.student)
             .join(AttemptRow.rubric)
-            .options(selectinload(AttemptRow.student), selectinload(AttemptRow.rubric))
+            .options(selectinload(AttemptRow.student), _RUBRIC_NAME)
             .order_by(StudentRow.name, AttemptRow.graded_at, AttemptRow.id)
         )
         if not checks:
@@ -393,6 +428,8 @@ class Store:
             query = query.where(RubricRow.rubric_id == rubric_id)
         if student is not None:
             query = query.where(StudentRow.name == student)
+        if ids is not None:
+            query = query.where(AttemptRow.id.in_(ids))
         if after:
             query = query.where(AttemptRow.id > after)
         with self._session("read attempts") as session:
@@ -403,7 +440,7 @@ class Store:
         query = (
             select(AttemptRow)
             .where(AttemptRow.id == attempt_id)
-            .options(selectinload(AttemptRow.student), selectinload(AttemptRow.rubric))
+            .options(selectinload(AttemptRow.student), _RUBRIC_NAME)
         )
         with self._session("read an attempt") as session:
             row = session.scalars(query).first()
@@ -470,10 +507,20 @@ class Store:
 
 
 _HAS_ATTEMPTS = exists().where(AttemptRow.rubric_row_id == RubricRow.id)  # of a rubric row
+# An attempt names its rubric (id, version, digest); the rubric itself, some 20 KB of JSON
+# parsed for every attempt read, is read by ``rubric`` alone.
+_RUBRIC_NAME = selectinload(AttemptRow.rubric).defer(RubricRow.content)
 
 
-class AlreadyStored(Exception):
-    """``record(once=True)`` found the same snapshot already stored for the student."""
+@dataclass(frozen=True)
+class NewAttempt:
+    """An attempt to store with ``record_new``: a student's snapshot, scored."""
+
+    student: str
+    rubric: Rubric
+    snapshot: Snapshot
+    outcome: Outcome
+    graded_at: datetime
 
 
 @dataclass(frozen=True)
@@ -517,6 +564,25 @@ class _Session:
                 self.session.close()
         if isinstance(exc, SQLAlchemyError):
             raise StoreError(f"cannot {self.doing} in {self.store.url}: {_why(exc)}") from exc
+
+
+def _new_row(student: StudentRow, rubric: RubricRow, source: str, graded_at: datetime | None) -> AttemptRow:
+    return AttemptRow(
+        student=student,
+        rubric=rubric,
+        source=source,
+        # In UTC always: SQLite keeps no offset, and every reader takes a naive time as UTC.
+        graded_at=(graded_at or datetime.now(UTC)).astimezone(UTC),
+        grader_version=__version__,
+    )
+
+
+def _fill(attempt: AttemptRow, snapshot: Snapshot, outcome: Outcome) -> None:
+    engine_id, container_ids = daemon_ids(snapshot)
+    attempt.engine_id, attempt.container_ids = engine_id, json.dumps(container_ids)
+    attempt.snapshot_digest = snapshot.digest
+    encoded = encode(outcome)
+    attempt.score, attempt.max_score, attempt.results = encoded.score, encoded.max_score, encoded.results
 
 
 def _add(session: Session, attempt: AttemptRow, job: Job | None) -> int:
