@@ -5,35 +5,22 @@ over the bundled Compose lab's cases, recorded on both engines by tests/recorded
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
+from recorded import cases
+from recorded.cases import HEAD, VERSIONS, assert_cases_hold, by_id
 from recorded.record import RUBRICS
 
 from grader.errors import RubricError
 from grader.evaluate import evaluate, localised
-from grader.outcome import Outcome
 from grader.report import topology
 from grader.report.charts import STATUS_CSS
 from grader.rubric import load, parse
-from grader.snapshot import Snapshot
 
 RECORDED = RUBRICS["static-kinds"].parent / "compose"
-VERSIONS = ("20.10", "28.5")
-HEAD = "id: lab\ntitle: Lab\nversion: '1'\ntasks:\n  - title: one\n    checks:\n"
-
-
-def snapshot(case: str, version: str) -> Snapshot:
-    found = Snapshot.from_json((RECORDED / f"{case}@{version}.json").read_text())
-    assert found.verify()
-    return found
-
-
-def graded(case: str, version: str, rubric: str = "docker-compose") -> Outcome:
-    return evaluate(load(rubric), snapshot(case, version))
-
-
-def by_id(outcome: Outcome) -> dict[str, tuple[str, str, str]]:
-    """Check id -> (status, message, hint), in English."""
-    return {c.id: (c.status, str(c.message), str(c.hint)) for c in outcome.checks}
+snapshot = partial(cases.snapshot, "compose")
+graded = partial(cases.graded, RUBRICS["compose"], "compose")
 
 
 def checks(*lines: str) -> str:
@@ -42,12 +29,7 @@ def checks(*lines: str) -> str:
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_the_reference_gets_full_marks_and_each_mistake_fails_exactly_its_checks(version: str) -> None:
-    rubric = load("docker-compose")
-    reference = graded("reference", version)
-    assert reference.score == reference.max_score > 0
-    for number, mistake in enumerate(rubric.mistakes, 1):
-        outcome = graded(f"mistake-{number}", version)
-        assert [c.id for c in outcome.checks if not c.passed] == mistake.fails, mistake.name
+    assert_cases_hold(RUBRICS["compose"], "compose", version)
 
 
 @pytest.mark.parametrize("version", VERSIONS)

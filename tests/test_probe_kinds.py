@@ -6,43 +6,29 @@ in tests/test_rubric_test.py."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
+from recorded import cases
+from recorded.cases import HEAD, VERSIONS, assert_cases_hold, by_id
 from recorded.record import PROBES
 
 from grader import facts
 from grader.errors import RubricError
 from grader.evaluate import evaluate
 from grader.facts import Selector
-from grader.outcome import Outcome
 from grader.probe.script import command_for
 from grader.probe.spec import Origin, ProbeSpec
-from grader.rubric import load, parse
+from grader.rubric import parse
 from grader.snapshot import Snapshot
 
 RECORDED = PROBES.parent / "probes"
-VERSIONS = ("20.10", "28.5")
-HEAD = "id: lab\ntitle: Lab\nversion: '1'\ntasks:\n  - title: one\n    checks:\n"
-
-
-def graded(case: str, version: str) -> Outcome:
-    snapshot = Snapshot.from_json((RECORDED / f"{case}@{version}.json").read_text())
-    assert snapshot.verify()
-    return evaluate(load(str(PROBES)), snapshot)
-
-
-def by_id(outcome: Outcome) -> dict[str, tuple[str, str, str]]:
-    """Check id -> (status, message, hint), in English."""
-    return {c.id: (c.status, str(c.message), str(c.hint)) for c in outcome.checks}
+graded = partial(cases.graded, PROBES, "probes")
 
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_the_reference_gets_full_marks_and_each_mistake_fails_exactly_its_checks(version: str) -> None:
-    rubric = load(str(PROBES))
-    reference = graded("reference", version)
-    assert reference.score == reference.max_score > 0
-    for number, mistake in enumerate(rubric.mistakes, 1):
-        outcome = graded(f"mistake-{number}", version)
-        assert [c.id for c in outcome.checks if not c.passed] == mistake.fails, mistake.name
+    assert_cases_hold(PROBES, "probes", version)
 
 
 @pytest.mark.parametrize("version", VERSIONS)

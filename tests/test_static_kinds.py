@@ -7,9 +7,12 @@ same rubric is test_static_kinds_on_the_bench."""
 from __future__ import annotations
 
 import json
+from functools import partial
 
 import pytest
 from bench.daemon import BenchDaemon
+from recorded import cases
+from recorded.cases import HEAD, VERSIONS, assert_cases_hold, by_id
 from recorded.record import RUBRIC, clean
 
 from grader.errors import RubricError
@@ -22,30 +25,12 @@ from grader.selftest import run_cases
 from grader.snapshot import Snapshot
 
 RECORDED = RUBRIC.parent / "static-kinds"
-VERSIONS = ("20.10", "28.5")
-HEAD = "id: lab\ntitle: Lab\nversion: '1'\ntasks:\n  - title: one\n    checks:\n"
-
-
-def graded(case: str, version: str) -> Outcome:
-    """The rubric over the case's snapshot recorded on Docker ``version``."""
-    snapshot = Snapshot.from_json((RECORDED / f"{case}@{version}.json").read_text())
-    assert snapshot.verify()
-    return evaluate(load(str(RUBRIC)), snapshot)
-
-
-def by_id(outcome: Outcome) -> dict[str, tuple[str, str, str]]:
-    """Check id -> (status, message, hint), in English."""
-    return {c.id: (c.status, str(c.message), str(c.hint)) for c in outcome.checks}
+graded = partial(cases.graded, RUBRIC, "static-kinds")
 
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_the_reference_gets_full_marks_and_each_mistake_fails_exactly_its_checks(version: str) -> None:
-    rubric = load(str(RUBRIC))
-    reference = graded("reference", version)
-    assert reference.score == reference.max_score > 0
-    for number, mistake in enumerate(rubric.mistakes, 1):
-        outcome = graded(f"mistake-{number}", version)
-        assert [c.id for c in outcome.checks if not c.passed] == mistake.fails, mistake.name
+    assert_cases_hold(RUBRIC, "static-kinds", version)
 
 
 @pytest.mark.parametrize("version", VERSIONS)
