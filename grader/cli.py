@@ -340,9 +340,12 @@ def regrade(rubric_ref: str, student: str | None, db_url: str | None) -> None:
         done = run(rubric_ref, db_url=db_url, student=student, progress=advance)
     finally:
         bar.stop()
+    from .util import counted
+
     click.echo(
-        f"regraded {done.attempts} attempts of {done.students} students; {len(done.changed)} scores changed"
-        + (f"; {done.skipped} attempts without a snapshot skipped" if done.skipped else "")
+        f"regraded {counted(done.attempts, 'attempt')} of {counted(done.students, 'student')}; "
+        f"{counted(len(done.changed), 'score')} changed"
+        + (f"; {counted(done.skipped, 'attempt')} without a snapshot skipped" if done.skipped else "")
     )
     for name, old, new in done.changed[:SHOWN]:
         click.echo(f"  {printable(name)}: {old:g} -> {new:g}")
@@ -766,6 +769,7 @@ def _batch_summary(results: list[Any], console: Console) -> None:
     from rich.table import Table
 
     from .text import shown
+    from .util import counted
 
     table = Table(title="batch")
     for column in ("student", "status", "score", "reason", "seconds"):
@@ -777,7 +781,7 @@ def _batch_summary(results: list[Any], console: Console) -> None:
         table.add_row(shown(r.student), f"[{style}]{r.status}[/]", score, shown(r.error or ""), f"{r.seconds:.1f}")
     Console().print(table)
     graded = sum(r.status == "graded" for r in results)
-    console.print(f"graded {graded} of {len(results)} daemons; {len(results) - graded} could not be graded")
+    console.print(f"graded {graded} of {counted(len(results), 'daemon')}; {len(results) - graded} could not be graded")
 
 
 @main.command(
@@ -884,10 +888,11 @@ def rubrics_list() -> None:
       grader rubrics list
     """
     from .rubric import bundled, load
+    from .util import counted
 
     for rubric_id, path in sorted(bundled().items()):
         rubric = load(path)
-        click.echo(f"{rubric_id}\tv{rubric.version}\t{len(rubric.checks())} checks\t{rubric.title_in()}")
+        click.echo(f"{rubric_id}\tv{rubric.version}\t{counted(len(rubric.checks()), 'check')}\t{rubric.title_in()}")
 
 
 @rubrics.command("show")
@@ -920,12 +925,13 @@ def rubrics_validate(files: tuple[str, ...]) -> None:
       grader rubrics validate rubrics/*.yaml
     """
     from .rubric import load
+    from .util import counted
 
     problems: list[str] = []
     for file in files:
         try:
             rubric = load(file)
-            click.echo(f"{file}: ok ({rubric.id} v{rubric.version}, {len(rubric.checks())} checks)")
+            click.echo(f"{file}: ok ({rubric.id} v{rubric.version}, {counted(len(rubric.checks()), 'check')})")
         except RubricError as exc:
             problems.extend(exc.problems)
     if problems:

@@ -28,6 +28,12 @@ def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield chunk
 
 
+def counted(number: int, noun: str) -> str:
+    """``1 daemon``, ``2 daemons``: a count in the instructor's English output (what a student
+    reads goes through the catalog's plural forms)."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def one_line(exc: BaseException) -> str:
     """The last line of an exception's text (docker-py and requests put the gist there)."""
     text = str(exc).strip().splitlines()

@@ -524,7 +524,7 @@ def test_validate_reports_every_file(tmp_path: Path) -> None:
     bad.write_text("")
     result = run("rubrics", "validate", str(good), str(bad))
     assert result.exit_code == 78
-    assert result.stdout == f"{good}: ok (lab v1, 1 checks)\n"
+    assert result.stdout == f"{good}: ok (lab v1, 1 check)\n"
     assert result.stderr == f"{bad}:1:1: the file is empty\n"
 
 
@@ -533,7 +533,7 @@ def test_validate_good_file(tmp_path: Path) -> None:
     path.write_text(GOOD)
     result = run("rubrics", "validate", str(path))
     assert (result.exit_code, result.stderr) == (0, "")
-    assert result.stdout == f"{path}: ok (lab v1, 1 checks)\n"
+    assert result.stdout == f"{path}: ok (lab v1, 1 check)\n"
 
 
 def test_validate_bundled_files() -> None:
