@@ -26,7 +26,9 @@ def test_images_are_the_labs_names(daemon: BenchDaemon) -> None:
     assert sorted(tags) == [
         "alpine-busybox:latest",
         "alpine:latest",
+        "elasticsearch:2",
         "katacoda/redis-node-docker-example:latest",
+        "nginx:latest",
         "redis:latest",
     ]
 
