@@ -108,6 +108,17 @@ def test_a_bundle_whose_json_is_not_its_models_is_verified_on_its_model(tmp_path
         read(path)
 
 
+def test_a_bundle_sealed_over_other_json_than_its_models_is_refused(tmp_path: Path) -> None:
+    # Digests recomputed over JSON that leaves a default out: the model the store keeps says
+    # "error": null, so its snapshot would not match the digest it is stored under.
+    path = submit(tmp_path, "networks-typo")
+    probes = json.loads(path.read_text())["snapshot"]["probes"]
+    plain = next(key for key, probe in probes.items() if probe["error"] is None)
+    forge(path, lambda body: body["snapshot"]["probes"][plain].pop("error"))
+    with pytest.raises(BundleError, match="the snapshot does not match its digest"):
+        read(path)
+
+
 def test_importing_twice_skips(db_url: str, tmp_path: Path) -> None:
     path = submit(tmp_path, "networks-reference")
     copy = tmp_path / "copy.json.gz"
