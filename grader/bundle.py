@@ -156,7 +156,7 @@ def parse(data: bytes, where: str = "") -> Bundle:
         text = text.removeprefix(BOM)
         if sum(text.count(mark) for mark in (b",", b"{", b"[")) > MAX_VALUES:
             raise bad(f"not a submission bundle (more than {MAX_VALUES:,} JSON values)")
-        body = pydantic_core.from_json(text)
+        body = pydantic_core.from_json(text, allow_inf_nan=False)
     except ValueError as exc:
         if "recursion limit" in str(exc):  # the parser's own bound, instead of a RecursionError
             raise bad("not a submission bundle (JSON nested more than 200 levels deep)") from None
@@ -170,7 +170,10 @@ def parse(data: bytes, where: str = "") -> Bundle:
         bundle = Bundle.model_validate(body)
     except ValidationError as exc:
         raise bad(f"invalid bundle: {first_problem(exc)}") from None
-    snapshot_holds, bundle_holds = _digests_hold(bundle)
+    try:
+        snapshot_holds, bundle_holds = _digests_hold(bundle)
+    except TypeError:  # canonical JSON has no room for it: no daemon reports one
+        raise bad("not a submission bundle (an integer of more than 64 bits)") from None
     if not snapshot_holds:
         raise bad("the snapshot does not match its digest (the evidence was edited or damaged)")
     if not bundle_holds:

@@ -25,7 +25,7 @@ from .text import SHORT, head
 if TYPE_CHECKING:
     from .outcome import Outcome
     from .rubric.model import Rubric
-    from .store import NewAttempt, Store
+    from .store import Attempt, NewAttempt, Store
 
 
 class Refused(BundleError):
@@ -39,13 +39,17 @@ class Refused(BundleError):
 
 @dataclass(frozen=True)
 class Taken:
-    """One bundle taken: stored as ``attempt_id``, or skipped (None) as a snapshot the student
+    """One bundle taken: stored as ``attempt``, or skipped (None) as a snapshot the student
     already has an attempt with."""
 
     student: str
     outcome: Outcome
-    attempt_id: int | None
+    attempt: Attempt | None
     snapshot: str  # its digest
+
+    @property
+    def attempt_id(self) -> int | None:
+        return self.attempt.id if self.attempt is not None else None
 
 
 class Importer:
@@ -100,8 +104,8 @@ class Importer:
     def keep(self, attempts: list[NewAttempt]) -> list[Taken]:
         """Store checked attempts in one transaction (all or none: a StoreError); one whose
         student already has its snapshot is skipped."""
-        ids = self.store.record_new(attempts, self.source, self.identity)
-        return [Taken(a.student, a.outcome, i, a.snapshot.digest) for a, i in zip(attempts, ids, strict=True)]
+        stored = self.store.record_new(attempts, self.source, self.identity)
+        return [Taken(a.student, a.outcome, s, a.snapshot.digest) for a, s in zip(attempts, stored, strict=True)]
 
     def _rubric_of(self, bundle: Bundle) -> Rubric:
         if self.rubrics:

@@ -29,7 +29,7 @@ from grader.evaluate import evaluate
 from grader.grading import Graded
 from grader.importing import import_bundles
 from grader.rubric import load
-from grader.snapshot import Snapshot, canonical_digest
+from grader.snapshot import Snapshot, canonical, canonical_digest
 from grader.standing import standing
 from grader.store import Store
 
@@ -93,6 +93,20 @@ def test_round_trip(db_url: str, tmp_path: Path) -> None:
     assert bundle.taken_at < before
     assert (budi.student, budi.rubric_id, budi.score) == ("budi", "docker-links", budi.max_score)
     assert Store(db_url).snapshot(typo.digest) == typo  # with the time it claims, as claimed
+
+
+def test_canonical_json_is_what_json_dumps_wrote() -> None:
+    # Digests made by earlier graders (json.dumps) must hold: every recorded snapshot, and text
+    # beyond ASCII, escapes and numbers of every kind a daemon reports.
+    def old(body: object) -> str:
+        return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+    recorded = sorted(GOLDEN.glob("*/snapshot.json")) + sorted(ROOT.glob("tests/recorded/*/*@*.json"))
+    assert len(recorded) > 40
+    samples = [Snapshot.from_json(path.read_text()).model_dump(mode="json") for path in recorded]
+    samples.append({"é": "ü\u0000\n\t\"\\/\u2028\U0001f600", "b": [0, -1, 2**63 - 1, 2**64 - 1, 0.5, 1.25, 0.001]})
+    for body in samples:
+        assert canonical(body) == old(body)
 
 
 def test_a_bundle_whose_json_is_not_its_models_is_verified_on_its_model(tmp_path: Path) -> None:
@@ -185,6 +199,10 @@ def _probe_output(body: dict) -> None:
     probe["output"] += "PONG"
 
 
+def _probe_data(body: dict, value: object) -> None:
+    next(iter(body["snapshot"]["probes"].values()))["data"]["n"] = value
+
+
 BAD = {
     "png": (lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64)), "not a submission bundle (not JSON"),
     "random-json": (
@@ -219,6 +237,8 @@ BAD = {
         "the bundle does not match its digest",
     ),
     "missing": (lambda p: p.unlink(), "cannot read: No such file or directory"),
+    "nan": (lambda p: edit(p, lambda b: _probe_data(b, float("nan"))), "not JSON, or truncated"),
+    "huge-integer": (lambda p: edit(p, lambda b: _probe_data(b, 2**70)), "an integer of more than 64 bits"),
 }
 
 

@@ -62,7 +62,7 @@ class Writer:
             for (_, answer), one in zip(batch, taken, strict=True):
                 if not answer.done():
                     answer.set_result(one)
-            stored = [one.attempt_id for one in taken if one.attempt_id is not None]
+            stored = [one.attempt for one in taken if one.attempt is not None]
             try:
                 if stored:
                     await self.fanout.publish(stored)

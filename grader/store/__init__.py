@@ -9,7 +9,7 @@ import math
 import os
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -264,12 +264,13 @@ class Store:
             _fill(attempt, snapshot, outcome)
             return _add(session, attempt, job)
 
-    def record_new(self, attempts: Sequence[NewAttempt], source: str, identity: str) -> list[int | None]:
+    def record_new(self, attempts: Sequence[NewAttempt], source: str, identity: str) -> list[Attempt | None]:
         """Store imported attempts in one transaction (a live class's many a second commit
-        together); for each its id, or None when its student already has an attempt of its
-        rubric with that very snapshot (a bundle sent again: stored once, however often it is
-        sent, also twice in one call). ``identity``: "verified" or "unverified". All or
-        nothing: a StoreError stores none of them."""
+        together); for each the Attempt stored (as ``attempts`` would read it back), or None
+        when its student already has an attempt of its rubric with that very snapshot (a bundle
+        sent again: stored once, however often it is sent, also twice in one call).
+        ``identity``: "verified" or "unverified". All or nothing: a StoreError stores none of
+        them."""
         with self._session("store the attempts", write=True) as session:
             students = self._locked_students(session, {a.student for a in attempts})
             rubrics = {a.rubric.digest: a.rubric for a in attempts}
@@ -302,7 +303,10 @@ class Store:
                 _insert_missing(session, SnapshotRow, *bodies)
             session.add_all(row for row in rows if row is not None)
             session.flush()  # inserted together; it gives them their ids
-            return [row.id if row is not None else None for row in rows]
+            return [
+                None if row is None else replace(_attempt(row, checks=False), checks=new.outcome.checks)
+                for new, row in zip(attempts, rows, strict=True)
+            ]
 
     def record_error(
         self,
