@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gzip
 import hashlib
 import json
@@ -64,17 +65,42 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def family(pid: int) -> list[int]:
+    """``pid`` and its descendants (a server's checking workers)."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:  # ended meanwhile
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        found.append(todo.pop())
+        todo += parents.get(found[-1], [])
+    return found
+
+
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    """The RSS of ``pid`` and its descendants."""
+    total = 0.0
+    for one in family(pid):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{one}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) / 1024
+    return total
 
 
 def cpu_seconds(pid: int) -> float:
-    """The process's CPU time so far (user and system)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """The CPU time so far (user and system) of ``pid`` and its descendants, ended ones waited
+    for included."""
+    total = 0
+    for one in family(pid):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{one}/stat").read_text().rpartition(")")[2].split()
+            total += sum(int(f) for f in fields[11:15])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 class Bundles:
@@ -146,10 +172,12 @@ class Connection:
         self.writer.close()
 
 
-def start(folder: Path, port: int, db_url: str, secret_file: Path, roster: Path) -> subprocess.Popen[bytes]:
+def start(folder: Path, port: int, db_url: str, workers: int | None) -> subprocess.Popen[bytes]:
     (folder / "token").write_text(TOKEN)
-    command = [sys.executable, "-m", "grader.cli", "serve", "--db", db_url, "--roster", str(roster)]
-    command += ["--secret", str(secret_file), "--bind", f"127.0.0.1:{port}", "--token-file", str(folder / "token")]
+    command = [sys.executable, "-m", "grader.cli", "serve", "--db", db_url, "--roster", str(folder / "roster.csv")]
+    command += ["--secret", str(folder / "course.key"), "--token-file", str(folder / "token")]
+    command += ["--bind", f"127.0.0.1:{port}"]
+    command += ["--workers", str(workers)] if workers is not None else []
     log = (folder / f"server-{port}.log").open("wb")
     server = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stderr=log)
     for _ in range(300):
@@ -253,6 +281,7 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=2.0)
     parser.add_argument("--db", default=None, help="default: a SQLite file in a temporary folder")
     parser.add_argument("--processes", type=int, default=1, help="server processes (PostgreSQL for more than 1)")
+    parser.add_argument("--workers", type=int, default=None, help="each server's checking workers (default: its own)")
     args = parser.parse_args()
     args.students, args.seconds = min(args.students, 1000), min(args.seconds, 900)
     folder = Path(tempfile.mkdtemp(prefix="serve-load-"))
@@ -266,7 +295,7 @@ def main() -> None:
     store = Store(db_url)  # the schema, before several processes open it
     before = {row.id for row in store.attempts(checks=False)}
     ports = [free_port() for _ in range(args.processes)]
-    servers = [start(folder, port, db_url, folder / "course.key", folder / "roster.csv") for port in ports]
+    servers = [start(folder, port, db_url, args.workers) for port in ports]
     cpu_before, own_before = [cpu_seconds(s.pid) for s in servers], time.process_time()
     try:
         found = asyncio.run(run(args, [f"http://127.0.0.1:{p}" for p in ports], made, [s.pid for s in servers]))
@@ -287,7 +316,8 @@ def main() -> None:
     backend = db_url.split(":")[0].split("+")[0]
     print(
         f"{args.students} students, a change every {args.interval:g} s for {found['elapsed']:.0f} s, {backend}, "
-        f"{args.processes} server process(es); load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}"
+        f"{args.processes} server process(es), checking workers {'default' if args.workers is None else args.workers}; "
+        f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}"
     )
     print(f"answers: {found['states']}")
     print(

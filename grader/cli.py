@@ -822,6 +822,14 @@ def _batch_summary(results: list[Any], console: Console) -> None:
     metavar="MIN",
     help="Minutes without a rising score before a student is shown stuck.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0, max=16),
+    default=None,
+    metavar="N",
+    help="Processes that verify and score submissions beside the server's own "
+    "(default: one fewer than the machine's cores; 0: in the server's process).",
+)
 def serve(
     db_url: str | None,
     roster: Path,
@@ -832,6 +840,7 @@ def serve(
     tls_key: Path | None,
     token_file: Path | None,
     stuck_after: float,
+    workers: int | None,
 ) -> None:
     """Serve a live class: students' checks stream to your dashboard (instructors).
 
@@ -850,6 +859,7 @@ def serve(
     from .roster import roster_students
     from .serve import Bind
     from .serve import serve as run
+    from .serve.checking import default_workers
 
     if (tls_cert is None) != (tls_key is None):
         raise UsageError("give both --tls-cert and --tls-key, or neither")
@@ -862,6 +872,7 @@ def serve(
         tls=(tls_cert, tls_key) if tls_cert and tls_key else None,
         token_file=token_file,
         stuck_after=timedelta(minutes=stuck_after),
+        workers=default_workers() if workers is None else workers,
     )
 
 

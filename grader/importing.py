@@ -36,6 +36,9 @@ class Refused(BundleError):
         super().__init__(message)
         self.forged = forged
 
+    def __reduce__(self) -> tuple[type[Refused], tuple[str, bool]]:  # from a checking worker, whole
+        return Refused, (str(self), self.forged)
+
 
 @dataclass(frozen=True)
 class Taken:
@@ -52,16 +55,13 @@ class Taken:
         return self.attempt.id if self.attempt is not None else None
 
 
-class Importer:
-    """Verifies and stores bundles into ``store`` as attempts of ``source``, each scored with the
-    one of ``rubric_refs`` its bundle names (without any: the installed rubric of each bundle's
-    rubric id). With the course ``secret``, a bundle must be sealed with the key of the student
-    it is stored under and its attempt is "verified"; without, "unverified"."""
+class Checker:
+    """Verifies bundles and scores each with the one of ``rubric_refs`` it names (without any:
+    the installed rubric of each bundle's rubric id). With the course ``secret``, a bundle must
+    be sealed with the key of the student it is stored under and its attempt is "verified";
+    without, "unverified". Needs no store: the live class's checking workers are Checkers."""
 
-    def __init__(
-        self, store: Store, *, rubric_refs: Sequence[str] = (), secret: Path | None = None, source: str = "import"
-    ):
-        self.store, self.source = store, source
+    def __init__(self, *, rubric_refs: Sequence[str] = (), secret: Path | None = None):
         self.course_secret = keys.secret(secret)[0] if secret else None
         self.identity = "verified" if self.course_secret is not None else "unverified"
         self.rubrics: dict[str, Rubric] = {}
@@ -80,16 +80,12 @@ class Importer:
             raise Refused(f"a bundle of {head(bundle.student, SHORT)}, sent as {head(sender, SHORT)}", forged=True)
         return self.check(bundle)
 
-    def take(self, bundle: Bundle, student: str | None = None) -> Taken:
-        """Store ``bundle`` under its student (or ``student``); a Refused says why not."""
-        return self.keep([self.check(bundle, student)])[0]
-
     def check(self, bundle: Bundle, student: str | None = None) -> NewAttempt:
         """``bundle`` verified for its student (or ``student``) and scored, not stored yet; a
         Refused says why not."""
         from .store import NewAttempt
 
-        rubric = self._rubric_of(bundle)
+        rubric = self.rubric(bundle.rubric.id)
         owner, snapshot = student or bundle.student, bundle.snapshot
         if self.course_secret is not None:
             if bundle.seal is None:
@@ -99,24 +95,39 @@ class Importer:
         now = datetime.now(UTC)
         if bundle.taken_at > now + CLOCK_SKEW:
             raise Refused(f"claims its daemon was inspected at {bundle.snapshot.taken_at}, after this import")
-        return NewAttempt(owner, rubric, snapshot, evaluate(rubric, snapshot), now)
+        return NewAttempt.of(owner, rubric, snapshot, evaluate(rubric, snapshot), now)
+
+    def rubric(self, rubric_id: str) -> Rubric:
+        """The rubric that scores bundles of ``rubric_id``; a Refused when there is none."""
+        if self.rubrics:
+            if rubric_id not in self.rubrics:
+                served = " or ".join(repr(i) for i in self.rubrics)
+                raise Refused(f"a bundle of rubric {rubric_id!r}, not {served}")
+            return self.rubrics[rubric_id]
+        try:
+            return self._installed(rubric_id)
+        except UsageError as exc:
+            raise Refused(str(exc)) from None
+
+
+class Importer(Checker):
+    """A Checker that stores what it checked into ``store``, as attempts of ``source``."""
+
+    def __init__(
+        self, store: Store, *, rubric_refs: Sequence[str] = (), secret: Path | None = None, source: str = "import"
+    ):
+        super().__init__(rubric_refs=rubric_refs, secret=secret)
+        self.store, self.source = store, source
+
+    def take(self, bundle: Bundle, student: str | None = None) -> Taken:
+        """Store ``bundle`` under its student (or ``student``); a Refused says why not."""
+        return self.keep([self.check(bundle, student)])[0]
 
     def keep(self, attempts: list[NewAttempt]) -> list[Taken]:
         """Store checked attempts in one transaction (all or none: a StoreError); one whose
         student already has its snapshot is skipped."""
         stored = self.store.record_new(attempts, self.source, self.identity)
-        return [Taken(a.student, a.outcome, s, a.snapshot.digest) for a, s in zip(attempts, stored, strict=True)]
-
-    def _rubric_of(self, bundle: Bundle) -> Rubric:
-        if self.rubrics:
-            if bundle.rubric.id not in self.rubrics:
-                served = " or ".join(repr(i) for i in self.rubrics)
-                raise Refused(f"a bundle of rubric {bundle.rubric.id!r}, not {served}")
-            return self.rubrics[bundle.rubric.id]
-        try:
-            return self._installed(bundle.rubric.id)
-        except UsageError as exc:
-            raise Refused(str(exc)) from None
+        return [Taken(a.student, a.outcome, s, a.digest) for a, s in zip(attempts, stored, strict=True)]
 
 
 @dataclass

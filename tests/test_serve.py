@@ -232,6 +232,65 @@ def test_a_forged_key_is_refused_403_and_logged_in_one_line(live: Class, caplog:
     assert live.attempts() == 0
 
 
+def children(pid: int) -> set[int]:
+    """The processes ``pid`` started that still run (a server's checking workers)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rpartition(")")[2].split()
+            if int(fields[1]) == pid and fields[0] != "Z":
+                found.add(int(stat.parent.name))
+    return found
+
+
+def workers(pid: int) -> set[int]:
+    return {c for c in children(pid) if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()}
+
+
+def test_checking_workers_verify_refuse_and_are_replaced_when_one_ends(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # What a worker process checks, the server answers as if it had checked it itself: stored,
+    # a forged key 403 and logged, a bad body 400; a worker that ends (killed) is replaced, and
+    # the submission it had is answered "busy" (its student's queue sends it again).
+    caplog.set_level(logging.WARNING, "grader.serve")
+    secret_file, keys = course(tmp_path)
+    db_url = f"sqlite:///{tmp_path / 'class.db'}"
+    app = build(
+        db_url=db_url,
+        students=STUDENTS,
+        secret=secret_file,
+        rubric_refs=["docker-networks"],
+        token=TOKEN,
+        stuck_after=timedelta(minutes=10),
+        workers=1,
+    )
+    with serving(app) as url:
+        live = Class(url, db_url, keys, secret_file, tmp_path)
+        (worker,) = workers(os.getpid())
+        stored = live.post(live.bundle("ani"), "ani")
+        assert stored.json() == {"state": "stored", "attempt": 1, "student": "ani", "score": 12.0, "max_score": 25.5}
+        forged = live.post(live.bundle("ani", key_of="budi"), "ani")
+        assert (forged.status_code, forged.json()["why"]) == (
+            403,
+            "not sealed with ani's key (another student's key, or an edited name)",
+        )
+        (line,) = [r.getMessage() for r in caplog.records]
+        assert line == f"403 /api/v1/submissions from 127.0.0.1: {forged.json()['why']}"
+        garbage = live.post(b"\x1f\x8b" + bytes(100), "ani")
+        assert (garbage.status_code, garbage.json()["why"]) == (400, "not a submission bundle (not JSON, or truncated)")
+
+        os.kill(worker, signal.SIGKILL)
+        busy = live.post(live.bundle("budi"), "budi")
+        assert (busy.status_code, busy.json()["why"]) == (503, "the server is busy; it is sent again later")
+        (replaced,) = workers(os.getpid())
+        assert replaced != worker
+        again = live.post(live.bundle("budi"), "budi")
+        assert (again.status_code, again.json()["state"]) == (200, "stored")
+    assert workers(os.getpid()) == set()  # stopped with the server
+    assert live.attempts() == 2
+
+
 def test_a_bundle_sent_under_another_name_or_off_the_roster_is_refused(live: Class) -> None:
     other = live.post(live.bundle("ani"), "budi")
     assert (other.status_code, other.json()["why"]) == (403, "a bundle of ani, sent as budi")
@@ -383,6 +442,7 @@ def start_serve(
     token.write_text(TOKEN)
     command = [sys.executable, "-m", "grader.cli", "serve", "--db", db_url, "--roster", str(roster)]
     command += ["--secret", str(secret_file), "--bind", f"127.0.0.1:{port}", "--token-file", str(token)]
+    command += ["--workers", "1"]  # bundles checked in a worker process, as on a machine of 2 cores or more
     server = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
     deadline = time.monotonic() + 30
     while True:
@@ -408,8 +468,14 @@ def test_a_killed_server_loses_nothing_and_stores_nothing_twice(tmp_path: Path) 
     try:
         for i in range(12):
             if i == 4:  # killed mid-lab: what follows is queued
+                checking = workers(server.pid)
+                assert checking
                 server.send_signal(signal.SIGKILL)
                 server.wait()
+                deadline = time.monotonic() + 5
+                while any(Path(f"/proc/{pid}").exists() for pid in checking):  # they end with it
+                    assert time.monotonic() < deadline, checking
+                    time.sleep(0.05)
             if i == 8:
                 server = start_serve(tmp_path, port, db_url, secret_file)
             for name, box in boxes.items():
@@ -641,8 +707,10 @@ def test_a_server_with_an_open_dashboard_stops_cleanly(tmp_path: Path, stop: sig
                 assert next(line for line in lines if line.startswith("data:"))
                 asked = time.monotonic()
                 server.send_signal(stop)
+                checking = workers(server.pid)
                 assert not any(lines)  # the stream ends
                 server.wait(timeout=20)
+                assert checking and not any(Path(f"/proc/{pid}").exists() for pid in checking)
     finally:
         server.kill()
         stderr = server.communicate()[1].decode()

@@ -58,12 +58,15 @@ def build(
     token: str,
     stuck_after: timedelta,
     secure: bool = False,
+    workers: int = 0,
 ) -> Starlette:
-    """The web app of a live class (for ``serve`` and for tests): a board per rubric."""
+    """The web app of a live class (for ``serve`` and for tests): a board per rubric, bundles
+    checked in ``workers`` processes (``checking``; 0: in the server's)."""
     from ..importing import Importer
     from ..store import Store
     from .app import Live, create_app
     from .board import Board
+    from .checking import Checking
     from .fanout import fanout
     from .writer import Writer
 
@@ -71,7 +74,8 @@ def build(
     importer = Importer(store, rubric_refs=rubric_refs, secret=secret, source="live")
     boards = [Board(rubric, students, stuck_after, n) for n, rubric in enumerate(importer.rubrics.values())]
     changes = fanout(store, boards)
-    live = Live(store, importer, boards, changes, Writer(importer, changes), token, secure)
+    checking = Checking(importer, workers, rubric_refs, secret)
+    live = Live(store, importer, boards, changes, Writer(importer, changes), checking, token, secure)
     return create_app(live)
 
 
@@ -85,6 +89,7 @@ def serve(
     tls: tuple[Path, Path] | None,
     token_file: Path | None,
     stuck_after: timedelta,
+    workers: int,
 ) -> None:
     """Serve the live class until interrupted (SIGINT or SIGTERM: the open dashboards' event
     streams end, and it returns)."""
@@ -102,6 +107,7 @@ def serve(
         token=token,
         stuck_after=stuck_after,
         secure=tls is not None,
+        workers=workers,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s grader serve: %(message)s", stream=sys.stderr)
     scheme = "https" if tls else "http"

@@ -43,11 +43,12 @@ from ..errors import BundleError, StoreError
 from ..i18n import LANGS
 from ..importing import Importer, Refused
 from ..text import SHORT, head, printable
-from .writer import Busy
+from .checking import Busy
 
 if TYPE_CHECKING:
     from ..store import Store
     from .board import Board
+    from .checking import Checking
     from .fanout import Fanout
     from .writer import Writer
 
@@ -69,8 +70,6 @@ MAX_BUCKETS = 10_000
 # Wrong instructor tokens from one address: 5 at once, then one a minute (a token of 32 random
 # characters is not guessed that way); the right token is refused too while they are spent.
 LOGINS = (5, 1 / 60)
-WORKERS = 4  # bundles verified and scored at once
-WAITING = 200  # requests that may wait for one of them
 HEADERS = {
     # No script but ours, nothing from elsewhere: a name that slipped through escaping still runs nothing.
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'",
@@ -119,29 +118,6 @@ class Limits:
         return bucket
 
 
-class Workers:
-    """Bundles verified and scored a few at a time (it is CPU); past WAITING queued, a request
-    is answered 503 at once and its sender's queue tries again later, instead of piling bodies
-    up in memory."""
-
-    def __init__(self) -> None:
-        self.slots = asyncio.Semaphore(WORKERS)
-        self.waiting = 0
-
-    async def __call__(self, work: Callable[..., Any], *args: Any) -> Any:
-        if self.waiting >= WAITING:
-            raise Answer(503, "the server is busy; it is sent again later")
-        self.waiting += 1
-        try:
-            await self.slots.acquire()
-        finally:
-            self.waiting -= 1
-        try:
-            return await run_in_threadpool(work, *args)
-        finally:
-            self.slots.release()
-
-
 @dataclass
 class Live:
     """What the handlers share: the use cases and this process's state."""
@@ -151,12 +127,12 @@ class Live:
     boards: list[Board]  # one per rubric, each of every roster student
     fanout: Fanout
     writer: Writer
+    checking: Checking
     token: str
     secure: bool  # served over TLS: cookies are Secure
     sends: Limits = field(default_factory=lambda: Limits(*SENDS, f"{SENDS[1]:g} a second"))
     hourly: Limits = field(default_factory=lambda: Limits(*HOURLY, f"{HOURLY[0]} an hour"))
     logins: Limits = field(default_factory=lambda: Limits(*LOGINS, "one a minute", "wrong tokens"))
-    work: Workers = field(default_factory=Workers)
 
     def board_of(self, rubric_id: str) -> Board | None:
         return next((board for board in self.boards if board.rubric.id == rubric_id), None)
@@ -182,7 +158,7 @@ def create_app(live: Live) -> Starlette:
                 raise Answer(403, f"{head(student, SHORT)} is not on this class's roster")
             live.hourly.take(student)
             data = await _body(request)
-            checked = await live.work(live.importer.receive, data, student)
+            checked = await live.checking(data, student)
             taken = await live.writer.store(checked)
         except Answer as exc:
             if exc.status not in (429, 503):  # a flood's answers are never logged one by one
@@ -197,7 +173,7 @@ def create_app(live: Live) -> Starlette:
             log.error("cannot store a submission: %s", printable(str(exc)))
             return _refused(503, "the server could not store it now; it is sent again later")
         except Busy:
-            return _refused(503, "the server is busy storing; it is sent again later")
+            return _refused(503, "the server is busy; it is sent again later")
         answer = {"student": taken.student, "score": taken.outcome.score, "max_score": taken.outcome.max_score}
         if taken.attempt_id is None:
             return JSONResponse({"state": "skipped", "why": "this snapshot is already stored", **answer})
@@ -338,11 +314,13 @@ def create_app(live: Live) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        await live.checking.start()
         await live.fanout.start()
         try:
             yield
         finally:
             await live.fanout.stop()
+            await live.checking.stop()
 
     app = Starlette(routes=routes, exception_handlers={Exception: failed}, lifespan=lifespan)
     app.state.fanout = live.fanout  # for the server, which ends the event streams when it stops

@@ -13,6 +13,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from ..errors import StoreError
+from .checking import Busy
 
 if TYPE_CHECKING:
     from ..importing import Importer, Taken
@@ -22,10 +23,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("grader.serve")
 BATCH = 100  # attempts in one transaction at most
 WAITING = 400  # attempts that may wait for a commit: past it a request is answered "busy"
-
-
-class Busy(Exception):
-    """More attempts wait for the store than WAITING (it is slow or locked)."""
 
 
 class Writer:

@@ -258,10 +258,11 @@ class Store:
     ) -> int:
         """Store one attempt with its snapshot and per-check results; returns its id. With a
         claimed ``job``, in the claim's transaction, which also marks the job done."""
+        new = NewAttempt.of(student, rubric, snapshot, outcome, graded_at)
         with self._session("store the attempt", write=True, job=job) as session:
             attempt = self._attempt(session, student, rubric, source, graded_at)
-            _insert_missing(session, SnapshotRow, {"digest": snapshot.digest, "body": snapshot.to_json()})
-            _fill(attempt, snapshot, outcome)
+            _insert_missing(session, SnapshotRow, {"digest": new.digest, "body": new.body})
+            _fill(attempt, new)
             return _add(session, attempt, job)
 
     def record_new(self, attempts: Sequence[NewAttempt], source: str, identity: str) -> list[Attempt | None]:
@@ -281,26 +282,25 @@ class Store:
                 .join(AttemptRow.rubric)
                 .where(
                     AttemptRow.student_id.in_([s.id for s in students.values()]),
-                    AttemptRow.snapshot_digest.in_({a.snapshot.digest for a in attempts}),
+                    AttemptRow.snapshot_digest.in_({a.digest for a in attempts}),
                 )
             )
             known = {tuple(row) for row in session.execute(stored)}
             rows: list[AttemptRow | None] = []
-            snapshots: dict[str, Snapshot] = {}
+            bodies: dict[str, str] = {}
             for new in attempts:
                 student = students[new.student]
-                if (student.id, new.rubric.id, new.snapshot.digest) in known:
+                if (student.id, new.rubric.id, new.digest) in known:
                     rows.append(None)
                     continue
-                known.add((student.id, new.rubric.id, new.snapshot.digest))
+                known.add((student.id, new.rubric.id, new.digest))
                 attempt = _new_row(student, rubric_rows[new.rubric.digest], source, new.graded_at)
                 attempt.identity = identity
-                _fill(attempt, new.snapshot, new.outcome)
+                _fill(attempt, new)
                 rows.append(attempt)
-                snapshots[new.snapshot.digest] = new.snapshot
-            bodies = [{"digest": digest, "body": snapshot.to_json()} for digest, snapshot in snapshots.items()]
+                bodies[new.digest] = new.body
             if bodies:
-                _insert_missing(session, SnapshotRow, *bodies)
+                _insert_missing(session, SnapshotRow, *({"digest": d, "body": b} for d, b in bodies.items()))
             session.add_all(row for row in rows if row is not None)
             session.flush()  # inserted together; it gives them their ids
             return [
@@ -518,13 +518,24 @@ _RUBRIC_NAME = selectinload(AttemptRow.rubric).defer(RubricRow.content)
 
 @dataclass(frozen=True)
 class NewAttempt:
-    """An attempt to store with ``record_new``: a student's snapshot, scored."""
+    """An attempt to store (``record``, ``record_new``): a student's snapshot, scored, and what
+    the store keeps of the snapshot, made where it was scored (``of``): a checking worker of the
+    live class sends it over as text, not as a model."""
 
     student: str
     rubric: Rubric
-    snapshot: Snapshot
     outcome: Outcome
-    graded_at: datetime
+    graded_at: datetime | None  # None: now, when it is stored
+    digest: str  # the snapshot's
+    body: str  # the snapshot's JSON
+    engine_id: str | None
+    container_ids: tuple[str, ...]
+
+    @classmethod
+    def of(cls, student: str, rubric: Rubric, snapshot: Snapshot, outcome: Outcome, graded_at: datetime | None):
+        engine_id, container_ids = daemon_ids(snapshot)
+        body = snapshot.to_json()
+        return cls(student, rubric, outcome, graded_at, snapshot.digest, body, engine_id, tuple(container_ids))
 
 
 @dataclass(frozen=True)
@@ -581,11 +592,10 @@ def _new_row(student: StudentRow, rubric: RubricRow, source: str, graded_at: dat
     )
 
 
-def _fill(attempt: AttemptRow, snapshot: Snapshot, outcome: Outcome) -> None:
-    engine_id, container_ids = daemon_ids(snapshot)
-    attempt.engine_id, attempt.container_ids = engine_id, json.dumps(container_ids)
-    attempt.snapshot_digest = snapshot.digest
-    encoded = encode(outcome)
+def _fill(attempt: AttemptRow, new: NewAttempt) -> None:
+    attempt.engine_id, attempt.container_ids = new.engine_id, json.dumps(list(new.container_ids))
+    attempt.snapshot_digest = new.digest
+    encoded = encode(new.outcome)
     attempt.score, attempt.max_score, attempt.results = encoded.score, encoded.max_score, encoded.results
 
 
