@@ -98,6 +98,15 @@ def test_student_file_names_are_safe(name: str, start: str) -> None:
     assert report.student_file(name) != report.student_file(name + " ")
 
 
+def test_the_dashboard_counts_students_and_attempts_in_english(site: Path, tmp_path: Path) -> None:
+    students = len(list((site / "students").iterdir()))
+    attempts = len(list((site / "attempts").iterdir()))
+    assert f">{students} students · {attempts} attempts · generated" in (site / "index.html").read_text()
+    store = Store(f"sqlite:///{tmp_path / 'class.db'}")
+    record(store, "ani", recorded("networks-typo"), "docker-networks", 0)
+    assert ">1 student · 1 attempt · generated" in report.build(store, tmp_path / "site").read_text()
+
+
 def test_mode_override_is_shown(tmp_path: Path) -> None:
     store = class_store(f"sqlite:///{tmp_path / 'class.db'}")
     index = report.build(store, tmp_path / "site", mode="progress").read_text()
