@@ -10,8 +10,9 @@ changed the row to that attempt or a later one (a MutationObserver notes it): bo
 machine's clock, waited for as conditions, never slept. It holds for the typical attempt (the
 median), and for each attempt from the server's answer on (the dashboard's own part: the
 fan-out, the event stream, the page's script): a busy machine may hold one POST's verifying
-and scoring longer. What a command takes to reach the watcher (its events, the probes, the
-grade) is reported per engine, bounded loosely."""
+and scoring longer. What a step's last command takes to reach its POST (the student's own watch
+loop: its events, the probes, the grade) and its row is reported per engine, held to an
+allowance."""
 
 from __future__ import annotations
 
@@ -224,10 +225,8 @@ def test_five_students_play_lab_2_and_the_dashboard_follows_each(
     print(f"\nthe live class of five: {time.monotonic() - began:.0f} s, {len(wire.sent)} attempts stored")
     for engine, values in delays.items():
         print(f"  {engine}: POST to row: median {median(values):.3f} s, max {max(values):.3f} s")
-        print(f"  {engine}: a step's last command to its row: median {median(to_row[engine])} s, all {to_row[engine]}")
-        print(
-            f"  {engine}: a step's last command to its POST: median {median(to_post[engine])} s, all {to_post[engine]}"
-        )
+        for span, steps in (("row", to_row[engine]), ("POST", to_post[engine])):
+            print(f"  {engine}: a step's last command to its {span}: median {median(steps):.2f} s, all {steps}")
     print(f"  POST to its answer: median {median(answers):.3f} s, max {max(answers):.3f} s")
     print(f"  answer to row: median {median(after):.3f} s, max {max(after):.3f} s")
     assert len(wire.sent) == len(owner)  # every attempt came through the watchers' POSTs
