@@ -511,7 +511,7 @@ _RUBRIC_NAME = selectinload(AttemptRow.rubric).defer(RubricRow.content)
 _ATTEMPTS = select(AttemptRow, type_coerce(AttemptRow.graded_at, NullType())).options(
     selectinload(AttemptRow.student), _RUBRIC_NAME, defer(AttemptRow.graded_at), defer(AttemptRow.regraded_at)
 )
-UNKNOWN_TIME = datetime.max.replace(tzinfo=UTC)  # an attempt's time that cannot be read: after any other
+_UNKNOWN_TIME = datetime.max.replace(tzinfo=UTC)  # an attempt's time that cannot be read: after any other
 
 
 @dataclass(frozen=True)
@@ -616,8 +616,8 @@ def encode(outcome: Outcome) -> Encoded:
 
 
 def _time(value: Any) -> datetime | None:
-    """A stored time: PostgreSQL's as its driver gives it, SQLite's text as SQLAlchemy writes it
-    (in UTC, without an offset); None when it is neither."""
+    """A stored time: PostgreSQL's as its driver gives it, SQLite's text read as SQLAlchemy reads
+    it (written in UTC, without an offset: taken as UTC); None when it is neither."""
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value)
@@ -625,15 +625,11 @@ def _time(value: Any) -> datetime | None:
             return None
     if not isinstance(value, datetime):
         return None
-    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _attempt(row: AttemptRow, stored_at: Any, checks: bool) -> Attempt:
     error, results, score, max_score = row.error, [], row.score, row.max_score
-    graded_at = _time(stored_at)
-    if graded_at is None:  # sorted after the student's others: their standing says which is damaged
-        shown = head(str(stored_at), SHORT)
-        error, graded_at = f"attempt {row.id}'s stored time cannot be read ({shown!r})", UNKNOWN_TIME
     if checks:
         try:
             results = _RESULTS.validate_json(row.results)
@@ -645,6 +641,10 @@ def _attempt(row: AttemptRow, stored_at: Any, checks: bool) -> Attempt:
         container_ids = tuple(_IDS.validate_json(row.container_ids))
     except ValueError:
         error, container_ids = "its stored container IDs cannot be read", ()
+    graded_at = _time(stored_at)
+    if graded_at is None:  # sorted after the student's others: their standing says which is damaged
+        shown = head(str(stored_at), SHORT)
+        error, graded_at = f"attempt {row.id}'s stored time cannot be read ({shown!r})", _UNKNOWN_TIME
     return Attempt(
         id=row.id,
         student=row.student.name,
