@@ -98,6 +98,15 @@ def test_student_file_names_are_safe(name: str, start: str) -> None:
     assert report.student_file(name) != report.student_file(name + " ")
 
 
+def test_the_dashboard_counts_students_and_attempts_in_english(site: Path, tmp_path: Path) -> None:
+    students = len(list((site / "students").iterdir()))
+    attempts = len(list((site / "attempts").iterdir()))
+    assert f">{students} students · {attempts} attempts · generated" in (site / "index.html").read_text()
+    store = Store(f"sqlite:///{tmp_path / 'class.db'}")
+    record(store, "ani", recorded("networks-typo"), "docker-networks", 0)
+    assert ">1 student · 1 attempt · generated" in report.build(store, tmp_path / "site").read_text()
+
+
 def test_mode_override_is_shown(tmp_path: Path) -> None:
     store = class_store(f"sqlite:///{tmp_path / 'class.db'}")
     index = report.build(store, tmp_path / "site", mode="progress").read_text()
@@ -345,16 +354,18 @@ DAMAGE = {  # student -> what is done to their stored attempt, and what its page
     "citra": ("container_ids=[1", "could not be graded", "its stored container IDs cannot be read"),
     "dewi": ("score=many", "could not be graded", "its stored score cannot be read"),
     "eko": ("results=[{", "could not be graded", "its stored results cannot be read"),
+    "gita": ("graded_at=not a date", "could not be graded", "attempt 6's stored time cannot be read ('not a date')"),
 }
 
 
 def damaged_store(db: Path) -> Store:
     """A class whose every student but fajar has one damaged row: ani's snapshot has the
     watch's timeline of events without fields (imported before bundles' watch fields were
-    checked), budi's is not JSON, citra's and dewi's and eko's attempts have a damaged column."""
+    checked), budi's is not JSON, citra's, dewi's, eko's and gita's attempts have a damaged
+    column (gita's time, which SQLAlchemy itself would fail to read)."""
     store = Store(f"sqlite:///{db}")
     cases = ["networks-typo", "networks-reference", "networks-forgot-connect", "networks-reference@28.5"]
-    cases += ["networks-typo@28.5", "networks-forgot-connect@28.5"]
+    cases += ["networks-typo@28.5", "networks-reference@29-derived", "networks-forgot-connect@28.5"]
     for minutes, (student, case) in enumerate(zip([*DAMAGE, "fajar"], cases, strict=True)):
         snapshot = recorded(case)
         if student == "ani":
@@ -371,7 +382,7 @@ def test_a_damaged_row_is_its_attempts_error_and_the_site_completes(tmp_path: Pa
     code, output = invoke("report", "--db", f"sqlite:///{tmp_path / 'class.db'}", "--out", str(tmp_path / "site"))
     assert code == 0 and "Traceback" not in output, output
     site = tmp_path / "site"
-    assert len(list((site / "attempts").iterdir())) == 6 and len(list((site / "students").iterdir())) == 6
+    assert len(list((site / "attempts").iterdir())) == 7 and len(list((site / "students").iterdir())) == 7
     pages = {
         a.student: (site / report.attempt_file(a)).read_text()
         for a in Store(f"sqlite:///{tmp_path / 'class.db'}").attempts()

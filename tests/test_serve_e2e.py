@@ -10,8 +10,9 @@ changed the row to that attempt or a later one (a MutationObserver notes it): bo
 machine's clock, waited for as conditions, never slept. It holds for the typical attempt (the
 median), and for each attempt from the server's answer on (the dashboard's own part: the
 fan-out, the event stream, the page's script): a busy machine may hold one POST's verifying
-and scoring longer. What a command takes to reach the watcher (its events, the probes, the
-grade) is reported per engine, bounded loosely."""
+and scoring longer. What a step's last command takes to reach its POST (the student's own watch
+loop: its events, the probes, the grade) and its row is reported per engine, held to an
+allowance."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ from bench import labs
 from bench.daemon import BenchDaemon
 from conftest import _started, session_daemon, start_daemon
 from playwright.sync_api import Browser
-from test_serve import ROOT, TOKEN, course, free_port, start_serve
+from test_serve import OBSERVE, ROOT, TOKEN, course, free_port, start_serve
 from test_watch import with_rm
 
 from grader.store import Store
@@ -110,20 +111,6 @@ class Wire:
         self.listener.close()
 
 
-# Notes every row the dashboard's script swaps in: its key, attempt, score, strip, and when.
-OBSERVE = """() => {
-  window.__seen = [];
-  const number = (row) => { const a = row.querySelector("th a");
-    return a ? Number(a.getAttribute("href").split("/")[1].split(".")[0]) : 0; };
-  for (const body of document.querySelectorAll("table.live tbody"))
-    new MutationObserver((records) => { const at = Date.now();
-      for (const r of records) for (const row of r.addedNodes) if (row.id)
-        window.__seen.push({key: row.id, attempt: number(row), at,
-          score: row.querySelector("td.num").textContent, strip: row.querySelector("td.strip").innerHTML});
-    }).observe(body, {childList: true});
-}"""
-
-
 def test_five_students_play_lab_2_and_the_dashboard_follows_each(
     machines: dict[str, BenchDaemon], tmp_path: Path, browser: Browser
 ) -> None:
@@ -137,7 +124,7 @@ def test_five_students_play_lab_2_and_the_dashboard_follows_each(
     rows: dict[str, dict] = {}  # key -> the row as last seen
     seen: list[dict] = []
     changed = threading.Condition()
-    played: dict[str, list[tuple[str, float, float]]] = {n: [] for n in STUDENTS}  # step, end, seen
+    played: dict[str, list[tuple[str, float, int, float]]] = {n: [] for n in STUDENTS}  # step, end, attempt, seen
     failures: list[BaseException] = []
 
     def student(name: str) -> None:
@@ -158,7 +145,7 @@ def test_five_students_play_lab_2_and_the_dashboard_follows_each(
                 with changed:
                     note = changed.wait_for(moved, timeout=90)
                 assert note, f"{name}'s row did not change after {step.title!r}"
-                played[name].append((step.title, end, max(note["at"] / 1000, end)))
+                played[name].append((step.title, end, note["attempt"], max(note["at"] / 1000, end)))
             with changed:
                 assert changed.wait_for(lambda: rows[key[name]]["score"] == FULL, timeout=90), rows[key[name]]
         except BaseException as exc:  # noqa: BLE001 - reported by the main thread
@@ -213,7 +200,7 @@ def test_five_students_play_lab_2_and_the_dashboard_follows_each(
     if failures:
         raise failures[0]
 
-    # Every stored attempt reached its row, within a second of its POST.
+    # Every stored attempt reached its row: timed from its POST, from the server's answer to it.
     store = Store(db_url)
     owner = {a.id: a.student for a in store.attempts(checks=False)}
     delays: dict[str, list[float]] = {"28.5": [], "20.10": []}
@@ -226,19 +213,26 @@ def test_five_students_play_lab_2_and_the_dashboard_follows_each(
         delays[ENGINE_OF[name]].append(min(shown) - sent)
         answers.append(wire.answered[attempt] - sent)
         after.append(min(shown) - wire.answered[attempt])
+    # Each step: from its last command to its row, and the student's own part of that: to the
+    # POST that carried the step (a POST before the step's end, of an earlier command, is 0).
     to_row = {
-        e: [round(at - end, 2) for n in STUDENTS if ENGINE_OF[n] == e for _, end, at in played[n]] for e in delays
+        e: [round(at - end, 2) for n in STUDENTS if ENGINE_OF[n] == e for _, end, _, at in played[n]] for e in delays
+    }
+    to_post = {
+        e: [round(max(wire.sent[a] - end, 0.0), 2) for n in STUDENTS if ENGINE_OF[n] == e for _, end, a, _ in played[n]]
+        for e in delays
     }
     print(f"\nthe live class of five: {time.monotonic() - began:.0f} s, {len(wire.sent)} attempts stored")
     for engine, values in delays.items():
         print(f"  {engine}: POST to row: median {median(values):.3f} s, max {max(values):.3f} s")
-        print(f"  {engine}: a step's last command to its row: median {median(to_row[engine])} s, all {to_row[engine]}")
+        for span, steps in (("row", to_row[engine]), ("POST", to_post[engine])):
+            print(f"  {engine}: a step's last command to its {span}: median {median(steps):.2f} s, all {steps}")
     print(f"  POST to its answer: median {median(answers):.3f} s, max {max(answers):.3f} s")
     print(f"  answer to row: median {median(after):.3f} s, max {max(after):.3f} s")
     assert len(wire.sent) == len(owner)  # every attempt came through the watchers' POSTs
-    # On a machine others share (a load of 10 to 17 on 2 cores here) the submission's path alone
-    # may take more than a second now and then; the dashboard's part is bounded for each attempt,
-    # the whole way for the typical one.
+    # The dashboard's part (the fan-out, the event stream, the page's script) within a second for
+    # every attempt, timed from the server's answer; from the POST, which adds verifying and
+    # scoring on a machine others share (a load of 10 to 17 on 2 cores here), for the typical one.
     assert max(after) < 1.0, after
     assert median([d for v in delays.values() for d in v]) < 1.0, delays
 
@@ -249,4 +243,9 @@ def test_five_students_play_lab_2_and_the_dashboard_follows_each(
         assert {a.source for a in attempts} == {"live"}
         assert attempts[-1].score == attempts[-1].max_score
         assert len({a.snapshot_digest for a in attempts}) == len(attempts)  # none twice
-    assert max(max(v) for v in to_row.values()) < 30, to_row  # the watch's grade and probes on a busy machine
+    # An allowance, not a bound of the server's: these spans time the student's own watch loop,
+    # a process of its own that waits for its daemon's events, starts probe containers on that
+    # daemon and grades, while four other watchers, five engines, Chromium and the server share
+    # the 2 cores. The dashboard's part of each step is bounded above, from the server's answer.
+    assert max(max(v) for v in to_post.values()) < 30, to_post
+    assert max(max(v) for v in to_row.values()) < 30, to_row

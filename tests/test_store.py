@@ -203,6 +203,24 @@ def test_times_are_stored_in_utc(db_url: str) -> None:
     assert attempt.graded_at == jakarta and attempt.graded_at.utcoffset() == timedelta(0)
 
 
+def test_a_time_that_cannot_be_read_is_that_attempts_error(tmp_path: Path) -> None:
+    """A time written by hand in SQLite: that attempt is an error naming it, read after the
+    student's others (when it was is unknown); the rest of the class is read as it was."""
+    db = tmp_path / "class.db"
+    store = Store(f"sqlite:///{db}")
+    forged = store_attempt(store, "ani", "networks-typo")
+    store_attempt(store, "ani", "networks-reference", minutes=5)
+    store_attempt(store, "budi", "networks-typo", minutes=10)
+    with sqlite3.connect(db) as connection:
+        connection.execute("UPDATE attempts SET graded_at = 'not a date' WHERE id = ?", (forged,))
+    why = f"attempt {forged}'s stored time cannot be read ('not a date')"
+    assert store.attempt(forged).error == why  # the live server's read of one attempt
+    ani, budi = standings(store.attempts("docker-networks"), "final")
+    assert [a.id for a in ani.attempts][-1] == forged and ani.error == why
+    assert ani.latest and ani.score == ani.max_score  # the reference, still counted
+    assert budi.error is None and budi.attempts[0].graded_at == T0 + timedelta(minutes=10)
+
+
 def test_tasks_are_numbered_as_their_titles() -> None:
     """Lab 2's step 8 only explores (nothing to check): its rubric's last task is "9. Disconnect"."""
     rubric = load("docker-networks")

@@ -43,7 +43,7 @@ from ..snapshot import ProbeResult, Snapshot
 from ..standing import Mode, Standing, standing, standings
 from ..store import Attempt, Store
 from ..text import bounded, head, printable
-from ..util import first_problem, write_file
+from ..util import counted, first_problem, write_file
 from . import charts, topology
 from .charts import STATUS_CSS
 
@@ -436,6 +436,7 @@ def environment(lang: str = "en") -> Environment:
     env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
     env.globals["lang"] = lang
     env.filters["head"] = head  # a probe's output is kept up to 1 MB; a page shows its start
+    env.filters["counted"] = counted  # the class dashboard's counts (the instructor's English)
     return env
 
 

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import TypeAdapter
-from sqlalchemy import create_engine, event, exists, func, inspect, select, text, update
+from sqlalchemy import create_engine, event, exists, func, inspect, select, text, type_coerce, update
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, defer, selectinload
+from sqlalchemy.types import NullType
 
 from .. import __version__
 from ..errors import StoreError, UsageError
@@ -26,6 +27,7 @@ from ..facts import daemon_ids
 from ..outcome import CheckResult, Outcome
 from ..rubric.model import Rubric
 from ..snapshot import Snapshot
+from ..text import SHORT, head
 from ..util import batched, first_problem
 from .schema import AttemptRow, Base, JobRow, RubricRow, SnapshotRow, StudentRow
 
@@ -420,10 +422,8 @@ class Store:
         """Attempts ordered by student, then time (only those with ``ids``, and those with an id
         above ``after``)."""
         query = (
-            select(AttemptRow)
-            .join(AttemptRow.student)
+            _ATTEMPTS.join(AttemptRow.student)
             .join(AttemptRow.rubric)
-            .options(selectinload(AttemptRow.student), _RUBRIC_NAME)
             .order_by(StudentRow.name, AttemptRow.graded_at, AttemptRow.id)
         )
         if not checks:
@@ -437,20 +437,15 @@ class Store:
         if after:
             query = query.where(AttemptRow.id > after)
         with self._session("read attempts") as session:
-            return [_attempt(row, checks) for row in session.scalars(query)]
+            return [_attempt(row, graded_at, checks) for row, graded_at in session.execute(query)]
 
     def attempt(self, attempt_id: int) -> Attempt:
         """One stored attempt (the live server's, as another process stored it)."""
-        query = (
-            select(AttemptRow)
-            .where(AttemptRow.id == attempt_id)
-            .options(selectinload(AttemptRow.student), _RUBRIC_NAME)
-        )
         with self._session("read an attempt") as session:
-            row = session.scalars(query).first()
-            if row is None:
+            found = session.execute(_ATTEMPTS.where(AttemptRow.id == attempt_id)).first()
+            if found is None:
                 raise StoreError(f"no attempt {attempt_id} in {self.url}")
-            return _attempt(row, True)
+            return _attempt(*found, True)
 
     def count_attempts(self, rubric_id: str, student: str | None = None) -> int:
         query = select(func.count()).select_from(AttemptRow).join(AttemptRow.rubric).join(AttemptRow.student)
@@ -514,6 +509,13 @@ _HAS_ATTEMPTS = exists().where(AttemptRow.rubric_row_id == RubricRow.id)  # of a
 # An attempt names its rubric (id, version, digest); the rubric itself, some 20 KB of JSON
 # parsed for every attempt read, is read by ``rubric`` alone.
 _RUBRIC_NAME = selectinload(AttemptRow.rubric).defer(RubricRow.content)
+# Attempts as ``_attempt`` reads them. Their times come as the database holds them (SQLite: text)
+# and ``_time`` parses them: SQLAlchemy's parsing would fail the whole read on one row's time
+# written by hand. ``regraded_at`` is not read at all.
+_ATTEMPTS = select(AttemptRow, type_coerce(AttemptRow.graded_at, NullType())).options(
+    selectinload(AttemptRow.student), _RUBRIC_NAME, defer(AttemptRow.graded_at), defer(AttemptRow.regraded_at)
+)
+_UNKNOWN_TIME = datetime.max.replace(tzinfo=UTC)  # an attempt's time that cannot be read: after any other
 
 
 @dataclass(frozen=True)
@@ -627,8 +629,20 @@ def encode(outcome: Outcome) -> Encoded:
     return Encoded(outcome.score, outcome.max_score, _RESULTS.dump_json(outcome.checks).decode())
 
 
-def _attempt(row: AttemptRow, checks: bool) -> Attempt:
-    graded_at = row.graded_at if row.graded_at.tzinfo else row.graded_at.replace(tzinfo=UTC)  # SQLite drops tz
+def _time(value: Any) -> datetime | None:
+    """A stored time: PostgreSQL's as its driver gives it, SQLite's text read as SQLAlchemy reads
+    it (written in UTC, without an offset: taken as UTC); None when it is neither."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    if not isinstance(value, datetime):
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _attempt(row: AttemptRow, stored_at: Any, checks: bool) -> Attempt:
     error, results, score, max_score = row.error, [], row.score, row.max_score
     if checks:
         try:
@@ -641,6 +655,10 @@ def _attempt(row: AttemptRow, checks: bool) -> Attempt:
         container_ids = tuple(_IDS.validate_json(row.container_ids))
     except ValueError:
         error, container_ids = "its stored container IDs cannot be read", ()
+    graded_at = _time(stored_at)
+    if graded_at is None:  # sorted after the student's others: their standing says which is damaged
+        shown = head(str(stored_at), SHORT)
+        error, graded_at = f"attempt {row.id}'s stored time cannot be read ({shown!r})", _UNKNOWN_TIME
     return Attempt(
         id=row.id,
         student=row.student.name,
