@@ -92,15 +92,16 @@ def rss_mb(pid: int) -> float:
     return total
 
 
-def cpu_seconds(pid: int) -> float:
-    """The CPU time so far (user and system) of ``pid`` and its descendants, ended ones waited
-    for included."""
-    total = 0
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """The CPU time so far (user and system) of ``pid`` itself, and of its descendants (its
+    checking workers; ended ones it waited for included)."""
+    own, rest = 0, 0
     for one in family(pid):
         with contextlib.suppress(OSError):
-            fields = Path(f"/proc/{one}/stat").read_text().rpartition(")")[2].split()
-            total += sum(int(f) for f in fields[11:15])
-    return total / os.sysconf("SC_CLK_TCK")
+            fields = [int(f) for f in Path(f"/proc/{one}/stat").read_text().rpartition(")")[2].split()[11:15]]
+            own, rest = (own + sum(fields[:2]), rest + sum(fields[2:])) if one == pid else (own, rest + sum(fields))
+    tick = os.sysconf("SC_CLK_TCK")
+    return own / tick, rest / tick
 
 
 class Bundles:
@@ -299,7 +300,10 @@ def main() -> None:
     cpu_before, own_before = [cpu_seconds(s.pid) for s in servers], time.process_time()
     try:
         found = asyncio.run(run(args, [f"http://127.0.0.1:{p}" for p in ports], made, [s.pid for s in servers]))
-        cpu = [cpu_seconds(s.pid) - before for s, before in zip(servers, cpu_before, strict=True)]
+        cpu = [
+            tuple(now - then for now, then in zip(cpu_seconds(s.pid), before, strict=True))
+            for s, before in zip(servers, cpu_before, strict=True)
+        ]
         own = time.process_time() - own_before
     finally:
         for server in servers:
@@ -331,10 +335,13 @@ def main() -> None:
         f"max {max(board, default=0):.0f} ({len(board)} rows seen, {found['unseen']} stored never seen)"
     )
     print(f"throughput: {len(post) / found['elapsed']:.1f} submissions/s, {len(rows) / found['elapsed']:.1f} stored/s")
-    per = 1000 * sum(cpu) / max(1, len(post))
+    total = sum(sum(c) for c in cpu)
     print(
-        f"server CPU s: {', '.join(f'{c:.1f}' for c in cpu)} ({per:.1f} ms a submission, "
-        f"{sum(cpu) / found['elapsed']:.2f} cores); this benchmark's own: {own:.1f} s"
+        f"server CPU s (its own process + its workers): {', '.join(f'{c[0]:.1f} + {c[1]:.1f}' for c in cpu)}; "
+        f"a submission {1000 * total / max(1, len(post)):.1f} ms, a stored one "
+        f"{', '.join(f'{1000 * c[0] / max(1, len(rows)):.1f} + {1000 * c[1] / max(1, len(rows)):.1f}' for c in cpu)}"
+        " ms; "
+        f"{total / found['elapsed']:.2f} cores; this benchmark's own: {own:.1f} s"
     )
     samples = "; ".join(", ".join(f"{r:.0f}" for r in at) for at in rss[:: max(1, len(rss) // 10)])
     print(f"server RSS MB: start {', '.join(f'{r:.0f}' for r in rss[0])}; end {', '.join(f'{r:.0f}' for r in rss[-1])}")

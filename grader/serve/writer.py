@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("grader.serve")
 BATCH = 100  # attempts in one transaction at most
+# Seconds a batch gathers after its first attempt: a transaction's own cost (the students'
+# rows, the rubric's, the commit: some 5 ms of the server's CPU) is shared by the attempts
+# that came meanwhile (7 or so at 150 a second) instead of being paid for nearly each one.
+GATHER = 0.05
 WAITING = 400  # attempts that may wait for a commit: past it a request is answered "busy"
 
 
@@ -45,6 +49,7 @@ class Writer:
     async def _run(self) -> None:
         while True:
             batch = [await self.queue.get()]
+            await asyncio.sleep(GATHER)
             while len(batch) < BATCH and not self.queue.empty():
                 batch.append(self.queue.get_nowait())
             try:

@@ -306,7 +306,7 @@ class Store:
             session.add_all(row for row in rows if row is not None)
             session.flush()  # inserted together; it gives them their ids
             return [
-                None if row is None else replace(_attempt(row, checks=False), checks=new.outcome.checks)
+                None if row is None else replace(_attempt(row, row.graded_at, checks=False), checks=new.outcome.checks)
                 for new, row in zip(attempts, rows, strict=True)
             ]
 
