@@ -9,13 +9,13 @@ import math
 import os
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import TypeAdapter
-from sqlalchemy import create_engine, event, exists, func, inspect, select, text, type_coerce, update
+from sqlalchemy import create_engine, event, exists, func, insert, inspect, select, text, type_coerce, update
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, defer, selectinload
@@ -288,27 +288,33 @@ class Store:
                 )
             )
             known = {tuple(row) for row in session.execute(stored)}
-            rows: list[AttemptRow | None] = []
+            taking: list[NewAttempt] = []
             bodies: dict[str, str] = {}
             for new in attempts:
-                student = students[new.student]
-                if (student.id, new.rubric.id, new.digest) in known:
-                    rows.append(None)
-                    continue
-                known.add((student.id, new.rubric.id, new.digest))
-                attempt = _new_row(student, rubric_rows[new.rubric.digest], source, new.graded_at)
-                attempt.identity = identity
-                _fill(attempt, new)
-                rows.append(attempt)
-                bodies[new.digest] = new.body
-            if bodies:
-                _insert_missing(session, SnapshotRow, *({"digest": d, "body": b} for d, b in bodies.items()))
-            session.add_all(row for row in rows if row is not None)
-            session.flush()  # inserted together; it gives them their ids
-            return [
-                None if row is None else replace(_attempt(row, row.graded_at, checks=False), checks=new.outcome.checks)
-                for new, row in zip(attempts, rows, strict=True)
+                key = (students[new.student].id, new.rubric.id, new.digest)
+                if key not in known:  # else stored already, or twice in this call
+                    known.add(key)
+                    taking.append(new)
+                    bodies[new.digest] = new.body
+            if not taking:
+                return [None] * len(attempts)
+            _insert_missing(session, SnapshotRow, *({"digest": d, "body": b} for d, b in bodies.items()))
+            # One INSERT of plain rows (the ORM's unit of work cost a millisecond an attempt).
+            rows = [
+                {
+                    "student_id": students[new.student].id,
+                    "rubric_row_id": rubric_rows[new.rubric.digest].id,
+                    "source": source,
+                    "identity": identity,
+                    "graded_at": _utc(new.graded_at),
+                    "grader_version": __version__,
+                    **_filled(new),
+                }
+                for new in taking
             ]
+            ids = session.scalars(insert(AttemptRow).returning(AttemptRow.id, sort_by_parameter_order=True), rows)
+            made = {id(new): _stored(new, row, i) for new, row, i in zip(taking, rows, ids, strict=True)}
+            return [made.get(id(new)) for new in attempts]
 
     def record_error(
         self,
@@ -585,20 +591,53 @@ class _Session:
 
 def _new_row(student: StudentRow, rubric: RubricRow, source: str, graded_at: datetime | None) -> AttemptRow:
     return AttemptRow(
-        student=student,
-        rubric=rubric,
-        source=source,
-        # In UTC always: SQLite keeps no offset, and every reader takes a naive time as UTC.
-        graded_at=(graded_at or datetime.now(UTC)).astimezone(UTC),
-        grader_version=__version__,
+        student=student, rubric=rubric, source=source, graded_at=_utc(graded_at), grader_version=__version__
     )
 
 
-def _fill(attempt: AttemptRow, new: NewAttempt) -> None:
-    attempt.engine_id, attempt.container_ids = new.engine_id, json.dumps(list(new.container_ids))
-    attempt.snapshot_digest = new.digest
+def _utc(moment: datetime | None) -> datetime:
+    """In UTC always: SQLite keeps no offset, and every reader takes a naive time as UTC."""
+    return (moment or datetime.now(UTC)).astimezone(UTC)
+
+
+def _filled(new: NewAttempt) -> dict[str, Any]:
+    """An attempt row's columns of ``new``'s snapshot and outcome."""
     encoded = encode(new.outcome)
-    attempt.score, attempt.max_score, attempt.results = encoded.score, encoded.max_score, encoded.results
+    return {
+        "engine_id": new.engine_id,
+        "container_ids": json.dumps(list(new.container_ids)),
+        "snapshot_digest": new.digest,
+        "score": encoded.score,
+        "max_score": encoded.max_score,
+        "results": encoded.results,
+    }
+
+
+def _fill(attempt: AttemptRow, new: NewAttempt) -> None:
+    for column, value in _filled(new).items():
+        setattr(attempt, column, value)
+
+
+def _stored(new: NewAttempt, row: dict[str, Any], attempt_id: int) -> Attempt:
+    """The Attempt that ``row``, inserted as ``attempt_id``, reads back as."""
+    return Attempt(
+        id=attempt_id,
+        student=new.student,
+        rubric_id=new.rubric.id,
+        rubric_version=new.rubric.version,
+        rubric_digest=new.rubric.digest,
+        source=row["source"],
+        graded_at=row["graded_at"],
+        grader_version=row["grader_version"],
+        score=row["score"],
+        max_score=row["max_score"],
+        snapshot_digest=new.digest,
+        error=None,
+        checks=new.outcome.checks,
+        identity=row["identity"],
+        engine_id=new.engine_id,
+        container_ids=new.container_ids,
+    )
 
 
 def _add(session: Session, attempt: AttemptRow, job: Job | None) -> int:
