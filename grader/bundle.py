@@ -191,10 +191,11 @@ def _digests_hold(bundle: Bundle) -> tuple[bool, bool]:
     canonical JSON is what both digests are of (a live class takes 150 bundles a second; each
     digest made on its own dumped and serialised the snapshot again)."""
     snapshot = bundle.snapshot
-    pieces = {key: canonical(value) for key, value in snapshot.model_dump(mode="json").items()}
+    # Dumped as Python, not as JSON, in half the time: a parsed bundle holds JSON's types only.
+    pieces = {key: canonical(value) for key, value in snapshot.model_dump().items()}
     without = {key: piece for key, piece in pieces.items() if key != "digest"}
     snapshot_holds = bool(snapshot.digest) and text_digest(_joined(without)) == snapshot.digest
-    rest = bundle.model_dump(mode="json", exclude={"digest", "seal", "snapshot"})
+    rest = bundle.model_dump(exclude={"digest", "seal", "snapshot"})
     top = {key: canonical(value) for key, value in rest.items()}
     return snapshot_holds, text_digest(_joined({**top, "snapshot": _joined(pieces)})) == bundle.digest
 
