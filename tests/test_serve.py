@@ -122,9 +122,10 @@ def serving(app: ASGIApp) -> Iterator[str]:
         thread.join(timeout=10)
 
 
-@pytest.fixture
-def live(tmp_path: Path) -> Iterator[Class]:
-    """``grader serve``'s app on a loopback port, in this process."""
+@contextlib.contextmanager
+def live_class(tmp_path: Path, workers: int = 0) -> Iterator[Class]:
+    """``grader serve``'s app on a loopback port, in this process, bundles checked in its
+    threads or in ``workers`` processes."""
     secret_file, keys = course(tmp_path)
     db_url = f"sqlite:///{tmp_path / 'class.db'}"
     app = build(
@@ -134,9 +135,16 @@ def live(tmp_path: Path) -> Iterator[Class]:
         rubric_refs=["docker-networks"],
         token=TOKEN,
         stuck_after=timedelta(minutes=10),
+        workers=workers,
     )
     with serving(app) as url:
         yield Class(url, db_url, keys, secret_file, tmp_path)
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> Iterator[Class]:
+    with live_class(tmp_path) as one:
+        yield one
 
 
 def logged_in() -> httpx.Client:
@@ -254,19 +262,7 @@ def test_checking_workers_verify_refuse_and_are_replaced_when_one_ends(
     # a forged key 403 and logged, a bad body 400; a worker that ends (killed) is replaced, and
     # the submission it had is answered "busy" (its student's queue sends it again).
     caplog.set_level(logging.WARNING, "grader.serve")
-    secret_file, keys = course(tmp_path)
-    db_url = f"sqlite:///{tmp_path / 'class.db'}"
-    app = build(
-        db_url=db_url,
-        students=STUDENTS,
-        secret=secret_file,
-        rubric_refs=["docker-networks"],
-        token=TOKEN,
-        stuck_after=timedelta(minutes=10),
-        workers=1,
-    )
-    with serving(app) as url:
-        live = Class(url, db_url, keys, secret_file, tmp_path)
+    with live_class(tmp_path, workers=1) as live:
         (worker,) = workers(os.getpid())
         stored = live.post(live.bundle("ani"), "ani")
         assert stored.json() == {"state": "stored", "attempt": 1, "student": "ani", "score": 12.0, "max_score": 25.5}
