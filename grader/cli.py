@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from . import signals
+from . import __version__, signals
 from .errors import BundleError, GraderError, RubricError, StoreError, UsageError
 from .i18n import LANGS, default_lang
 from .text import printable
@@ -48,20 +48,8 @@ class GraderGroup(click.Group):
                 ctx.exit(128 + signum)
 
 
-def _version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
-    # click's version_option needs the version when the option is made: reading the installed
-    # metadata then is a third of ``grader --help``.
-    if value and not ctx.resilient_parsing:
-        from . import __version__
-
-        click.echo(f"grader, version {__version__}")
-        ctx.exit()
-
-
 @click.group(cls=GraderGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--version", is_flag=True, expose_value=False, is_eager=True, callback=_version, help="Show the version and exit."
-)
+@click.version_option(__version__, prog_name="grader")
 def main() -> None:
     """Grade Docker networking labs on a real Docker daemon.
 
