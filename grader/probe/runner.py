@@ -192,6 +192,12 @@ class ProbeRunner:
         probe = ProbeContainer(self)
         results: dict[str, ProbeResult] = {}
         try:
+            # Started at once, alongside the inspects: its first script waits for the snapshot
+            # (the addresses it reaches), its container need not. A failure here is met again,
+            # and reported, where that script runs.
+            if not self.cancelled.is_set():
+                with contextlib.suppress(ProbeError):
+                    probe.ready(visits[0][0])
             for origin, specs in visits:
                 results.update(self._run(origin, specs, partial(probe.run, origin)))
         finally:
@@ -388,13 +394,18 @@ class ProbeContainer:
         self.network = ""
 
     def run(self, origin: Origin, run: Script) -> bytes:
+        network = self.ready(origin)
+        assert self.ident is not None
+        return self.runner.exec_in(self.ident, run, f"probe on {network}")
+
+    def ready(self, origin: Origin) -> str:
+        """Started on the origin's network, or moved there; that network."""
         network = origin.network or "bridge"
         if self.ident is None:
             self._start(origin, network)
         elif network != self.network:
             self._move(network)
-        assert self.ident is not None
-        return self.runner.exec_in(self.ident, run, f"probe on {network}")
+        return network
 
     def _start(self, origin: Origin, network: str) -> None:
         links = {}
