@@ -37,7 +37,8 @@ CPU_SHARE = 0.4  # of the baseline grader's CPU
 HELP = 0.15  # seconds
 
 # One grade's steps in a fresh interpreter, one after the other, as `grader grade` takes them
-# (which overlaps the store's opening with the probes): wall and CPU seconds of each.
+# (which overlaps the store's opening with the probes, and the probe containers' removal with
+# what follows them): wall and CPU seconds of each.
 PHASES = """
 import json, sys, time
 marks = [("start", time.perf_counter(), time.process_time())]
@@ -45,6 +46,7 @@ def mark(name):
     marks.append((name, time.perf_counter(), time.process_time()))
 from grader.collect import collect, connect
 from grader.evaluate import evaluate
+from grader.probe.runner import Cleanup
 from grader.rubric import load
 mark("imports: grading")
 from grader import render, store
@@ -52,7 +54,8 @@ mark("imports: store, output")
 rubric = load("docker-networks")
 client = connect()
 mark("connect")
-snapshot = collect(rubric.probes(), client=client)
+cleanup = Cleanup()
+snapshot = collect(rubric.probes(), client=client, cleanup=cleanup)
 mark("inspect and probes")
 outcome = evaluate(rubric, snapshot)
 mark("evaluate")
@@ -60,6 +63,8 @@ db = store.Store(sys.argv[1])
 mark("store: open")
 db.record("bench-phases", rubric, snapshot, outcome, "grade")
 mark("store: record")
+cleanup.wait()
+mark("probe removal, what is left of it")
 print(json.dumps({"marks": marks, "timings": snapshot.timings, "probes": len(snapshot.probes)}))
 """
 

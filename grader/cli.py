@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from . import signals
+from . import __version__, signals
 from .errors import BundleError, GraderError, RubricError, StoreError, UsageError
 from .i18n import LANGS, default_lang
 from .text import printable
@@ -48,20 +48,8 @@ class GraderGroup(click.Group):
                 ctx.exit(128 + signum)
 
 
-def _version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
-    # click's version_option needs the version when the option is made: reading the installed
-    # metadata then is a third of ``grader --help``.
-    if value and not ctx.resilient_parsing:
-        from . import __version__
-
-        click.echo(f"grader, version {__version__}")
-        ctx.exit()
-
-
 @click.group(cls=GraderGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--version", is_flag=True, expose_value=False, is_eager=True, callback=_version, help="Show the version and exit."
-)
+@click.version_option(__version__, prog_name="grader")
 def main() -> None:
     """Grade Docker networking labs on a real Docker daemon.
 
@@ -147,18 +135,21 @@ def grade(
       grader grade --rubric docker-networks --student alice --format json
     """
     from .grading import grade as run
+    from .probe.runner import Cleanup
 
-    graded = run(
-        rubric_ref,
-        student=student,
-        db_url=db_url,
-        docker_host=docker_host,
-        probe_image=probe_image,
-        mode=mode,
-        insecure_tcp=insecure_tcp,
-    )
-    _emit(graded, fmt, "en")
-    _finish(graded)
+    with Cleanup() as cleanup:  # the probe containers' removal overlaps the output; the process waits for it
+        graded = run(
+            rubric_ref,
+            student=student,
+            db_url=db_url,
+            docker_host=docker_host,
+            probe_image=probe_image,
+            mode=mode,
+            insecure_tcp=insecure_tcp,
+            cleanup=cleanup,
+        )
+        _emit(graded, fmt, "en")
+        _finish(graded)
 
 
 @main.command(epilog=EXIT_DOC)
@@ -256,6 +247,7 @@ def check(
     from .grading import grade as run
     from .grading import student_store
     from .keys import typed_key
+    from .probe.runner import Cleanup
     from .util import writable
 
     if submit and task is not None:
@@ -272,25 +264,27 @@ def check(
     seal_key = typed_key(key) if submit and key else None  # checked before the daemon is graded
     if submit:
         writable(submit)
-    graded = run(
-        rubric_ref,
-        student=name,
-        source="check",
-        db_url=db_url or student_store(),
-        docker_host=docker_host,
-        task=task,
-        probe_image=probe_image,
-        mode=mode,
-    )
-    _emit(graded, "checklist" if fmt == "table" and not verbose else fmt, lang)
-    if submit:
-        write(graded, submit, seal_key)
-        sealed = f", sealed with {name}'s key" if seal_key else " (no --key: its sender cannot be verified)"
-        click.echo(f"submission bundle written to {submit}{sealed}", err=True)
-    if outbox is not None:
-        outbox.put(graded)
-        click.echo(printable(outbox.deliver().line()), err=True)
-    _finish(graded)
+    with Cleanup() as cleanup:  # as in grade
+        graded = run(
+            rubric_ref,
+            student=name,
+            source="check",
+            db_url=db_url or student_store(),
+            docker_host=docker_host,
+            task=task,
+            probe_image=probe_image,
+            mode=mode,
+            cleanup=cleanup,
+        )
+        _emit(graded, "checklist" if fmt == "table" and not verbose else fmt, lang)
+        if submit:
+            write(graded, submit, seal_key)
+            sealed = f", sealed with {name}'s key" if seal_key else " (no --key: its sender cannot be verified)"
+            click.echo(f"submission bundle written to {submit}{sealed}", err=True)
+        if outbox is not None:
+            outbox.put(graded)
+            click.echo(printable(outbox.deliver().line()), err=True)
+        _finish(graded)
 
 
 def _outbox(

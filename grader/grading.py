@@ -17,6 +17,7 @@ from .snapshot import Snapshot
 from .standing import PARTIAL, Mode, with_progress
 
 if TYPE_CHECKING:
+    from .probe.runner import Cleanup
     from .store import Store
 
 
@@ -57,9 +58,11 @@ def grade(
     store: bool = True,
     mode: Mode | None = None,
     insecure_tcp: bool = False,
+    cleanup: Cleanup | None = None,
 ) -> Graded:
     """Grade one daemon. In progress mode (the rubric's, or ``mode``) a checkpoint the
-    student proved in an earlier stored attempt keeps its credit in the result."""
+    student proved in an earlier stored attempt keeps its credit in the result. With a
+    ``cleanup``, the probe containers may still be being removed when it returns (``collect``)."""
     rubric = load(rubric_ref)
     if task is not None and task not in rubric.numbers:
         raise UsageError(f"--task must be one of {', '.join(map(str, rubric.numbers))} for {rubric.id}")
@@ -74,7 +77,7 @@ def grade(
             pool.submit(_store_module)
         client = connect(docker_host, insecure_tcp=insecure_tcp)
         database = pool.submit(_open_store, db_url) if store else None
-        snapshot = collect(rubric.probes(task), client=client, probe_image=probe_image)
+        snapshot = collect(rubric.probes(task), client=client, probe_image=probe_image, cleanup=cleanup)
         outcome = evaluate(rubric, snapshot, task=task)
         graded = Graded(student, rubric, snapshot, outcome, datetime.now(UTC).isoformat(timespec="seconds"))
         if database is not None:

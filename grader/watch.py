@@ -9,7 +9,8 @@ probe containers and what they do are left out, so grading never triggers gradin
 The main thread waits until the events settle (``SETTLE`` seconds without one, at most
 ``SETTLE_MAX`` after the first), then grades again: the daemon is inspected and only the
 probes whose network changed run again (``collect(previous=...)``). An attempt is stored
-when the result changed. Ctrl-C or SIGTERM ends it; the probe containers are removed.
+when the result changed. Ctrl-C or SIGTERM ends it; the probe containers are removed (each
+grade's while its result is shown, and the watch waits for them as it ends).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from .collect import collect, connect, lost
 from .errors import StoreError
 from .evaluate import evaluate
 from .grading import Graded
-from .probe.runner import DEFAULT_PROBE_IMAGE, PROBE_LABEL
+from .probe.runner import DEFAULT_PROBE_IMAGE, PROBE_LABEL, Cleanup
 from .rubric import load
 from .snapshot import Snapshot
 from .standing import Mode, with_progress
@@ -86,6 +87,7 @@ class Watch:
         self.last: Snapshot | None = None
         self.stored_outcome: Any = None
         self.store_error: str | None = None
+        self.cleanup = Cleanup()  # each grade's probe containers, removed while its result is shown
 
     # -- the event thread -----------------------------------------------------------------
 
@@ -164,7 +166,10 @@ class Watch:
             self.stopped.set()
             with contextlib.suppress(Exception):
                 self.stream.close()
-            self.client.close()
+            try:
+                self.cleanup.wait()  # before the client it removes them with is closed
+            finally:
+                self.client.close()
 
     def _settle(self) -> None:
         deadline = time.monotonic() + SETTLE_MAX
@@ -192,6 +197,7 @@ class Watch:
             probe_image=self.probe_image,
             previous=self.last,
             watched=True,
+            cleanup=self.cleanup,
             inspected=lambda early: self.show(self._graded(early, seen, sealed=False), note, self._pending(early)),
         )
         self.last = snapshot

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import resource
+import shlex
 import subprocess
 import sys
 from itertools import pairwise
@@ -19,6 +21,7 @@ from grader.checks.regex import LineRegex, Regex
 from grader.cli import main
 from grader.errors import RubricError, UsageError
 from grader.rubric import bundled, load, parse, resolve
+from grader.rubric.model import _words
 
 HEAD = "id: lab\ntitle: Lab\nversion: '1'\ntasks:\n  - title: one\n    checks:\n"
 # Lines 1-6 are HEAD; the first check starts on line 7 (`      - id: net`, the id key at column 9).
@@ -579,3 +582,30 @@ def test_version() -> None:
     result = run("--version")
     assert result.exit_code == 0
     assert result.stdout == f"grader, version {__version__}\n"
+
+
+def test_a_lab_command_splits_into_the_words_shlex_makes() -> None:
+    """A plain command line is split at once, any other by shlex: the words (or the error) are
+    shlex's either way, over the bundled labs' commands and random text of what shlex treats
+    specially (quotes, backslash, its whitespace and the rest of Unicode's)."""
+    commands = [
+        step
+        for ref in bundled()
+        for steps in [load(ref).reference, *(m.commands for m in load(ref).mistakes)]
+        for step in steps or []
+        if isinstance(step, str)
+    ]
+    generate = random.Random(20)
+    alphabet = "ab- \t\r\n\x0b\x0c\xa0\u2003'\"\\#;|"
+    commands += ["".join(generate.choices(alphabet, k=generate.randint(0, 12))) for _ in range(5000)]
+    for command in commands:
+        try:
+            expected: object = shlex.split(command)
+        except ValueError as exc:
+            expected = str(exc)
+        try:
+            got: object = _words(command)
+        except ValueError as exc:
+            got = str(exc)
+        assert got == expected, repr(command)
+    assert len(commands) > 5100

@@ -11,6 +11,7 @@ grader never changes the student's objects; every probe container carries
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 import ssl
@@ -31,7 +32,7 @@ import requests.exceptions
 
 from .. import __version__
 from ..errors import DaemonUnreachable, UsageError
-from ..probe.runner import DEFAULT_PROBE_IMAGE, ProbeRunner
+from ..probe.runner import DEFAULT_PROBE_IMAGE, Cleanup, ProbeRunner
 from ..probe.spec import ProbeSpec
 from ..snapshot import ProbeResult, Snapshot
 from ..util import one_line
@@ -151,6 +152,7 @@ def collect(
     previous: Snapshot | None = None,
     inspected: Callable[[Snapshot], None] | None = None,
     watched: bool = False,
+    cleanup: Cleanup | None = None,
 ) -> Snapshot:
     """One pass over the daemon. ``cancel``, once set, starts no further probe (the run's
     probe containers are still removed at the end). A watcher's pass (``watched``) keeps each
@@ -158,7 +160,9 @@ def collect(
     them). With ``previous`` (a watcher's last snapshot), a probe whose fingerprint did not
     change keeps its earlier result (unless the grader failed to read it); the others run once
     the daemon is inspected, and meanwhile ``inspected`` gets the snapshot with their earlier
-    results, to show what changed at once."""
+    results, to show what changed at once. It returns with the run's probe containers removed,
+    unless it is given a ``cleanup``: they are then still being removed, and waiting for them
+    (``cleanup.wait()``) is the caller's."""
     specs = list(probes)
     client = client or connect(docker_host, insecure_tcp=insecure_tcp)
     api = client.api
@@ -168,7 +172,8 @@ def collect(
         workers = min(workers, SSH_WORKERS)
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    with ProbeRunner(client, probe_image, cancel) as runner:
+    waited_here = Cleanup() if cleanup is None else contextlib.nullcontext(cleanup)
+    with waited_here as cleanup, ProbeRunner(client, probe_image, cleanup, cancel) as runner:
         if previous is None:  # starting a probe container is the slowest step: it overlaps the inspects
             runner.start(specs)
         try:

@@ -3,7 +3,8 @@ short-lived labelled probe container on the origin's network or in one exec into
 running container. One probe container serves every user-defined network (it moves from one to
 the next); the default bridge and each set of legacy links get containers of their own, which
 run in parallel. Every probe container carries ``grader.probe=1``, this run's id and its deadline;
-it ends by itself at that deadline (AutoRemove) and is removed in all other cases."""
+it ends by itself at that deadline (AutoRemove) and is removed in all other cases, in the
+background (``Cleanup``) as soon as its last script has run."""
 
 from __future__ import annotations
 
@@ -65,17 +66,78 @@ ATTEMPTS = 4  # runs of a probe script whose output came back cut short
 # Seconds an exec's stream may take past its script's own bound (the daemon starting the exec,
 # the output on its way) before the exec is abandoned: its processes killed, its folder removed.
 EXEC_GRACE = 5
+# Seconds a wait for probe containers' removal lasts at most (``Cleanup``): the client's timeout
+# for one call (what is still there then ends by itself within PROBE_LIFE).
+CLEANUP_WAIT = 30
+
+
+class Cleanup:
+    """Probe containers being removed in the background. A forced removal costs the daemon
+    0.15-0.25 s: a run hands each probe container here as soon as its last script has run, so
+    that the removal overlaps evaluating, storing and showing the result. Whoever must see the
+    containers gone waits (``wait``, or on leaving a ``with`` block): ``collect`` before it
+    returns unless it is given one, the CLI before the process ends, a watch before it ends."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._removals: list[threading.Event] = []  # each set once its removal ended
+
+    def __enter__(self) -> Cleanup:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.wait()
+
+    def start(self, remove: Callable[[], None]) -> None:
+        ended = threading.Event()
+        with self._lock:
+            self._removals = [e for e in self._removals if not e.is_set()]
+            self._removals.append(ended)
+        # A daemon thread: a removal the daemon never answers cannot hold the process past ``wait``.
+        try:
+            threading.Thread(target=_quietly, args=(remove, ended), name="probe-cleanup", daemon=True).start()
+        except RuntimeError:  # no thread to be had: removed here and now
+            _quietly(remove, ended)
+
+    def wait(self, timeout: float = CLEANUP_WAIT) -> bool:
+        """Wait until every removal handed here has ended, at most ``timeout`` seconds; whether
+        they all ended. A signal meanwhile (``Interrupted``) does not cut the wait short: it is
+        raised once the wait is over. (Events, not ``Thread.join``: a join that a signal
+        interrupts takes the thread for ended.)"""
+        deadline = time.monotonic() + timeout
+        interrupted: KeyboardInterrupt | None = None
+        pending = True
+        while pending:
+            try:
+                with self._lock:
+                    removals = list(self._removals)
+                for ended in removals:
+                    ended.wait(max(0.0, deadline - time.monotonic()))
+                pending = False
+            except KeyboardInterrupt as exc:
+                interrupted = exc
+        if interrupted is not None:
+            raise interrupted
+        return all(ended.is_set() for ended in removals)
 
 
 class ProbeRunner:
-    """Runs probe specs grouped by origin, and always cleans up (on leaving the ``with``
-    block). Each origin's probes run as one script; the origins served by one probe container
-    run in turn, everything else in parallel. Origins start before the snapshot is taken;
-    what a probe needs from it (a target's address, a link target, the container to exec
-    into) waits for ``snapshot``."""
+    """Runs probe specs grouped by origin, and always cleans up: each probe container is handed
+    to ``cleanup`` once its last script has run, and on leaving the ``with`` block whatever
+    else carries this run's label. Each origin's probes run as one script; the origins served
+    by one probe container run in turn, everything else in parallel. Origins start before the
+    snapshot is taken; what a probe needs from it (a target's address, a link target, the
+    container to exec into) waits for ``snapshot``."""
 
-    def __init__(self, client: docker.DockerClient, image: str, cancelled: threading.Event | None = None):
+    def __init__(
+        self,
+        client: docker.DockerClient,
+        image: str,
+        cleanup: Cleanup,
+        cancelled: threading.Event | None = None,
+    ):
         self.api = client.api
+        self.cleanup = cleanup
         self.image = image
         self.run_id = uuid.uuid4().hex[:12]
         self.cancelled = cancelled or threading.Event()
@@ -117,11 +179,11 @@ class ProbeRunner:
         self.cancelled.set()
         if not self.snapshot.done():  # the snapshot failed: origins waiting for it give up
             self.snapshot.set_exception(ProbeError("cancelled"))
-        if self.futures:
+        if not all(future.done() for future in self.futures):
             self._remove_probes()  # ends any probe still waiting, then the threads finish
         self.pool.shutdown(wait=True, cancel_futures=True)
-        if self.futures:
-            self._remove_probes()
+        if self.futures:  # a container whose creation never told us its id, say
+            self.cleanup.start(self._remove_probes)
 
     def _run_exec(self, origin: Origin, specs: list[ProbeSpec]) -> dict[str, ProbeResult]:
         return self._run(origin, specs, partial(self._exec, origin.container))
@@ -130,6 +192,12 @@ class ProbeRunner:
         probe = ProbeContainer(self)
         results: dict[str, ProbeResult] = {}
         try:
+            # Started at once, alongside the inspects: its first script waits for the snapshot
+            # (the addresses it reaches), its container need not. A failure here is met again,
+            # and reported, where that script runs.
+            if not self.cancelled.is_set():
+                with contextlib.suppress(ProbeError):
+                    probe.ready(visits[0][0])
             for origin, specs in visits:
                 results.update(self._run(origin, specs, partial(probe.run, origin)))
         finally:
@@ -326,13 +394,18 @@ class ProbeContainer:
         self.network = ""
 
     def run(self, origin: Origin, run: Script) -> bytes:
+        network = self.ready(origin)
+        assert self.ident is not None
+        return self.runner.exec_in(self.ident, run, f"probe on {network}")
+
+    def ready(self, origin: Origin) -> str:
+        """Started on the origin's network, or moved there; that network."""
         network = origin.network or "bridge"
         if self.ident is None:
             self._start(origin, network)
         elif network != self.network:
             self._move(network)
-        assert self.ident is not None
-        return self.runner.exec_in(self.ident, run, f"probe on {network}")
+        return network
 
     def _start(self, origin: Origin, network: str) -> None:
         links = {}
@@ -390,10 +463,18 @@ class ProbeContainer:
         self.network = network
 
     def remove(self) -> None:
+        """Hand the container to the run's clean-up; the next origin, if any, starts afresh."""
         if self.ident is not None:
             ident, self.ident = self.ident, None
-            with contextlib.suppress(ProbeError):  # the run's clean-up tries again
-                self.runner.remove(ident)
+            self.runner.cleanup.start(partial(self.runner.remove, ident))
+
+
+def _quietly(remove: Callable[[], None], ended: threading.Event) -> None:
+    try:
+        with contextlib.suppress(ProbeError):  # the run's label sweep tries again; or it ends by itself
+            remove()
+    finally:
+        ended.set()
 
 
 def _read_stdout(sock: Any, limit: int, read: Future[bytes]) -> None:

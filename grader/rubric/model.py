@@ -111,9 +111,21 @@ class Task(Titled):
     checks: list[Check] = Field(min_length=1)  # type: ignore[valid-type]
 
 
+# A command line with no quote and no backslash: shlex's words are its runs of anything but
+# shlex's whitespace. Most of a lab's commands are such: split at once, where shlex, a character
+# at a time, cost every rubric load 7 ms (20 ms at load) over lab 2's 110 commands.
+_PLAIN = re.compile(r"[^'\"\\]*")
+_WORD = re.compile(r"[^ \t\r\n]+")
+
+
+def _words(command: str) -> list[str]:
+    """``shlex.split(command)``, at once for a plain command line."""
+    return _WORD.findall(command) if _PLAIN.fullmatch(command) else shlex.split(command)
+
+
 def _lab_command(command: str) -> str:
     try:
-        argv = shlex.split(command)
+        argv = _words(command)
     except ValueError as exc:
         raise ValueError(f"not a command line: {exc}") from None
     if len(argv) >= 2 and argv[0] == "docker":
