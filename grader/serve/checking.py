@@ -118,7 +118,10 @@ def _start_worker(rubric_refs: list[str], secret: Path) -> None:
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        # PR_SET_PDEATHSIG: sent when the thread that started this process ends. That is a thread
+        # of the server's default executor (``Checking._start`` runs there), which lives as long
+        # as the server's event loop: start workers from no shorter-lived thread.
+        libc.prctl(1, signal.SIGKILL)
         if os.getppid() == 1:  # the server ended before that took effect
             os._exit(0)
     from ..importing import Checker

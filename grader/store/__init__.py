@@ -9,7 +9,7 @@ import math
 import os
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -313,7 +313,13 @@ class Store:
                 for new in taking
             ]
             ids = session.scalars(insert(AttemptRow).returning(AttemptRow.id, sort_by_parameter_order=True), rows)
-            made = {id(new): _stored(new, row, i) for new, row, i in zip(taking, rows, ids, strict=True)}
+            made = {
+                id(new): _as_read(
+                    AttemptRow(id=i, student=students[new.student], rubric=rubric_rows[new.rubric.digest], **row),
+                    new.outcome,
+                )
+                for new, row, i in zip(taking, rows, ids, strict=True)
+            }
             return [made.get(id(new)) for new in attempts]
 
     def record_error(
@@ -618,26 +624,9 @@ def _fill(attempt: AttemptRow, new: NewAttempt) -> None:
         setattr(attempt, column, value)
 
 
-def _stored(new: NewAttempt, row: dict[str, Any], attempt_id: int) -> Attempt:
-    """The Attempt that ``row``, inserted as ``attempt_id``, reads back as."""
-    return Attempt(
-        id=attempt_id,
-        student=new.student,
-        rubric_id=new.rubric.id,
-        rubric_version=new.rubric.version,
-        rubric_digest=new.rubric.digest,
-        source=row["source"],
-        graded_at=row["graded_at"],
-        grader_version=row["grader_version"],
-        score=row["score"],
-        max_score=row["max_score"],
-        snapshot_digest=new.digest,
-        error=None,
-        checks=new.outcome.checks,
-        identity=row["identity"],
-        engine_id=new.engine_id,
-        container_ids=new.container_ids,
-    )
+def _as_read(row: AttemptRow, outcome: Outcome) -> Attempt:
+    """The Attempt an inserted ``row`` of ``outcome`` reads back as (without reading it back)."""
+    return replace(_attempt(row, row.graded_at, checks=False), checks=outcome.checks)
 
 
 def _add(session: Session, attempt: AttemptRow, job: Job | None) -> int:
