@@ -31,7 +31,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Required
 
 import pydantic_core
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 from typing_extensions import TypedDict  # pydantic takes typing.TypedDict only from Python 3.12
 
 from . import __version__, keys
@@ -81,6 +90,7 @@ class Bundle(BaseModel):
     outcome: Outcome  # what the student's grader said: informational, never imported
     digest: str = ""
     seal: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")  # made with the student's key, of the digest
+    _read: tuple[Snapshot, str] | None = PrivateAttr(None)  # see snapshot_json
 
     @field_validator("snapshot")
     @classmethod
@@ -94,6 +104,13 @@ class Bundle(BaseModel):
         snapshot); the attempt's place in the student's history is its import."""
         taken = datetime.fromisoformat(self.snapshot.taken_at)
         return taken if taken.tzinfo else taken.replace(tzinfo=UTC)
+
+    @property
+    def snapshot_json(self) -> str | None:
+        """The snapshot's canonical JSON as ``parse`` verified it (the store keeps it instead of
+        writing the snapshot again); None for a bundle made here, or given another snapshot."""
+        read = self._read
+        return read[1] if read is not None and read[0] is self.snapshot else None
 
     def content_digest(self) -> str:
         # Not of the seal, which is of the digest (and a version-1 bundle has none).
@@ -171,7 +188,7 @@ def parse(data: bytes, where: str = "") -> Bundle:
     except ValidationError as exc:
         raise bad(f"invalid bundle: {first_problem(exc)}") from None
     try:
-        snapshot_holds, bundle_holds = _digests_hold(bundle)
+        snapshot_holds, bundle_holds, bundle._read = _digests_hold(bundle)
     except TypeError:  # canonical JSON has no room for it: no daemon reports one
         raise bad("not a submission bundle (an integer of more than 64 bits)") from None
     if not snapshot_holds:
@@ -185,19 +202,21 @@ def parse(data: bytes, where: str = "") -> Bundle:
     return bundle
 
 
-def _digests_hold(bundle: Bundle) -> tuple[bool, bool]:
+def _digests_hold(bundle: Bundle) -> tuple[bool, bool, tuple[Snapshot, str]]:
     """Whether the snapshot matches its digest (``Snapshot.verify``) and the bundle its own
     (``Bundle.content_digest``), from one dump and one serialisation of the snapshot: its
-    canonical JSON is what both digests are of (a live class takes 150 bundles a second; each
-    digest made on its own dumped and serialised the snapshot again)."""
+    canonical JSON is what both digests are of, and what the store keeps (a live class takes
+    150 bundles a second; each digest made on its own dumped and serialised the snapshot again,
+    and the store wrote it a third time)."""
     snapshot = bundle.snapshot
     # Dumped as Python, not as JSON, in half the time: a parsed bundle holds JSON's types only.
-    pieces = {key: canonical(value) for key, value in snapshot.model_dump().items()}
+    pieces = {key: canonical(value) for key, value in snapshot.dumped().items()}
     without = {key: piece for key, piece in pieces.items() if key != "digest"}
     snapshot_holds = bool(snapshot.digest) and text_digest(_joined(without)) == snapshot.digest
     rest = bundle.model_dump(exclude={"digest", "seal", "snapshot"})
     top = {key: canonical(value) for key, value in rest.items()}
-    return snapshot_holds, text_digest(_joined({**top, "snapshot": _joined(pieces)})) == bundle.digest
+    whole = _joined(pieces)
+    return snapshot_holds, text_digest(_joined({**top, "snapshot": whole})) == bundle.digest, (snapshot, whole)
 
 
 def _joined(pieces: dict[str, str]) -> str:

@@ -95,7 +95,7 @@ class Checker:
         now = datetime.now(UTC)
         if bundle.taken_at > now + CLOCK_SKEW:
             raise Refused(f"claims its daemon was inspected at {bundle.snapshot.taken_at}, after this import")
-        return NewAttempt.of(owner, rubric, snapshot, evaluate(rubric, snapshot), now)
+        return NewAttempt.of(owner, rubric, snapshot, evaluate(rubric, snapshot), now, bundle.snapshot_json)
 
     def rubric(self, rubric_id: str) -> Rubric:
         """The rubric that scores bundles of ``rubric_id``; a Refused when there is none."""

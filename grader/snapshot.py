@@ -54,6 +54,9 @@ class ProbeResult(BaseModel):
     duration: float = 0.0
 
 
+UNTYPED = ("engine", "containers", "networks", "images", "ephemeral", "timeline")  # Snapshot's inspect JSON
+
+
 class Snapshot(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -78,6 +81,19 @@ class Snapshot(BaseModel):
     def content_digest(self) -> str:
         """sha256 of the canonical JSON of everything but the digest itself."""
         return canonical_digest(self.model_dump(mode="json", exclude={"digest"}))
+
+    def dumped(self) -> dict[str, Any]:
+        """``model_dump()`` in a third of its time, for a snapshot read from JSON: the inspect
+        JSON the model leaves untyped (``UNTYPED``, the probes' ``data``) holds JSON's types only,
+        which a dump would walk and copy, so it is given as it is (shared: not to be changed)."""
+        dump = self.model_dump(exclude={**dict.fromkeys(UNTYPED, True), "probes": {"__all__": {"data"}}})
+        for key in UNTYPED:
+            value, skipped = getattr(self, key), Snapshot.model_fields[key].exclude_if
+            if skipped is None or not skipped(value):
+                dump[key] = value
+        for key, probe in dump["probes"].items():
+            probe["data"] = self.probes[key].data
+        return dump
 
     def sealed(self) -> Snapshot:
         return self.model_copy(update={"digest": self.content_digest()})

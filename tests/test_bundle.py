@@ -95,6 +95,9 @@ def test_round_trip(db_url: str, tmp_path: Path) -> None:
     assert Store(db_url).snapshot(typo.digest) == typo  # with the time it claims, as claimed
 
 
+PROBE = {"key": "p", "kind": "resolve", "network": "n", "target": "t", "ok": 1, "duration": 2, "data": {"a": [1]}}
+
+
 def test_canonical_json_is_what_json_dumps_wrote() -> None:
     # Digests made by earlier graders (json.dumps) must hold: every recorded snapshot, and text
     # beyond ASCII, escapes and numbers of every kind a daemon reports.
@@ -107,6 +110,21 @@ def test_canonical_json_is_what_json_dumps_wrote() -> None:
     samples.append({"é": 'ü\u0000\n\t"\\/\u2028\U0001f600', "b": [0, -1, 2**63 - 1, 2**64 - 1, 0.5, 1.25, 0.001]})
     for body in samples:
         assert canonical(body) == old(body)
+
+
+def test_a_snapshots_quick_dump_is_its_dump() -> None:
+    # Digests are checked on Snapshot.dumped, which gives the untyped inspect JSON as it was
+    # read: over every recorded snapshot and ones with the watch's parts (gone containers,
+    # events), empty or not, and coerced fields, it is model_dump, key for key and in JSON.
+    recorded = sorted(GOLDEN.glob("*/snapshot.json")) + sorted(ROOT.glob("tests/recorded/*/*@*.json"))
+    snapshots = [Snapshot.from_json(path.read_text()) for path in recorded]
+    odd = {"grader_version": "1", "taken_at": "2026-01-01T00:00:00", "engine": {"ID": "x", "n": [1.5, None, True]}}
+    watched = {"ephemeral": [{"Id": "c", "Name": "/web"}], "timeline": [{"time": "t", "type": "container"}]}
+    snapshots.append(Snapshot.model_validate({**odd, "timeline": [], "probes": {"p": {**PROBE, "data": {}}}}))
+    snapshots.append(Snapshot.model_validate({**odd, **watched, "timings": {"a": 1}, "probes": {"p": PROBE}}))
+    for snapshot in snapshots:
+        assert snapshot.dumped() == snapshot.model_dump()
+        assert canonical(snapshot.dumped()) == canonical(snapshot.model_dump(mode="json"))
 
 
 def test_a_bundle_whose_json_is_not_its_models_is_verified_on_its_model(tmp_path: Path) -> None:

@@ -546,9 +546,19 @@ class NewAttempt:
     container_ids: tuple[str, ...]
 
     @classmethod
-    def of(cls, student: str, rubric: Rubric, snapshot: Snapshot, outcome: Outcome, graded_at: datetime | None):
+    def of(
+        cls,
+        student: str,
+        rubric: Rubric,
+        snapshot: Snapshot,
+        outcome: Outcome,
+        graded_at: datetime | None,
+        body: str | None = None,
+    ) -> NewAttempt:
+        """``body``: the snapshot's JSON when it is at hand (a bundle's, as verified), else
+        written here."""
         engine_id, container_ids = daemon_ids(snapshot)
-        body = snapshot.to_json()
+        body = body or snapshot.to_json()
         return cls(student, rubric, outcome, graded_at, snapshot.digest, body, engine_id, tuple(container_ids))
 
 
