@@ -684,7 +684,8 @@ def test_two_rubrics_of_one_id_are_a_usage_error(tmp_path: Path) -> None:
 @pytest.mark.parametrize("mode", ["final", "progress"])
 def test_the_board_counts_as_the_report_does_in_either_mode(tmp_path: Path, mode: str) -> None:
     """A reference lab, then a daemon with its checkpoints gone: progress mode keeps their
-    credit, as ``grader report``'s standing does."""
+    credit, as ``grader report``'s standing does; the pass rates, kept as rows change, are
+    those of the rows (a student not connected yet counts in none)."""
     from grader.serve.board import Board
     from grader.standing import standing
 
@@ -694,10 +695,18 @@ def test_the_board_counts_as_the_report_does_in_either_mode(tmp_path: Path, mode
     for minutes, case in ((0, "networks-reference"), (5, "networks-typo")):
         done = graded("ani", case, at=start + timedelta(minutes=minutes))
         store.record("ani", rubric, done.snapshot, done.outcome, "live", start + timedelta(minutes=minutes))
-    board = Board(rubric, ["ani"], timedelta(minutes=10))
+    done = graded("budi", "networks-reference", at=start)
+    store.record("budi", rubric, done.snapshot, done.outcome, "live", start)
+    board = Board(rubric, ["ani", "budi", "cici"], timedelta(minutes=10))
     attempts = store.attempts("docker-networks", "ani")
-    for attempt in attempts:
+    for attempt in [*attempts, *store.attempts("docker-networks", "budi"), attempts[0]]:  # ani's first again: older
         board.add(attempt)
+    rows = [board.places[name].counted for name in ("ani", "budi")]
+    assert [(r.check, r.percent) for r in board.rates("en")] == [
+        (c.id, round(100 * sum(any(d.id == c.id and d.passed for d in row) for row in rows) / 2))
+        for _, c in rubric.checks()
+    ]
+    assert {r.percent for r in board.rates("en")} == {50, 100}  # budi passes all, ani not
     counted = standing("ani", attempts, mode)
     row = board.row("ani", "en")
     assert row.score == f"{counted.score:g}/{counted.max_score:g}"
