@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -312,11 +313,11 @@ class Store:
                 }
                 for new in taking
             ]
-            ids = session.scalars(insert(AttemptRow).returning(AttemptRow.id, sort_by_parameter_order=True), rows)
+            table = AttemptRow.__table__
+            ids = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).scalars()
             made = {
                 id(new): _as_read(
-                    AttemptRow(id=i, student=students[new.student], rubric=rubric_rows[new.rubric.digest], **row),
-                    new.outcome,
+                    _Inserted(i, students[new.student], rubric_rows[new.rubric.digest], **row), new.outcome
                 )
                 for new, row, i in zip(taking, rows, ids, strict=True)
             }
@@ -544,6 +545,7 @@ class NewAttempt:
     body: str  # the snapshot's JSON
     engine_id: str | None
     container_ids: tuple[str, ...]
+    encoded: Encoded  # the outcome's
 
     @classmethod
     def of(
@@ -559,7 +561,8 @@ class NewAttempt:
         written here."""
         engine_id, container_ids = daemon_ids(snapshot)
         body = body or snapshot.to_json()
-        return cls(student, rubric, outcome, graded_at, snapshot.digest, body, engine_id, tuple(container_ids))
+        ids = tuple(container_ids)
+        return cls(student, rubric, outcome, graded_at, snapshot.digest, body, engine_id, ids, encode(outcome))
 
 
 @dataclass(frozen=True)
@@ -618,7 +621,7 @@ def _utc(moment: datetime | None) -> datetime:
 
 def _filled(new: NewAttempt) -> dict[str, Any]:
     """An attempt row's columns of ``new``'s snapshot and outcome."""
-    encoded = encode(new.outcome)
+    encoded = new.encoded
     return {
         "engine_id": new.engine_id,
         "container_ids": json.dumps(list(new.container_ids)),
@@ -634,7 +637,15 @@ def _fill(attempt: AttemptRow, new: NewAttempt) -> None:
         setattr(attempt, column, value)
 
 
-def _as_read(row: AttemptRow, outcome: Outcome) -> Attempt:
+class _Inserted(SimpleNamespace):
+    """An attempt row as ``record_new`` inserted it, read as an AttemptRow is (an ORM object
+    for each cost more than the insert)."""
+
+    def __init__(self, id: int, student: StudentRow, rubric: RubricRow, **columns: Any):  # noqa: A002 - the column
+        super().__init__(id=id, student=student, rubric=rubric, error=None, **columns)
+
+
+def _as_read(row: AttemptRow | _Inserted, outcome: Outcome) -> Attempt:
     """The Attempt an inserted ``row`` of ``outcome`` reads back as (without reading it back)."""
     return replace(_attempt(row, row.graded_at, checks=False), checks=outcome.checks)
 
@@ -680,7 +691,7 @@ def _time(value: Any) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _attempt(row: AttemptRow, stored_at: Any, checks: bool) -> Attempt:
+def _attempt(row: AttemptRow | _Inserted, stored_at: Any, checks: bool) -> Attempt:
     error, results, score, max_score = row.error, [], row.score, row.max_score
     if checks:
         try:
