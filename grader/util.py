@@ -45,7 +45,8 @@ def first_problem(exc: BaseException) -> str:
     Input should be a valid dictionary``), any other error's first line."""
     if isinstance(exc, ValidationError) and exc.errors():
         first = exc.errors()[0]
-        return f"{'.'.join(map(str, first['loc']))}: {first['msg']}"
+        where = ".".join(map(str, first["loc"]))
+        return f"{where}: {first['msg']}" if where else first["msg"]  # no place: the whole value is wrong
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 

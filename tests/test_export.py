@@ -375,6 +375,20 @@ def test_a_damaged_row_is_that_students_error_and_the_export_completes(tmp_path:
     assert books["fajar"]["engine"]["version"] and books["fajar"]["status"] == "graded"
 
 
+@pytest.mark.parametrize("content", ["not json", '{"id": 5}'])
+def test_a_damaged_rubric_is_one_line_and_the_other_labs_export(tmp_path: Path, content: str) -> None:
+    """A gradebook needs its rubric (tasks, maximum): one that cannot be read is the store's
+    error, exit 4; another lab of the same store still exports."""
+    from test_report import damaged_rubric_store
+
+    why = damaged_rubric_store(tmp_path / "class.db", content)
+    db = f"sqlite:///{tmp_path / 'class.db'}"
+    damaged = CliRunner().invoke(main, ["export", "--db", db, "--format", "csv", "--rubric", "docker-networks"])
+    assert damaged.exit_code == 4 and damaged.stderr == f"grader: {why}\n"
+    links = CliRunner().invoke(main, ["export", "--db", db, "--format", "csv", "--rubric", "docker-links"])
+    assert links.exit_code == 0 and links.stdout.splitlines()[2].startswith("budi,4,2,2,2,5,3,1,19,19,graded,")
+
+
 def test_an_export_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
     """A full disk, to --out or to stdout: exit 2 and one line, no traceback."""
     db = f"sqlite:///{tmp_path / 'class.db'}"

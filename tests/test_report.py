@@ -393,6 +393,37 @@ def test_a_damaged_row_is_its_attempts_error_and_the_site_completes(tmp_path: Pa
     assert "<h2>Topology</h2>" in pages["fajar"]
 
 
+DAMAGED_RUBRICS = {  # stored rubric content -> why it cannot be read
+    "not json": "Expecting value: line 1 column 1 (char 0)",  # SQLite takes any text
+    '{"id": 5}': "title: Field required",  # JSON, not a rubric (PostgreSQL's json column takes it)
+}
+
+
+def damaged_rubric_store(db: Path, content: str) -> str:
+    """Lab 2 (ani) and the links lab (budi), lab 2's stored rubric changed to ``content`` by hand;
+    returns the store's one line about it."""
+    store = Store(f"sqlite:///{db}")
+    record(store, "ani", recorded("networks-reference"), "docker-networks", 0)
+    record(store, "budi", recorded("links-reference"), "docker-links", 1)
+    with sqlite3.connect(db) as connection:
+        connection.execute("UPDATE rubrics SET content = ? WHERE rubric_id = 'docker-networks'", (content,))
+    return f"rubric 'docker-networks' v1 in sqlite:///{db} cannot be read ({DAMAGED_RUBRICS[content]})"
+
+
+@pytest.mark.parametrize("content", DAMAGED_RUBRICS)
+def test_a_damaged_rubric_is_its_sections_error_and_the_other_labs_are_reported(tmp_path: Path, content: str) -> None:
+    why = escape(damaged_rubric_store(tmp_path / "class.db", content))
+    code, output = invoke("report", "--db", f"sqlite:///{tmp_path / 'class.db'}", "--out", str(tmp_path / "site"))
+    assert code == 0 and "Traceback" not in output, output
+    index = (tmp_path / "site" / "index.html").read_text()
+    assert f'A section could not be made from what the results store holds: <span class="note">{why}</span>' in index
+    assert '<section id="docker-links">' in index and '<section id="docker-networks">' not in index
+    ani, budi = Store(f"sqlite:///{tmp_path / 'class.db'}").attempts()
+    ani_page, budi_page = ((tmp_path / "site" / report.attempt_file(a)).read_text() for a in (ani, budi))
+    assert "This page could not be made" in ani_page and why in ani_page
+    assert "This page could not be made" not in budi_page and "<h2>Topology</h2>" in budi_page
+
+
 def test_a_site_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
     """A full disk while writing (the index a link to /dev/full): exit 2, one line naming the file."""
     class_store(f"sqlite:///{tmp_path / 'class.db'}")

@@ -221,6 +221,29 @@ def test_a_time_that_cannot_be_read_is_that_attempts_error(tmp_path: Path) -> No
     assert budi.error is None and budi.attempts[0].graded_at == T0 + timedelta(minutes=10)
 
 
+INFINITIES = ["infinity", "-infinity"]  # what a timestamptz takes beyond any date
+
+
+@pytest.mark.postgres
+def test_an_infinite_postgresql_time_is_that_attempts_error(pg_url: str) -> None:
+    """PostgreSQL's timestamptz takes 'infinity' and '-infinity', which no Python datetime
+    holds (psycopg refuses to read them, and the whole read failed): written by hand, each is
+    its attempt's error, as a forged SQLite time is; the rest of the class is read as it was."""
+    store = Store(pg_url)
+    forged = {store_attempt(store, "ani", "networks-typo", minutes=n): t for n, t in enumerate(INFINITIES)}
+    store_attempt(store, "ani", "networks-reference", minutes=5)
+    store_attempt(store, "budi", "networks-typo", minutes=10)
+    with store.engine.begin() as connection:
+        for attempt_id, time in forged.items():
+            connection.execute(text(f"UPDATE attempts SET graded_at = '{time}' WHERE id = {attempt_id}"))
+    why = {i: f"attempt {i}'s stored time cannot be read ({time!r})" for i, time in forged.items()}
+    assert {i: store.attempt(i).error for i in forged} == why  # the live server's read of one attempt
+    ani, budi = standings(store.attempts("docker-networks"), "final")
+    assert [a.error for a in ani.attempts] == [None, *why.values()]  # after the reference, by id
+    assert ani.latest and ani.score == ani.max_score  # the reference, still counted
+    assert budi.error is None and budi.attempts[0].graded_at == T0 + timedelta(minutes=10)
+
+
 def test_tasks_are_numbered_as_their_titles() -> None:
     """Lab 2's step 8 only explores (nothing to check): its rubric's last task is "9. Disconnect"."""
     rubric = load("docker-networks")

@@ -123,6 +123,7 @@ class IndexPage:
     students: int
     attempts: int
     sections: list[RubricSection]
+    unreadable: list[str]  # why a rubric's section is missing: its stored rubric cannot be read
 
 
 @dataclass(frozen=True)
@@ -248,9 +249,14 @@ def load(store: Store, mode: Mode | None = None, lang: str = "en") -> Site:
     names = store.students()
     shared = same_daemon(attempts)
     sections: list[RubricSection] = []
+    unreadable: list[str] = []
     per_student: dict[str, list[StudentSection]] = {name: [] for name in names}
     for rubric_id in store.rubric_ids():
-        rubric = store.rubric(rubric_id)
+        try:
+            rubric = store.rubric(rubric_id)
+        except StoreError as exc:  # a damaged row: that rubric's section, never the other labs'
+            unreadable.append(str(exc))
+            continue
         counted = mode or rubric.mode
         found = standings([a for a in attempts if a.rubric_id == rubric_id], counted)
         sections.append(_section(rubric, counted, found, names, shared))
@@ -262,6 +268,7 @@ def load(store: Store, mode: Mode | None = None, lang: str = "en") -> Site:
         students=len(names),
         attempts=len(attempts),
         sections=sections,
+        unreadable=unreadable,
     )
     students = {student_file(n): StudentPage(n, per_student[n]) for n in names}
     return Site(index, students, attempts, shared)

@@ -16,11 +16,10 @@ from types import SimpleNamespace
 from typing import Any
 
 from pydantic import TypeAdapter
-from sqlalchemy import create_engine, event, exists, func, insert, inspect, select, text, type_coerce, update
+from sqlalchemy import Text, cast, create_engine, event, exists, func, insert, inspect, select, text, update
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, defer, selectinload
-from sqlalchemy.types import NullType
 
 from .. import __version__
 from ..errors import StoreError, UsageError
@@ -493,6 +492,7 @@ class Store:
         have attempts (a version stored without any, by an older regrade, only if none has)."""
         query = (
             select(RubricRow)
+            .options(defer(RubricRow.content))  # read apart: its version is named when it cannot be read
             .where(RubricRow.rubric_id == rubric_id)
             .order_by(_HAS_ATTEMPTS.desc(), RubricRow.id.desc())
         )
@@ -502,7 +502,11 @@ class Store:
             row = session.scalars(query).first()
             if row is None:
                 raise StoreError(f"no rubric {rubric_id!r} in {self.url}")
-            return Rubric.model_validate(row.content)
+            try:
+                return Rubric.model_validate(row.content)
+            except ValueError as exc:  # a row damaged or written by hand: not JSON, or not a rubric
+                why = first_problem(exc)
+                raise StoreError(f"rubric {rubric_id!r} v{row.version} in {self.url} cannot be read ({why})") from None
 
     def rubric_ids(self) -> list[str]:
         """The ids of the rubrics that have attempts."""
@@ -522,10 +526,10 @@ _HAS_ATTEMPTS = exists().where(AttemptRow.rubric_row_id == RubricRow.id)  # of a
 # An attempt names its rubric (id, version, digest); the rubric itself, some 20 KB of JSON
 # parsed for every attempt read, is read by ``rubric`` alone.
 _RUBRIC_NAME = selectinload(AttemptRow.rubric).defer(RubricRow.content)
-# Attempts as ``_attempt`` reads them. Their times come as the database holds them (SQLite: text)
-# and ``_time`` parses them: SQLAlchemy's parsing would fail the whole read on one row's time
-# written by hand. ``regraded_at`` is not read at all.
-_ATTEMPTS = select(AttemptRow, type_coerce(AttemptRow.graded_at, NullType())).options(
+# Attempts as ``_attempt`` reads them. Their times come as text and ``_time`` parses them: the
+# drivers' parsing would fail the whole read on one row's time written by hand (SQLAlchemy's on
+# SQLite's text, psycopg's on PostgreSQL's 'infinity'). ``regraded_at`` is not read at all.
+_ATTEMPTS = select(AttemptRow, cast(AttemptRow.graded_at, Text)).options(
     selectinload(AttemptRow.student), _RUBRIC_NAME, defer(AttemptRow.graded_at), defer(AttemptRow.regraded_at)
 )
 _UNKNOWN_TIME = datetime.max.replace(tzinfo=UTC)  # an attempt's time that cannot be read: after any other
@@ -679,8 +683,10 @@ def encode(outcome: Outcome) -> Encoded:
 
 
 def _time(value: Any) -> datetime | None:
-    """A stored time: PostgreSQL's as its driver gives it, SQLite's text read as SQLAlchemy reads
-    it (written in UTC, without an offset: taken as UTC); None when it is neither."""
+    """A stored time: its text as ``_ATTEMPTS`` reads it (PostgreSQL's in ISO style with an
+    offset, SQLite's as SQLAlchemy writes it: in UTC, without an offset, taken as UTC), or an
+    inserted row's own; None when it is neither (written by hand, or PostgreSQL's 'infinity',
+    which no datetime holds)."""
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value)
