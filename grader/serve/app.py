@@ -59,8 +59,8 @@ LOGIN_CSRF = "grader_login"
 SESSION_HOURS = 12
 HEARTBEAT = 15.0  # seconds between an event stream's keep-alive comments
 # Seconds between an event stream's pushes at most: a push renders its changed rows and the
-# class's pass rates (5 ms for 300 students), so 150 changes a second cost 4 renders, not 150.
-PUSH_EVERY = 0.25
+# pass rates (a third of a millisecond), so 150 changes a second cost 10 renders, not 150.
+PUSH_EVERY = 0.1
 # A student's watch sends a change every few seconds at most: a burst of 10, then one a second;
 # and at most 600 bundles an hour (some 30 MB of snapshots) once a burst of 600 is spent: a
 # student with a key who floods fills neither the disk nor the database.
