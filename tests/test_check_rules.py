@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from grader.evaluate import evaluate
 from grader.rubric import load, parse
 from grader.snapshot import Snapshot
@@ -128,9 +130,16 @@ print(status, time.process_time() - start)
 """
 
 
-def test_a_rubric_regex_runs_in_linear_time_on_student_text() -> None:
+@pytest.mark.parametrize("length", [36, 5000], ids=["remembered", "longer than remembered"])
+def test_a_rubric_regex_runs_in_linear_time_on_student_text(length: int) -> None:
+    # A short command line's answer is remembered (regex.found), a long one's searched each time.
     child = subprocess.run(
-        [sys.executable, "-c", SLOW_PATTERN_IN_CHILD, str(Path(__file__).parent)],
+        [
+            sys.executable,
+            "-c",
+            SLOW_PATTERN_IN_CHILD.replace('"a" * 36', f'"a" * {length}'),
+            str(Path(__file__).parent),
+        ],
         capture_output=True,
         text=True,
         timeout=30,

@@ -13,7 +13,7 @@ from .. import facts
 from ..facts import ComposeNetwork, Container, NetworkRef, Selector
 from ..i18n import Text
 from ..snapshot import Snapshot
-from .regex import Regex, regex
+from .regex import Regex, found
 from .registry import Params, Verdict, added, check_kind
 
 
@@ -636,7 +636,6 @@ def ran(p: RanParams, snapshot: Snapshot) -> Verdict:
     """Evidence that the student ran a step's helper container (exited ones count):
     image, command, and optionally its network or link. Gone with `--rm`, unless `check
     --watch` saw it run; so rubrics make this a checkpoint worth few points."""
-    pattern = regex(p.command)
     candidates = facts.select(snapshot, Selector(image=p.image), gone=True)
     seen = []
     for c in candidates:
@@ -644,7 +643,7 @@ def ran(p: RanParams, snapshot: Snapshot) -> Verdict:
             continue
         line = facts.command_of(c)
         seen.append(line)
-        if not pattern.search(line):
+        if not found(p.command, line):
             continue
         if p.network and p.network not in facts.networks_of(c) and facts.network_mode(c) != p.network:
             continue
