@@ -822,7 +822,7 @@ def _batch_summary(results: list[Any], console: Console) -> None:
     default=None,
     metavar="N",
     help="Processes that verify and score submissions beside the server's own "
-    "(default: one fewer than the machine's cores; 0: in the server's process).",
+    "(default: the machine's cores, none on one core; 0: in the server's process).",
 )
 def serve(
     db_url: str | None,

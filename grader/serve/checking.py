@@ -1,7 +1,7 @@
 """Checking the live class's bundles: ``Checker.receive`` (parse, verify the digests and the
 seal, score the snapshot again) is most of what a submission costs the server, some 5 ms of CPU,
 and all of it holds Python's lock. With ``workers``, it runs in that many worker processes of
-the server (``grader serve --workers``), so that one server uses the machine's other cores
+the server (``grader serve --workers``), so that one server uses the machine's cores
 while its own process answers requests, stores and feeds the dashboards; with none, a few at a
 time in the server's own threads.
 
@@ -42,8 +42,12 @@ class Busy(Exception):
 
 
 def default_workers() -> int:
-    """One fewer than the cores this process may use (the server's own process takes one)."""
-    return max(0, min(MAX_WORKERS, len(os.sched_getaffinity(0)) - 1))
+    """As many as the cores this process may use, none on one core. Not one fewer: the server's
+    own process needs some half a core at 150 submissions a second, a worker more than one, so
+    on two cores a single worker was what held the class back (and on one, workers only add the
+    cost of handing each bundle over)."""
+    cores = len(os.sched_getaffinity(0))
+    return min(MAX_WORKERS, cores) if cores > 1 else 0
 
 
 class Checking:
