@@ -82,15 +82,21 @@ def family(pid: int) -> list[int]:
     return found
 
 
-def rss_mb(pid: int) -> float:
-    """The RSS of ``pid`` and its descendants."""
-    total = 0.0
+def rss_mb(pid: int) -> tuple[float, float]:
+    """The RSS of ``pid`` itself, and of its descendants (its checking workers)."""
+    own, rest = 0.0, 0.0
     for one in family(pid):
         with contextlib.suppress(OSError):
             for line in Path(f"/proc/{one}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) / 1024
-    return total
+                    mb = int(line.split()[1]) / 1024
+                    own, rest = (own + mb, rest) if one == pid else (own, rest + mb)
+    return own, rest
+
+
+def said_rss(at: list[tuple[float, float]]) -> str:
+    """Each server's RSS, with its own process's and its workers' apart."""
+    return ", ".join(f"{own + rest:.0f} ({own:.0f} + {rest:.0f})" for own, rest in at)
 
 
 def cpu_seconds(pid: int) -> tuple[float, float]:
@@ -211,7 +217,7 @@ async def run(args: argparse.Namespace, urls: list[str], made: Bundles, servers:
     board_window: list[int] = []  # each board_ms's WINDOW of the run
     states: dict[str, int] = {}
     acknowledged: list[int] = []  # the attempt ids answered "stored"
-    rss: list[list[float]] = []  # each server's, every RSS_EVERY seconds
+    rss: list[list[tuple[float, float]]] = []  # each server's (its own, its workers'), every RSS_EVERY seconds
     stop = asyncio.Event()
 
     async with httpx.AsyncClient(timeout=30) as client:  # the instructor's
@@ -366,8 +372,8 @@ def main() -> None:
         " ms; "
         f"{total / found['elapsed']:.2f} cores; this benchmark's own: {own:.1f} s"
     )
-    samples = "; ".join(", ".join(f"{r:.0f}" for r in at) for at in rss[:: max(1, len(rss) // 10)])
-    print(f"server RSS MB: start {', '.join(f'{r:.0f}' for r in rss[0])}; end {', '.join(f'{r:.0f}' for r in rss[-1])}")
+    samples = "; ".join(said_rss(at) for at in rss[:: max(1, len(rss) // 10)])
+    print(f"server RSS MB (its own process + its workers): start {said_rss(rss[0])}; end {said_rss(rss[-1])}")
     print(f"server RSS MB every {RSS_EVERY * max(1, len(rss) // 10):.0f} s: {samples}")
 
 
