@@ -148,3 +148,18 @@ def test_a_rubric_regex_runs_in_linear_time_on_student_text(length: int) -> None
     status, seconds = child.stdout.split()
     assert status == "failed"  # `sh aaa…a!` does not match: no word is followed by `!`
     assert float(seconds) < 1
+
+
+@pytest.mark.parametrize("others", [2, 400], ids=["remembered", "too many names to remember"])
+def test_a_typo_is_told_among_few_names_or_many(others: int) -> None:
+    # The closest name is remembered for a short question (the live class asks the same at every
+    # check); a question of many names (a student's daemon decides how many) is asked each time.
+    from grader.checks.objects import _closest, _near
+    from grader.i18n import Text
+
+    names = [*(f"student-net-{i:04d}" for i in range(others)), "backend_network"]
+    remembered = _closest.cache_info().currsize
+    for _ in range(2):
+        told = _near(Text("no network {name}", name="backend-network"), "backend-network", names)
+        assert told == "no network backend-network (found 'backend_network': a typo?)"
+    assert _closest.cache_info().currsize == remembered + (others == 2)

@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -80,6 +81,7 @@ class Class:
     keys: dict[str, str]
     secret: Path
     folder: Path
+    app: Any = None
 
     def bundle(self, student: str, key_of: str | None = None, **how) -> bytes:
         return encoded(sealed(graded(student, **how), self.keys[key_of or student]), packed=True)
@@ -138,7 +140,7 @@ def live_class(tmp_path: Path, workers: int = 0) -> Iterator[Class]:
         workers=workers,
     )
     with serving(app) as url:
-        yield Class(url, db_url, keys, secret_file, tmp_path)
+        yield Class(url, db_url, keys, secret_file, tmp_path, app)
 
 
 @pytest.fixture
@@ -276,8 +278,15 @@ def test_checking_workers_verify_refuse_and_are_replaced_when_one_ends(
         garbage = live.post(b"\x1f\x8b" + bytes(100), "ani")
         assert (garbage.status_code, garbage.json()["why"]) == (400, "not a submission bundle (not JSON, or truncated)")
 
-        os.kill(worker, signal.SIGKILL)
-        busy = live.post(live.bundle("budi"), "budi")
+        os.kill(worker, signal.SIGSTOP)  # the next submission waits in it...
+        with ThreadPoolExecutor(1) as sending:
+            sent = sending.submit(live.post, live.bundle("budi"), "budi")
+            deadline = time.monotonic() + 30
+            while live.app.state.checking.waiting == 0:
+                assert time.monotonic() < deadline, "the submission never reached the worker"
+                time.sleep(0.01)
+            os.kill(worker, signal.SIGKILL)  # ...and it ends under it
+            busy = sent.result(timeout=30)
         assert (busy.status_code, busy.json()["why"]) == (503, "the server is busy; it is sent again later")
         (replaced,) = workers(os.getpid())
         assert replaced != worker
@@ -285,6 +294,32 @@ def test_checking_workers_verify_refuse_and_are_replaced_when_one_ends(
         assert (again.status_code, again.json()["state"]) == (200, "stored")
     assert workers(os.getpid()) == set()  # stopped with the server
     assert live.attempts() == 2
+
+
+FREEING_IN_CHILD = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from grader.serve.memory import give_back
+def rss(): return int(open("/proc/self/statm").read().split()[1]) * 4096 >> 20
+bundles, kept = [b"x" * 60_000 for _ in range(3000)], [b"y" * 600 for _ in range(3000)]  # a busy spell
+del bundles
+freed = rss()
+print(freed, give_back(), rss())
+"""
+
+
+def test_the_servers_freed_memory_is_given_back(tmp_path: Path) -> None:
+    # 180 MB of 60 KB bundles, freed: glibc keeps much of it until the server's minutely trim.
+    child = subprocess.run(
+        [sys.executable, "-c", FREEING_IN_CHILD, str(Path(__file__).parent.parent)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    freed, given, trimmed = child.stdout.split()
+    assert given == "True"
+    assert int(freed) - int(trimmed) > 50, child.stdout
 
 
 def test_a_bundle_sent_under_another_name_or_off_the_roster_is_refused(live: Class) -> None:

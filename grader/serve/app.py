@@ -44,6 +44,7 @@ from ..i18n import LANGS
 from ..importing import Importer, Refused
 from ..text import SHORT, head, printable
 from .checking import Busy
+from .memory import giving_back
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -316,14 +317,17 @@ def create_app(live: Live) -> Starlette:
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await live.checking.start()
         await live.fanout.start()
+        trimming = asyncio.create_task(giving_back())
         try:
             yield
         finally:
+            trimming.cancel()
             await live.fanout.stop()
             await live.checking.stop()
 
     app = Starlette(routes=routes, exception_handlers={Exception: failed}, lifespan=lifespan)
     app.state.fanout = live.fanout  # for the server, which ends the event streams when it stops
+    app.state.checking = live.checking  # for the tests, which see what waits for a check
     return app
 
 
