@@ -209,6 +209,7 @@ def _work(link: socket.socket, rubric_refs: list[str], secret: Path) -> None:
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
         if os.getppid() == 1:  # the server ended before that took effect
             os._exit(0)
+    from .. import store  # noqa: F401 - Checker.check's NewAttempt: loaded now, not in the first check (0.8 s)
     from ..importing import Checker
 
     checker = Checker(rubric_refs=rubric_refs, secret=secret)
