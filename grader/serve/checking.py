@@ -106,7 +106,11 @@ class Checking:
             self.links.remove(ended)
             return
         log.warning("a checking worker ended; starting another")
-        self.links[self.links.index(ended)] = await _Link.start(self.setup, self._replace)
+        try:
+            self.links[self.links.index(ended)] = await _Link.start(self.setup, self._replace)
+        except OSError as exc:  # no process can be started now (too many, out of memory)
+            log.error("cannot start a checking worker (%s); checking with the others", exc.strerror or exc)
+            self.links.remove(ended)
 
 
 class _Link:
@@ -117,6 +121,7 @@ class _Link:
         self.asked: collections.deque[asyncio.Future[tuple[str, dict[str, Any]]]] = collections.deque()
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.closed = False
+        self.task: asyncio.Task[None] | None = None  # reading its answers
 
     @classmethod
     async def start(cls, setup: tuple[list[str], Path], on_end: Any) -> _Link:
@@ -159,6 +164,9 @@ class _Link:
                     answer.set_exception(value)
         except (asyncio.IncompleteReadError, OSError):  # it ended (or was stopped)
             pass
+        except Exception:  # an answer that cannot be read: the worker is ended, and replaced
+            log.exception("a checking worker's answer cannot be read")
+            self.process.kill()
         if not self.ready.done():
             self.ready.set_exception(RuntimeError(f"a checking worker ended as it started (exit {self._exit()})"))
         was_closed, self.closed = self.closed, True
