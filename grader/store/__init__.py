@@ -34,7 +34,7 @@ from .schema import AttemptRow, Base, JobRow, RubricRow, SnapshotRow, StudentRow
 DEFAULT_DB = "sqlite:///grader.db"
 BACKENDS = ("sqlite", "postgresql")  # the databases the store runs on
 MIGRATIONS = Path(__file__).with_name("migrations")
-HEAD = "0005"  # the newest migration; tests/test_store.py checks it matches migrations/versions
+HEAD = "0006"  # the newest migration; tests/test_store.py checks it matches migrations/versions
 
 
 def default_url() -> str:

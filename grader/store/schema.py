@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -38,8 +38,12 @@ class SnapshotRow(Base):
 
 class AttemptRow(Base):
     __tablename__ = "attempts"
+    # A student's attempts are found by student, and a bundle sent again by student and
+    # snapshot: one index serves both (by student alone, a live class's "stored already?"
+    # read each student's every attempt, hundreds by the end of a lab).
+    __table_args__ = (Index("ix_attempts_student_id_snapshot_digest", "student_id", "snapshot_digest"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    student_id: Mapped[int] = mapped_column(ForeignKey("students.id"), index=True)
+    student_id: Mapped[int] = mapped_column(ForeignKey("students.id"))
     rubric_row_id: Mapped[int] = mapped_column(ForeignKey("rubrics.id"), index=True)
     # No snapshot when the daemon could not be graded; `error` says why.
     snapshot_digest: Mapped[str | None] = mapped_column(ForeignKey("snapshots.digest"), nullable=True)
