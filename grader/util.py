@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -26,6 +27,29 @@ def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
             chunk = []
     if chunk:
         yield chunk
+
+
+def remembered(answers: int, characters: int) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """A function of strings (and tuples of strings) whose last ``answers`` answers are
+    remembered, for questions of at most ``characters`` characters in all: a student's daemon
+    decides how long a question is, so a longer one is answered each time and the memory held
+    stays bounded. ``cache_info()`` tells what is remembered."""
+
+    def size(argument: Any) -> int:
+        return len(argument) if isinstance(argument, str) else sum(map(len, argument))
+
+    def wrap(function: Callable[..., T]) -> Callable[..., T]:
+        cached = functools.lru_cache(maxsize=answers)(function)
+
+        @functools.wraps(function)
+        def answer(*arguments: Any) -> T:
+            small = sum(map(size, arguments)) <= characters
+            return cached(*arguments) if small else function(*arguments)
+
+        answer.cache_info = cached.cache_info  # type: ignore[attr-defined]
+        return answer
+
+    return wrap
 
 
 def counted(number: int, noun: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import functools
 import ipaddress
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
@@ -14,25 +13,22 @@ from .. import facts
 from ..facts import ComposeNetwork, Container, NetworkRef, Selector
 from ..i18n import Text
 from ..snapshot import Snapshot
+from ..util import remembered
 from .regex import Regex, found
 from .registry import Params, Verdict, added, check_kind
 
 
 def _near(message: Text, name: str, candidates: list[str]) -> Text:
     """``message``, telling of a name in ``candidates`` one keystroke from ``name``."""
-    asked = (name, tuple(candidates))
-    close = _closest(*asked) if len(name) + sum(map(len, candidates)) <= CACHED else _closest.__wrapped__(*asked)
+    close = _closest(name, tuple(candidates))
     return Text("{message} (found {found}: a typo?)", message=message, found=repr(close)) if close else message
 
 
-CACHED = 4096  # characters of names at most in a question remembered: 1,024 of them are bounded
-
-
-@functools.lru_cache(maxsize=1024)
+@remembered(answers=1024, characters=4096)
 def _closest(name: str, candidates: tuple[str, ...]) -> str | None:
-    """The name in ``candidates`` one keystroke from ``name``, if any. Remembered: the live
-    class asks again about the same names at every check, and difflib costs some 0.1 ms a
-    question."""
+    """The name in ``candidates`` one keystroke from ``name``, if any. Remembered for a short
+    question (4 MB at most): the live class asks again about the same names at every check,
+    and difflib costs some 0.1 ms a question."""
     # 0.8: backend_network for backend-network (0.93), not frontend-network (0.71).
     close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.8)
     return close[0] if close else None

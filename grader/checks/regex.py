@@ -14,6 +14,8 @@ from typing import Annotated, Any
 import re2
 from pydantic import AfterValidator
 
+from ..util import remembered
+
 _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False  # RE2 would print every refused pattern on stderr
 
@@ -25,18 +27,11 @@ def regex(pattern: str, lines: bool = False) -> Any:
     return re2.compile(f"(?m){pattern}" if lines else pattern, _OPTIONS)
 
 
+@remembered(answers=4096, characters=1024)
 def found(pattern: str, text: str) -> bool:
     """Whether ``pattern`` matches somewhere in ``text`` (a command line). RE2's Python wrapper
     costs some 25 microseconds a search, and the live class asks again and again of the same
-    students' same containers, so short texts' answers are remembered."""
-    return _found(pattern, text) if len(text) <= CACHED else regex(pattern).search(text) is not None
-
-
-CACHED = 1024  # characters of a text whose answer is remembered (4,096 answers: at most 4 MB)
-
-
-@lru_cache(maxsize=4096)
-def _found(pattern: str, text: str) -> bool:
+    students' same containers, so a short question's answer is remembered (4 MB at most)."""
     return regex(pattern).search(text) is not None
 
 
