@@ -282,7 +282,7 @@ def test_checking_workers_verify_refuse_and_are_replaced_when_one_ends(
         with ThreadPoolExecutor(1) as sending:
             sent = sending.submit(live.post, live.bundle("budi"), "budi")
             deadline = time.monotonic() + 30
-            while live.app.state.checking.waiting == 0:
+            while live.app.state.live.checking.waiting == 0:
                 assert time.monotonic() < deadline, "the submission never reached the worker"
                 time.sleep(0.01)
             os.kill(worker, signal.SIGKILL)  # ...and it ends under it
@@ -353,6 +353,23 @@ def test_a_student_stores_at_most_600_bundles_an_hour() -> None:
         hourly.take("ani")
     assert refused.value.status == 429
     hourly.take("budi")
+
+
+def test_a_student_sends_at_most_so_many_bytes_an_hour(live: Class) -> None:
+    # 600 bundles an hour could be 38 GB of 64 MB snapshots: their bytes are counted too. Here a
+    # budget of 100,000 bytes: a bundle's snapshot JSON is some 40 KB (8 KB sent), so the third
+    # takes it below 0 and the fourth is refused. The server's budget is 200 MB an hour.
+    from grader.serve.app import VOLUME, Limits
+
+    assert VOLUME == (200 << 20, (200 << 20) / 3600)
+    live.app.state.live.volume = Limits(100_000, 0, "0.1 MB an hour", "bytes")
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    with httpx.Client() as client:
+        answers = [live.post(live.bundle("budi", at=start + timedelta(seconds=i)), "budi", client) for i in range(5)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429, 429]
+    assert answers[-1].json()["why"] == "too many bytes from budi: at most 0.1 MB an hour"
+    assert live.attempts() == 3
+    assert live.post(live.bundle("ani"), "ani").status_code == 200  # another student is not held back
 
 
 def test_an_oversized_or_garbage_body_is_refused_without_a_trace(live: Class) -> None:
@@ -747,6 +764,33 @@ def test_the_board_counts_as_the_report_does_in_either_mode(tmp_path: Path, mode
     assert row.score == f"{counted.score:g}/{counted.max_score:g}"
     assert row.score == ("12/25.5" if mode == "final" else "13.5/25.5")
     assert sum(c.css == "p" for c in row.cells) == sum(c.passed for c in counted.checks)
+
+
+def test_the_board_keeps_a_bounded_number_of_a_students_daemon_ids(tmp_path: Path) -> None:
+    """A bundle may name thousands of containers, new ones each time: the board compares the
+    first MAX_IDENTS of a student's daemon IDs and keeps no more, however many attempts come."""
+    import dataclasses
+
+    from grader.serve.board import MAX_IDENTS, Board
+
+    rubric = load("docker-networks")
+    store = Store(f"sqlite:///{tmp_path / 'g.db'}")
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    for name in ("ani", "budi"):
+        done = graded(name, "networks-reference", at=start)
+        store.record(name, rubric, done.snapshot, done.outcome, "live", start)
+    ani, budi = (store.attempts("docker-networks", name)[0] for name in ("ani", "budi"))
+    board = Board(rubric, ["ani", "budi"], timedelta(minutes=10))
+    for i in range(5):
+        made = tuple(f"{i:02d}{n:062d}" for n in range(600))  # 600 new containers each time
+        board.add(dataclasses.replace(ani, id=10 + i, engine_id=f"engine-{i}", container_ids=made))
+    assert len(board.places["ani"].idents) == MAX_IDENTS
+    assert sum(len(owners) for owners in board.owners.values()) == MAX_IDENTS
+    first = dataclasses.replace(budi, engine_id="engine-0", container_ids=())  # ani's first daemon: kept
+    assert board.add(first) == {"ani", "budi"}
+    assert board.row("budi", "en").shared == ["ani"]
+    last = dataclasses.replace(budi, id=99, engine_id="engine-4", container_ids=())  # past the bound: not compared
+    assert board.add(last) == {"budi"}
 
 
 # -- stopping, logging in, PostgreSQL's notifications ------------------------------------------------

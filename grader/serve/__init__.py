@@ -137,6 +137,6 @@ def serve(
         server_header=False,
         timeout_graceful_shutdown=3,
     )
-    Server(config, app.state.fanout).run()
+    Server(config, app.state.live.fanout).run()
     stopped = _("stopped")
     print(f"grader serve: {stopped}", file=sys.stderr)

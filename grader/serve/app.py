@@ -67,6 +67,10 @@ PUSH_EVERY = 0.1
 # student with a key who floods fills neither the disk nor the database.
 SENDS = (10, 1.0)
 HOURLY = (600, 600 / 3600)
+# And at most 200 MB an hour of what they send, counted as the larger of the body and the
+# snapshot JSON it holds (a bundle of 16 MB inflates to 64 MB: 600 of them would be 38 GB). A
+# lab's snapshot is some 50 KB, so a watch's 600 an hour take 30 MB of it.
+VOLUME = (200 << 20, (200 << 20) / 3600)
 MAX_BUCKETS = 10_000
 # Wrong instructor tokens from one address: 5 at once, then one a minute (a token of 32 random
 # characters is not guessed that way); the right token is refused too while they are spent.
@@ -103,19 +107,23 @@ class Limits:
         self.buckets: dict[str, Bucket] = {}
 
     def take(self, sender: str) -> None:
-        bucket = self.check(sender)
-        bucket.tokens -= 1
+        self.check(sender).tokens -= 1
 
     def check(self, sender: str) -> Bucket:
         """``sender``'s bucket, refilled; 429 when it is empty."""
+        bucket = self.bucket(sender)
+        if bucket.tokens < 1:
+            raise Answer(429, f"too many {self.what} from {head(sender, SHORT)}: at most {self.unit}")
+        return bucket
+
+    def bucket(self, sender: str) -> Bucket:
+        """``sender``'s bucket, refilled."""
         if len(self.buckets) > MAX_BUCKETS:  # senders off the roster, by address: forget them all
             self.buckets = {name: b for name, b in self.buckets.items() if not name.startswith("address ")}
         bucket = self.buckets.setdefault(sender, Bucket(self.burst))
         now = time.monotonic()
         bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.at) * self.per_second)
         bucket.at = now
-        if bucket.tokens < 1:
-            raise Answer(429, f"too many {self.what} from {head(sender, SHORT)}: at most {self.unit}")
         return bucket
 
 
@@ -133,6 +141,7 @@ class Live:
     secure: bool  # served over TLS: cookies are Secure
     sends: Limits = field(default_factory=lambda: Limits(*SENDS, f"{SENDS[1]:g} a second"))
     hourly: Limits = field(default_factory=lambda: Limits(*HOURLY, f"{HOURLY[0]} an hour"))
+    volume: Limits = field(default_factory=lambda: Limits(*VOLUME, f"{VOLUME[0] >> 20} MB an hour", "bytes"))
     logins: Limits = field(default_factory=lambda: Limits(*LOGINS, "one a minute", "wrong tokens"))
 
     def board_of(self, rubric_id: str) -> Board | None:
@@ -158,8 +167,11 @@ def create_app(live: Live) -> Starlette:
             if not on_roster:
                 raise Answer(403, f"{head(student, SHORT)} is not on this class's roster")
             live.hourly.take(student)
+            live.volume.check(student)
             data = await _body(request)
+            live.volume.bucket(student).tokens -= len(data)  # a bundle refused costs what was sent
             checked = await live.checking(data, student)
+            live.volume.bucket(student).tokens -= max(0, len(checked.body) - len(data))  # and one stored, its JSON
             taken = await live.writer.store(checked)
         except Answer as exc:
             if exc.status not in (429, 503):  # a flood's answers are never logged one by one
@@ -326,8 +338,7 @@ def create_app(live: Live) -> Starlette:
             await live.checking.stop()
 
     app = Starlette(routes=routes, exception_handlers={Exception: failed}, lifespan=lifespan)
-    app.state.fanout = live.fanout  # for the server, which ends the event streams when it stops
-    app.state.checking = live.checking  # for the tests, which see what waits for a check
+    app.state.live = live  # for the server, which ends the event streams when it stops, and tests
     return app
 
 

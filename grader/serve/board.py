@@ -8,7 +8,8 @@ It shows the step they are on (the first task not passed in full), the score, on
 check, when it last changed and when the score last rose ("stuck" after ``stuck_after``
 without a rise, until full marks), and the other students an attempt of theirs shares a daemon
 with (``provenance``). What it keeps per student is bounded (the latest attempt, the attempts
-that first proved each checkpoint, its daemon's IDs): memory stays flat however long the class."""
+that first proved each checkpoint, at most MAX_IDENTS of its daemons' IDs): memory stays flat
+however long the class, and whatever the bundles hold."""
 
 from __future__ import annotations
 
@@ -28,6 +29,12 @@ if TYPE_CHECKING:
     from ..outcome import CheckResult
     from ..rubric.model import Rubric
     from ..store import Attempt
+
+
+# A student's daemon IDs the board keeps, to tell "same daemon as": a lab makes some tens of
+# containers, and a bundle may name thousands (IDs of its own making, each time). Past that,
+# the student's new IDs are not compared on the board (the report compares all).
+MAX_IDENTS = 1000
 
 
 @dataclass
@@ -99,11 +106,11 @@ class Board:
         if attempt.source.endswith(PARTIAL):
             return {attempt.student} if recounted else set()
         changed = {attempt.student}
-        for ident in daemon_idents(attempt):
+        new = [ident for ident in daemon_idents(attempt) if ident not in place.idents]
+        for ident in new[: MAX_IDENTS - len(place.idents)]:
             owners = self.owners.setdefault(ident, set())
-            if attempt.student not in owners:
-                changed |= owners
-                owners.add(attempt.student)
+            changed |= owners
+            owners.add(attempt.student)
             place.idents.add(ident)
         latest = place.latest
         if latest is not None and (latest.graded_at, latest.id) > (attempt.graded_at, attempt.id):
