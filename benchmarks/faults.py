@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -49,10 +50,11 @@ def main() -> None:
     src = str(args.src.resolve())
     env = {**os.environ, "PYTHONPATH": src}
     daemon = BenchDaemon("bench-faults").start()
+    folder = Path(tempfile.mkdtemp())
     try:
         images.load_images(daemon, images.images_tar(daemon))
         labs.play(daemon, labs.NETWORKS_LAB)
-        db = f"sqlite:///{Path(tempfile.mkdtemp()) / 'faults.db'}"
+        db = f"sqlite:///{folder / 'faults.db'}"
         cmd = [sys.executable, "-m", "grader.cli", "grade", "--rubric", "docker-networks", "--student", "s"]
         cmd += ["--docker-host", daemon.host, "--db", db, "--format", "json"]
 
@@ -103,6 +105,7 @@ def main() -> None:
         )
     finally:
         daemon.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -118,11 +119,11 @@ def verdict(line: str, met: bool, target: str) -> None:
 
 def measure(engine: str, rounds: int, baseline: Path | None) -> None:
     daemon = BenchDaemon(f"bench-cli{engine.replace('.', '')}", engine=engine).start()
+    folder = Path(tempfile.mkdtemp())
     try:
         images.load_images(daemon, images.images_tar(daemon))
         labs.play(daemon, labs.NETWORKS_LAB)
         env = {**os.environ, "DOCKER_HOST": daemon.host, "PYTHONPATH": str(ROOT)}
-        folder = Path(tempfile.mkdtemp())
         grader_cmd = [sys.executable, "-m", "grader.cli", "grade", "--rubric", "docker-networks", "--student", "bench"]
         grader_cmd += ["--format", "json", "--db", f"sqlite:///{folder / 'bench.db'}"]
         script_cmd = ["bash", str(ROOT / "benchmarks" / "verify_networks.sh")]
@@ -174,6 +175,7 @@ def measure(engine: str, rounds: int, baseline: Path | None) -> None:
         print(f"     alongside the inspects; {phases['probes']} probes)")
     finally:
         daemon.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -40,14 +40,19 @@ def main() -> None:
     parser.add_argument("--attempts", type=int, default=10_000)
     parser.add_argument("--db", default=None, help="store to fill (default: a new SQLite file)")
     args = parser.parse_args()
-    url = args.db or f"sqlite:///{Path(tempfile.mkdtemp()) / 'class.db'}"
+    with tempfile.TemporaryDirectory() as folder:
+        measure(args, Path(folder))
+
+
+def measure(args: argparse.Namespace, folder: Path) -> None:
+    url = args.db or f"sqlite:///{folder / 'class.db'}"
     store = Store(url)
     t = time.perf_counter()
     fill(store, args.attempts)
     print(f"filled {args.attempts} attempts in {time.perf_counter() - t:.1f} s ({url})")
 
     source = (ROOT / "rubrics" / "docker-networks.yaml").read_text()
-    changed = Path(tempfile.mkdtemp()) / "docker-networks.yaml"
+    changed = folder / "docker-networks.yaml"
     changed.write_text(source.replace("points: 2", "points: 3"))
     cmd = [sys.executable, "-m", "grader.cli", "regrade", "--rubric", str(changed), "--db", url]
     t = time.perf_counter()

@@ -93,9 +93,13 @@ def fill(store: Store, students: int, rng: random.Random) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--students", type=int, default=1000)
-    parser.add_argument("--out", type=Path, default=None, help="site folder (default: a temporary one)")
+    parser.add_argument("--out", type=Path, default=None, help="site folder (default: a temporary one, removed)")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="report-bench-"))
+    with tempfile.TemporaryDirectory(prefix="report-bench-") as work:
+        measure(args, Path(work))
+
+
+def measure(args: argparse.Namespace, work: Path) -> None:
     out = args.out or work / "site"
     store = Store(f"sqlite:///{work / 'class.db'}")
     started = time.perf_counter()

@@ -11,6 +11,7 @@ the watcher's CPU while the daemon is idle.
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
@@ -44,9 +45,10 @@ def main() -> None:
             shown.append((time.perf_counter(), graded, pending))
             arrived.notify_all()
 
+    folder = Path(tempfile.mkdtemp())
     try:
         images.load_images(daemon, images.images_tar(daemon))
-        db = f"sqlite:///{Path(tempfile.mkdtemp()) / 'watch.db'}"
+        db = f"sqlite:///{folder / 'watch.db'}"
         watch = Watch("docker-networks", student="bench", show=show, docker_host=daemon.host, db_url=db)
         rows: list[tuple[str, float, float, int]] = []
         with watching(watch):
@@ -89,6 +91,7 @@ def main() -> None:
         print(f"watcher CPU while the daemon is idle: {idle_cpu * 100:.2f} % of a core")
     finally:
         daemon.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def verdict(what: str, seconds: list[float], target: float) -> None:

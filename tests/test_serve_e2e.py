@@ -98,7 +98,10 @@ class Wire:
                     at = posts.pop(0)
                     if answer[2]:
                         self.sent[int(answer[2])], self.answered[int(answer[2])] = at, time.time()
-                target.sendall(data)
+                try:
+                    target.sendall(data)
+                except OSError:
+                    return  # the other direction ended and closed both sockets
 
     @staticmethod
     def _recv(source: socket.socket) -> bytes:
