@@ -166,8 +166,8 @@ def create_app(live: Live) -> Starlette:
             live.sends.take(student if on_roster else f"address {request.client.host if request.client else '?'}")
             if not on_roster:
                 raise Answer(403, f"{head(student, SHORT)} is not on this class's roster")
+            live.volume.check(student)  # before a count is taken: a refused request costs none
             live.hourly.take(student)
-            live.volume.check(student)
             data = await _body(request)
             live.volume.bucket(student).tokens -= len(data)  # a bundle refused costs what was sent
             checked = await live.checking(data, student)
