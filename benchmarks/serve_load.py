@@ -21,7 +21,6 @@ import gzip
 import hashlib
 import json
 import os
-import shutil
 import signal
 import socket
 import statistics
@@ -307,11 +306,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None, help="each server's checking workers (default: its own)")
     args = parser.parse_args()
     args.students, args.seconds = min(args.students, 1000), min(args.seconds, 900)
-    folder = Path(tempfile.mkdtemp(prefix="serve-load-"))
-    try:
-        measure(args, folder)
-    finally:  # a 10-minute run's store is some 4.5 GB
-        shutil.rmtree(folder, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix="serve-load-") as folder:  # a 10-minute run's store is some 4.5 GB
+        measure(args, Path(folder))
 
 
 def measure(args: argparse.Namespace, folder: Path) -> None:

@@ -121,7 +121,7 @@ class _Link:
         self.asked: collections.deque[asyncio.Future[tuple[str, dict[str, Any]]]] = collections.deque()
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.closed = False
-        self.task: asyncio.Task[None] | None = None  # reading its answers
+        self.task: asyncio.Task[None] | None = None  # reading its answers (held: the loop keeps only a weak reference)
 
     @classmethod
     async def start(cls, setup: tuple[list[str], Path], on_end: Any) -> _Link:
